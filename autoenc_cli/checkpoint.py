@@ -1,0 +1,90 @@
+"""Training state for --resume (safetensors, no pickle) and the run's log.csv.
+
+state.safetensors holds the model, the optimizer's tensors and, in its metadata, the step,
+the run's config and the optimizer's hyperparameters. Random state needs no saving: every
+epoch's order and flips are drawn from a generator seeded by (seed, epoch).
+"""
+
+import csv
+import io
+import json
+import os
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from .errors import AutoencError
+from .fileio import atomic_path, write_text_atomic
+
+STATE_FILE = "state.safetensors"
+LOG_FILE = "log.csv"
+LOG_COLUMNS = ["step", "epoch", "lr", "train_loss", "images_per_s", "elapsed_s", "val_loss", "val_psnr"]
+
+
+def save_state(path: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer, info: dict) -> None:
+    tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    opt = optimizer.state_dict()
+    for index, slots in opt["state"].items():
+        for key, value in slots.items():
+            tensors[f"opt.{index}.{key}"] = torch.as_tensor(value).detach().cpu().contiguous()
+    meta = {"info": json.dumps(info), "param_groups": json.dumps(opt["param_groups"])}
+    with atomic_path(path) as tmp:
+        save_file(tensors, str(tmp), metadata=meta)
+
+
+def load_state(path: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer) -> dict:
+    """Restore model and optimizer in place; return the saved info (step, config, ...)."""
+    if not path.is_file():
+        raise AutoencError(f"{path}: no training state to resume from (train without --resume first)")
+    try:
+        tensors = load_file(str(path))
+        with open(path, "rb") as f:
+            n = int.from_bytes(f.read(8), "little")
+            meta = json.loads(f.read(n))["__metadata__"]
+        info = json.loads(meta["info"])
+        groups = json.loads(meta["param_groups"])
+    except (SafetensorError, OSError, ValueError, KeyError) as e:
+        raise AutoencError(f"{path}: damaged training state ({e})") from None
+    model_state = {k[6:]: v for k, v in tensors.items() if k.startswith("model.")}
+    try:
+        model.load_state_dict(model_state)
+    except RuntimeError:
+        raise AutoencError(f"{path}: training state is for a different network (width)") from None
+    opt_state: dict[int, dict] = {}
+    for name, value in tensors.items():
+        if name.startswith("opt."):
+            _, index, key = name.split(".", 2)
+            opt_state.setdefault(int(index), {})[key] = value
+    optimizer.load_state_dict({"state": opt_state, "param_groups": groups})
+    return info
+
+
+class Log:
+    """log.csv rows kept in memory and rewritten atomically at every checkpoint."""
+
+    def __init__(self, path: Path, resume_step: int | None = None):
+        self.path = path
+        self.rows: list[dict] = []
+        if resume_step is not None and path.is_file():
+            with open(path, newline="") as f:
+                self.rows = [r for r in csv.DictReader(f) if r.get("step", "").isdigit() and int(r["step"]) <= resume_step]
+
+    def add(self, **row) -> None:
+        if self.rows and int(self.rows[-1]["step"]) == row["step"]:
+            self.rows[-1].update({k: v for k, v in row.items() if v != ""})
+        else:
+            self.rows.append(row)
+
+    def flush(self) -> None:
+        buf = io.StringIO()
+        writer = csv.DictWriter(buf, LOG_COLUMNS, extrasaction="ignore", lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(self.rows)
+        write_text_atomic(self.path, buf.getvalue())
+
+
+def read_log(path: str | os.PathLike) -> list[dict]:
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))

@@ -1,0 +1,145 @@
+"""The `autoenc` command: each subcommand parses options, calls the library, prints."""
+
+import functools
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from . import __version__
+from .errors import AutoencError
+
+app = typer.Typer(add_completion=True, no_args_is_help=True, pretty_exceptions_show_locals=False,
+                  help="Train and run the seed's 64x64 convolutional image autoencoder (4x4x128 latents).")
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
+
+WeightsOption = Annotated[Optional[Path], typer.Option("-w", "--weights", help="weights file (default: the bundled weights)")]
+
+
+def friendly_errors(fn):
+    """Bad input ends in one line on stderr and a non-zero exit, never a traceback."""
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        from .train import TrainingInterrupted
+        try:
+            return fn(*args, **kwargs)
+        except TrainingInterrupted as e:
+            err.print(f"[yellow]{escape(str(e))}[/]")
+            raise typer.Exit(130) from None
+        except AutoencError as e:
+            err.print(f"[red]error:[/] {escape(str(e))}")
+            raise typer.Exit(1) from None
+        except KeyboardInterrupt:
+            err.print("[yellow]interrupted[/]")
+            raise typer.Exit(130) from None
+    return wrapper
+
+
+def load_weights(weights: Optional[Path]):
+    from .weights import default_weights_path, load_model, resolve_weights
+    path = resolve_weights(weights)
+    model, meta = load_model(path)
+    label = " (bundled default)" if path == default_weights_path() else ""
+    err.print(f"weights: {escape(str(path))}{label}, width {meta['width']}")
+    return model, meta
+
+
+def check_inputs(paths: list[Path]) -> None:
+    for p in paths:
+        if not p.exists():
+            raise AutoencError(f"{p}: no such file")
+        if p.is_dir():
+            raise AutoencError(f"{p}: is a directory")
+
+
+def output_paths(inputs: list[Path], output: Optional[Path], suffix: str) -> list[Path]:
+    """One input and -o FILE: that file. Several inputs, or -o an existing folder or ending in '/': DIR/<stem><suffix>."""
+    if output is None:
+        return [Path(p.stem + suffix) for p in inputs]
+    as_dir = len(inputs) > 1 or output.is_dir() or str(output).endswith(("/", "\\"))
+    if not as_dir:
+        return [output]
+    stems = [p.stem for p in inputs]
+    if len(set(stems)) < len(stems):
+        dup = next(s for s in stems if stems.count(s) > 1)
+        raise AutoencError(f"two inputs share the name {dup!r}: their outputs in {output} would collide")
+    return [output / (s + suffix) for s in stems]
+
+
+@app.command()
+@friendly_errors
+def train(
+    data: Annotated[Path, typer.Argument(help="a Tiny ImageNet root (tiny-imagenet-200) or any folder of images")],
+    out_dir: Annotated[Path, typer.Option("--out", "-o", help="run folder: model, state, log.csv, samples/")] = Path("runs/autoenc"),
+    epochs: Annotated[int, typer.Option(help="passes over the training images")] = 10,
+    max_steps: Annotated[Optional[int], typer.Option(help="stop after this many steps (overrides --epochs when smaller)")] = None,
+    batch_size: Annotated[int, typer.Option(help="images per step, per process")] = 64,
+    lr: Annotated[float, typer.Option(help="peak learning rate (warm-up, then cosine decay to zero)")] = 2e-3,
+    warmup_steps: Annotated[int, typer.Option(help="linear learning-rate warm-up steps")] = 200,
+    width: Annotated[int, typer.Option(help="width multiplier: 1 = the seed's network, 2 = its big network")] = 1,
+    device: Annotated[str, typer.Option(help="auto (cuda, then mps, then cpu), cpu, cuda, cuda:N, mps")] = "auto",
+    precision: Annotated[str, typer.Option(help="auto (bf16 only where native), fp32, bf16")] = "auto",
+    seed: Annotated[int, typer.Option(help="random seed: initialisation, order and flips")] = 0,
+    resume: Annotated[bool, typer.Option("--resume", help="continue the run saved in --out")] = False,
+    cache_dir: Annotated[Optional[Path], typer.Option(help="dataset cache (default $XDG_CACHE_HOME/autoenc)")] = None,
+    save_every: Annotated[int, typer.Option(help="save the training state every N steps")] = 500,
+    save_minutes: Annotated[float, typer.Option(help="... or every M minutes, whichever comes first")] = 5.0,
+):
+    """Train an autoencoder; writes OUT/model.safetensors, log.csv, samples/ and the state for --resume."""
+    from .progress import TrainProgress
+    from .train import TrainConfig, train as run_training
+    cfg = TrainConfig(data=str(data), out=str(out_dir), epochs=epochs, max_steps=max_steps, batch_size=batch_size,
+                      lr=lr, warmup_steps=warmup_steps, width=width, device=device, precision=precision, seed=seed,
+                      cache_dir=str(cache_dir) if cache_dir else None, save_every=save_every, save_minutes=save_minutes)
+    result = run_training(cfg, resume=resume, say=err.print, progress_factory=lambda: TrainProgress(err))
+    out.print(f"done: step {result.step}, val PSNR {result.val_psnr:.2f} dB; weights in {escape(str(result.weights))}")
+
+
+@app.command()
+@friendly_errors
+def encode(
+    images: Annotated[list[Path], typer.Argument(help="image files (any size: centre-cropped and resized to 64x64)")],
+    output: Annotated[Optional[Path], typer.Option("-o", "--output", help="latent .npy, or a folder for several")] = None,
+    weights: WeightsOption = None,
+):
+    """Encode images into 128x4x4 float32 latents (.npy, channel first)."""
+    from .codec import encode_file
+    from .progress import map_with_progress
+    check_inputs(images)
+    targets = output_paths(images, output, ".npy")
+    model, _ = load_weights(weights)
+    shapes = map_with_progress(zip(images, targets), lambda it: encode_file(model, *it), "encoding", err)
+    for (src, dst), shape in zip(zip(images, targets), shapes):
+        out.print(f"{escape(str(src))} -> {escape(str(dst))} {tuple(shape)}")
+
+
+@app.command()
+@friendly_errors
+def decode(
+    latents: Annotated[list[Path], typer.Argument(help="latent .npy files made by autoenc encode")],
+    output: Annotated[Optional[Path], typer.Option("-o", "--output", help="PNG file, or a folder for several")] = None,
+    weights: WeightsOption = None,
+):
+    """Decode latents back into RGB PNG images."""
+    from .codec import decode_file
+    from .progress import map_with_progress
+    check_inputs(latents)
+    targets = output_paths(latents, output, ".png")
+    model, _ = load_weights(weights)
+    sizes = map_with_progress(zip(latents, targets), lambda it: decode_file(model, *it), "decoding", err)
+    for (src, dst), (w, h) in zip(zip(latents, targets), sizes):
+        out.print(f"{escape(str(src))} -> {escape(str(dst))} {w}x{h}")
+
+
+def version_callback(value: bool):
+    if value:
+        out.print(f"autoenc {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(version: Annotated[bool, typer.Option("--version", callback=version_callback, is_eager=True)] = False):
+    """Train and run the seed's convolutional image autoencoder."""

@@ -1,0 +1,215 @@
+"""Finding and decoding images, the Tiny ImageNet layout, and the uint8 dataset cache.
+
+A dataset is decoded once into an N x 64 x 64 x 3 uint8 `.npy` under the cache directory
+(keyed by the files' paths, sizes and modification times), then memory-mapped: training
+slices batches from it and never touches a JPEG again.
+"""
+
+import hashlib
+import json
+import os
+import warnings
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps
+
+from .errors import AutoencError
+from .fileio import atomic_path, write_text_atomic
+from .model import IMAGE_SIZE
+
+IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm", ".pnm"}
+MAX_IMAGE_PIXELS = 64_000_000  # larger headers are refused (decompression bombs)
+CACHE_VERSION = 1  # bump when decoding or resizing changes
+VAL_FRACTION = 0.05  # of a plain folder, held out for validation
+
+Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS
+
+
+def cache_root(cache_dir: str | os.PathLike | None = None) -> Path:
+    if cache_dir is not None:
+        return Path(cache_dir)
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "autoenc"
+
+
+# ---------------------------------------------------------------- decoding one image
+
+def to_rgb(img: Image.Image) -> Image.Image:
+    """Any Pillow mode (L, P, RGBA, LA, I;16, CMYK, ...) -> 8-bit RGB. Transparency goes over white."""
+    img = ImageOps.exif_transpose(img)
+    if img.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
+        a = np.asarray(img, dtype=np.float64)
+        scale = 255.0 / 65535.0 if img.mode.startswith("I") and a.max() > 255 else 1.0
+        img = Image.fromarray(np.clip(a * scale + 0.5, 0, 255).astype(np.uint8), "L")
+    if img.mode == "P" or img.mode in ("LA", "PA", "RGBa", "La") or "transparency" in img.info:
+        img = img.convert("RGBA")
+    if img.mode == "RGBA":
+        white = Image.new("RGBA", img.size, (255, 255, 255, 255))
+        img = Image.alpha_composite(white, img)
+    return img.convert("RGB")
+
+
+def open_image(path: str | os.PathLike) -> Image.Image:
+    """Open and fully decode an image as RGB, or raise AutoencError naming the file and problem."""
+    path = Path(path)
+    if not path.exists():
+        raise AutoencError(f"{path}: no such file")
+    if path.is_dir():
+        raise AutoencError(f"{path}: is a directory, not an image")
+    if path.stat().st_size == 0:
+        raise AutoencError(f"{path}: empty file")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as img:
+                img.load()
+                return to_rgb(img)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise AutoencError(f"{path}: image too large (over {MAX_IMAGE_PIXELS:,} pixels; possible decompression bomb)") from None
+    except Image.UnidentifiedImageError:
+        raise AutoencError(f"{path}: not an image Pillow can read") from None
+    except (OSError, SyntaxError, ValueError) as e:
+        raise AutoencError(f"{path}: cannot decode image ({e})") from None
+
+
+def center_square(img: Image.Image, size: int = IMAGE_SIZE) -> Image.Image:
+    """Centre-crop to a square and resize to size x size (no-op for images already that size)."""
+    w, h = img.size
+    if (w, h) == (size, size):
+        return img
+    side = min(w, h)
+    left, top = (w - side) // 2, (h - side) // 2
+    return img.resize((size, size), Image.BICUBIC, box=(left, top, left + side, top + side), reducing_gap=3.0)
+
+
+def load_square(path: str | os.PathLike, size: int = IMAGE_SIZE) -> np.ndarray:
+    """A file as a size x size x 3 uint8 array."""
+    return np.asarray(center_square(open_image(path), size), dtype=np.uint8)
+
+
+# ---------------------------------------------------------------- finding images
+
+def is_image_file(path: Path) -> bool:
+    return path.suffix.lower() in IMAGE_EXTENSIONS and not path.name.startswith(".")
+
+
+def find_images(folder: Path) -> list[Path]:
+    """Image files under `folder`, recursively, extensions matched case-insensitively, sorted."""
+    found = []
+    for dirpath, dirnames, filenames in os.walk(folder, followlinks=True):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        found += [Path(dirpath) / f for f in filenames if is_image_file(Path(f))]
+    return sorted(found)
+
+
+def is_tiny_imagenet(root: Path) -> bool:
+    return (root / "train").is_dir() and any((root / "train").glob("*/images"))
+
+
+def held_out(path: Path, root: Path) -> bool:
+    """Deterministic validation membership from a hash of the relative path (stable as files are added)."""
+    digest = hashlib.sha1(str(path.relative_to(root)).encode()).digest()
+    return int.from_bytes(digest[:4], "big") < VAL_FRACTION * 2**32
+
+
+@dataclass
+class Split:
+    train: list[Path]
+    val: list[Path]
+    layout: str  # "tiny-imagenet" or "folder"
+
+
+def split_dataset(root: str | os.PathLike) -> Split:
+    """Tiny ImageNet root: train/*/images and val/images. Any other folder: a hashed 5% held out."""
+    root = Path(root)
+    if not root.exists():
+        raise AutoencError(f"{root}: no such file or directory")
+    if root.is_file():
+        raise AutoencError(f"{root}: is a file; give a folder of images or a Tiny ImageNet root")
+    if is_tiny_imagenet(root):
+        train = sorted(p for d in sorted((root / "train").glob("*/images")) for p in find_images(d))
+        val = find_images(root / "val" / "images") if (root / "val" / "images").is_dir() else []
+        if not val:  # a Tiny ImageNet tree without val: hold out part of train
+            val = [p for p in train if held_out(p, root)]
+            train = [p for p in train if not held_out(p, root)]
+        split = Split(train, val, "tiny-imagenet")
+    else:
+        files = find_images(root)
+        val = [p for p in files if held_out(p, root)]
+        train = [p for p in files if not held_out(p, root)]
+        if files and not val:  # tiny folders: keep at least one image out
+            val, train = train[-1:], train[:-1] or train[-1:]
+        split = Split(train, val, "folder")
+    if not split.train:
+        raise AutoencError(f"{root}: no images found (looked for {', '.join(sorted(IMAGE_EXTENSIONS))})")
+    return split
+
+
+# ---------------------------------------------------------------- the cache
+
+def _decode_or_none(path: Path) -> np.ndarray | None:
+    try:
+        return load_square(path)
+    except AutoencError:
+        return None
+    except Exception:  # a broken file must never stop a whole dataset  # noqa: BLE001
+        return None
+
+
+def _cache_key(files: list[Path]) -> str:
+    h = hashlib.sha256(f"v{CACHE_VERSION} {IMAGE_SIZE}".encode())
+    for p in files:
+        st = p.stat()
+        h.update(f"\n{p.resolve()}\t{st.st_size}\t{st.st_mtime_ns}".encode())
+    return h.hexdigest()[:24]
+
+
+@dataclass
+class CachedImages:
+    pixels: np.ndarray  # N x 64 x 64 x 3 uint8, memory-mapped
+    skipped: int  # files that could not be decoded
+    path: Path
+
+
+def cached_images(files: list[Path], cache_dir=None, progress=None, label: str = "images", workers: int | None = None) -> CachedImages:
+    """Decode `files` once into a uint8 cache (in parallel, with a progress callback) and memory-map it."""
+    root = cache_root(cache_dir)
+    key = _cache_key(files)
+    npy, meta = root / f"{key}.npy", root / f"{key}.json"
+    if npy.exists() and meta.exists():
+        try:
+            info = json.loads(meta.read_text())
+            return CachedImages(np.load(npy, mmap_mode="r"), info["skipped"], npy)
+        except (OSError, ValueError, KeyError):
+            pass  # a damaged cache entry is rebuilt
+    workers = workers or min(len(files) // 256 + 1, os.cpu_count() or 1)
+    out = np.empty((len(files), IMAGE_SIZE, IMAGE_SIZE, 3), np.uint8)
+    n = 0
+    chunks = max(1, min(64, len(files) // (8 * workers) or 1))
+    results = map(_decode_or_none, files) if workers == 1 else None
+    pool = ProcessPoolExecutor(workers) if workers > 1 else None
+    try:
+        if pool is not None:
+            results = pool.map(_decode_or_none, files, chunksize=chunks)
+        for i, arr in enumerate(results):
+            if arr is not None:
+                out[n] = arr
+                n += 1
+            if progress is not None:
+                progress(i + 1, len(files), label)
+    finally:
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
+    out = out[:n]
+    try:
+        with atomic_path(npy) as tmp:
+            with open(tmp, "wb") as f:
+                np.save(f, out)
+        write_text_atomic(meta, json.dumps({"files": len(files), "images": n, "skipped": len(files) - n}))
+        out = np.load(npy, mmap_mode="r")
+    except AutoencError:
+        pass  # cache directory not writable: train from memory this time
+    return CachedImages(out, len(files) - n, npy)

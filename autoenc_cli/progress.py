@@ -1,0 +1,50 @@
+"""Rich progress bars for decoding the dataset and for training."""
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+
+class TrainProgress:
+    """One bar while the cache is built, one while training: steps, loss, images/s, time left."""
+
+    def __init__(self, console: Console | None = None):
+        self.console = console or Console(stderr=True)
+        self.progress = Progress(
+            TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("{task.fields[status]}"), TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
+            console=self.console, transient=False,
+        )
+        self.cache_task = None
+        self.rate = 0.0
+        self.progress.start()
+
+    def cache_progress(self, done: int, total: int, label: str) -> None:
+        if self.cache_task is None or self.progress.tasks[self.cache_task].description != label:
+            self.cache_task = self.progress.add_task(label, total=total, status="")
+        self.progress.update(self.cache_task, completed=done)
+
+    def start(self, total: int, step: int):
+        task = self.progress.add_task("training", total=total, completed=step, status="")
+
+        def update(step: int, loss: float, epoch: int) -> None:
+            self.progress.update(task, completed=step, status=f"epoch {epoch} loss {loss:.4f} {self.rate:,.0f} img/s")
+
+        return update
+
+    def stop(self) -> None:
+        self.progress.stop()
+
+
+def map_with_progress(items, fn, description: str, console: Console | None = None):
+    """[fn(item) for item in items] with a bar when there are several items."""
+    items = list(items)
+    if len(items) < 2:
+        return [fn(i) for i in items]
+    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=console or Console(stderr=True)) as bar:
+        task = bar.add_task(description, total=len(items))
+        out = []
+        for item in items:
+            out.append(fn(item))
+            bar.advance(task)
+        return out

@@ -1,0 +1,286 @@
+"""The training loop: one process, or DistributedDataParallel under torchrun.
+
+Data order: each epoch draws one permutation and one set of flips from a generator seeded
+by (seed, epoch). Global batch b of an epoch is the slice [b*B*W, (b+1)*B*W) of that
+permutation (B per process, W processes), and rank r takes its r-th part: so W processes
+at batch B see exactly the images of one process at batch B*W, and a resumed run sees
+exactly what the uninterrupted run would have.
+"""
+
+import datetime
+import math
+import os
+import time
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+
+from . import __version__
+from .checkpoint import LOG_FILE, STATE_FILE, Log, load_state, save_state
+from .codec import comparison_grid, save_png
+from .data import cached_images, split_dataset
+from .errors import AutoencError
+from .hardware import autocast, pick_device, pick_precision
+from .metrics import psnr_per_image
+from .model import Autoencoder, decode_pixels, encode_pixels, init_weights
+from .weights import save_weights
+
+SAMPLE_COUNT = 16
+
+
+@dataclass
+class TrainConfig:
+    data: str
+    out: str = "runs/autoenc"
+    epochs: int = 10
+    max_steps: int | None = None  # stops earlier than --epochs when set
+    batch_size: int = 64  # per process
+    lr: float = 2e-3  # peak; warm-up then cosine decay to zero
+    warmup_steps: int = 200
+    grad_clip: float = 1.0
+    width: int = 1
+    device: str = "auto"
+    precision: str = "auto"
+    seed: int = 0
+    cache_dir: str | None = None
+    save_every: int = 500  # steps between training-state saves
+    save_minutes: float = 5.0  # ... or minutes, whichever comes first
+    log_every: int = 50
+
+    def check(self) -> None:
+        for name in ("epochs", "batch_size", "width", "save_every", "log_every"):
+            if getattr(self, name) < 1:
+                raise AutoencError(f"--{name.replace('_', '-')} must be at least 1 (got {getattr(self, name)})")
+        if self.max_steps is not None and self.max_steps < 1:
+            raise AutoencError(f"--max-steps must be at least 1 (got {self.max_steps})")
+        if not (math.isfinite(self.lr) and self.lr > 0):
+            raise AutoencError(f"--lr must be a positive number (got {self.lr})")
+        if self.warmup_steps < 0 or self.grad_clip < 0 or self.save_minutes <= 0:
+            raise AutoencError("--warmup-steps and --grad-clip must be >= 0, --save-minutes > 0")
+        if self.width > 16:
+            raise AutoencError(f"--width must be between 1 and 16 (got {self.width})")
+
+
+class TrainingInterrupted(AutoencError):
+    """Ctrl-C: the state was saved; the message says how to resume."""
+
+
+@dataclass
+class Result:
+    step: int
+    val_loss: float
+    val_psnr: float
+    weights: Path
+    history: list = field(default_factory=list)
+
+
+def lr_at(step: int, total: int, cfg: TrainConfig) -> float:
+    if step < cfg.warmup_steps:
+        return cfg.lr * (step + 1) / cfg.warmup_steps
+    progress = (step - cfg.warmup_steps) / max(1, total - cfg.warmup_steps)
+    return cfg.lr * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+
+
+def epoch_order(seed: int, epoch: int, n: int, global_batch: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """This epoch's image order (at least one global batch long) and per-position flips."""
+    g = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
+    order = torch.cat([torch.randperm(n, generator=g) for _ in range(-(-global_batch // n))])
+    flips = torch.rand(len(order), generator=g) < 0.5
+    return order, flips
+
+
+def make_batch(pixels, order, flips, start: int, size: int, device) -> torch.Tensor:
+    """uint8 N x 64 x 64 x 3 rows -> a float channels_last batch in the network's encoding."""
+    idx, flip = order[start:start + size], flips[start:start + size]
+    if isinstance(pixels, torch.Tensor):  # the whole dataset already lives on the device
+        x = pixels[idx.to(pixels.device)]
+    else:
+        x = torch.from_numpy(pixels[idx.numpy()]).to(device, non_blocking=True)
+    flip = flip.to(x.device)
+    x = torch.where(flip[:, None, None, None], x.flip(2), x)
+    return encode_pixels(x.permute(0, 3, 1, 2))  # NHWC storage == NCHW channels_last
+
+
+@torch.no_grad()
+def validate(model, pixels, device, precision, batch: int = 256):
+    """Mean loss (network units) and mean per-image PSNR (8-bit), plus the first reconstructions."""
+    model.eval()
+    losses, psnrs, firsts = [], [], None
+    for i in range(0, len(pixels), batch):
+        u8 = torch.from_numpy(np.array(pixels[i:i + batch])).to(device)
+        x = encode_pixels(u8.permute(0, 3, 1, 2))
+        with autocast(device, precision):
+            y = model(x).float()
+        losses.append(((y - x) ** 2).flatten(1).mean(1).cpu())
+        out = decode_pixels(y).permute(0, 2, 3, 1).cpu()
+        psnrs.append(psnr_per_image(out, u8.cpu()))
+        if firsts is None:
+            firsts = out[:SAMPLE_COUNT].numpy()
+    model.train()
+    return torch.cat(losses).mean().item(), torch.cat(psnrs).mean().item(), firsts
+
+
+def setup_distributed(device_name: str) -> tuple[int, int]:
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world > 1 and not dist.is_initialized():
+        use_nccl = torch.cuda.is_available() and device_name in ("auto", "cuda")
+        if use_nccl:
+            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+        dist.init_process_group("nccl" if use_nccl else "gloo")
+    return (dist.get_rank(), world) if world > 1 else (0, 1)
+
+
+def load_data(cfg: TrainConfig, say, progress):
+    split = split_dataset(cfg.data)
+    train = cached_images(split.train, cfg.cache_dir, progress, "decoding train images")
+    val = cached_images(split.val, cfg.cache_dir, progress, "decoding val images") if split.val else None
+    skipped = train.skipped + (val.skipped if val else 0)
+    if skipped:
+        say(f"[yellow]warning:[/] skipped {skipped} unreadable image file(s) in {cfg.data}")
+    if len(train.pixels) == 0:
+        raise AutoencError(f"{cfg.data}: none of the {len(split.train)} image files could be read")
+    if val is None or len(val.pixels) == 0:
+        val_pixels = train.pixels[-min(len(train.pixels), 256):]
+    else:
+        val_pixels = val.pixels
+    return split, train.pixels, val_pixels
+
+
+def train(cfg: TrainConfig, resume: bool = False, say=print, progress_factory=None) -> Result:
+    """Train (or continue training) an autoencoder; write log.csv, samples/, model.safetensors, state."""
+    cfg.check()
+    rank, world = setup_distributed(cfg.device)
+    main = rank == 0
+    out = Path(cfg.out)
+    state_path = out / STATE_FILE
+    device = pick_device(cfg.device)
+    precision = pick_precision(cfg.precision, device)
+
+    torch.manual_seed(cfg.seed)
+    model = Autoencoder(cfg.width)
+    init_weights(model)
+    model.to(device, memory_format=torch.channels_last)
+    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, betas=(0.9, 0.99))
+    step, info = 0, {}
+    if resume:
+        info = load_state(state_path, model, optimizer)
+        step = info["step"]
+        saved = info["config"]
+        keep = {"epochs", "max_steps", "data", "out", "device", "cache_dir"}  # the rest comes from the saved run
+        cfg = TrainConfig(**{f.name: getattr(cfg, f.name) if f.name in keep else saved[f.name] for f in fields(TrainConfig)})
+        precision = pick_precision(cfg.precision, device)
+
+    ctx = progress_factory() if (progress_factory and main) else None
+    cache_progress = ctx.cache_progress if ctx else None
+    split, pixels, val_pixels = load_data(cfg, say if main else (lambda *_: None), cache_progress)
+    if device.type != "cpu" and pixels.nbytes < 0.25 * _free_memory(device):
+        pixels = torch.from_numpy(np.ascontiguousarray(pixels)).to(device)  # whole dataset on the GPU
+    n = len(pixels)
+    global_batch = cfg.batch_size * world
+    steps_per_epoch = max(1, n // global_batch)
+    total = cfg.epochs * steps_per_epoch
+    if cfg.max_steps is not None:
+        total = min(total, cfg.max_steps)
+    if main:
+        say(f"training on {n} images ({split.layout}), validating on {len(val_pixels)}; {device.type} {precision}, "
+            f"{world} process(es) x batch {cfg.batch_size}, {total} steps ({steps_per_epoch} per epoch)")
+
+    net = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
+    log = Log(out / LOG_FILE, resume_step=step if resume else None)
+    elapsed = info.get("elapsed_s", 0.0)
+    window_loss, window_steps = info.get("window_loss", 0.0), info.get("window_steps", 0)
+    val_loss = val_psnr = float("nan")
+    result_weights = out / "model.safetensors"
+
+    def checkpoint():
+        if main:
+            save_state(state_path, model, optimizer, {"step": step, "config": asdict(cfg), "elapsed_s": elapsed,
+                                                      "window_loss": window_loss, "window_steps": window_steps})
+            log.flush()
+
+    order_epoch, order, flips = None, None, None
+    last_save, window_start, window_images = time.monotonic(), time.monotonic(), 0
+    bar = ctx.start(total, step) if ctx else None
+    try:
+        while step < total:
+            epoch, in_epoch = divmod(step, steps_per_epoch)
+            if order_epoch != epoch:
+                order, flips = epoch_order(cfg.seed, epoch, n, global_batch)
+                order_epoch = epoch
+            x = make_batch(pixels, order, flips, in_epoch * global_batch + rank * cfg.batch_size, cfg.batch_size, device)
+            lr = lr_at(step, total, cfg)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            t0 = time.monotonic()
+            with autocast(device, precision):
+                y = net(x)
+            loss = F.mse_loss(y.float(), x)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if cfg.grad_clip:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            optimizer.step()
+            loss_value = loss.item()
+            if not math.isfinite(loss_value):
+                raise AutoencError(f"training diverged at step {step} (loss {loss_value}); try a lower --lr")
+            step += 1
+            elapsed += time.monotonic() - t0
+            window_loss += loss_value
+            window_steps += 1
+            window_images += global_batch
+            end_of_epoch = step % steps_per_epoch == 0 or step == total
+            if bar:
+                bar(step, loss_value, epoch + 1)
+            logged = step % cfg.log_every == 0 or end_of_epoch
+            if logged:
+                rate = window_images / max(1e-9, time.monotonic() - window_start)
+                log.add(step=step, epoch=epoch + 1, lr=f"{lr:.6g}", train_loss=f"{window_loss / window_steps:.6f}",
+                        images_per_s=f"{rate:.1f}", elapsed_s=f"{elapsed:.1f}", val_loss="", val_psnr="")
+                window_loss, window_steps = 0.0, 0
+                if ctx:
+                    ctx.rate = rate
+            if end_of_epoch:
+                if main:
+                    val_loss, val_psnr, recon = validate(model, val_pixels, device, precision)
+                    log.add(step=step, epoch=epoch + 1, val_loss=f"{val_loss:.6f}", val_psnr=f"{val_psnr:.3f}")
+                    originals = np.asarray(val_pixels[:SAMPLE_COUNT])
+                    save_png(comparison_grid(originals, recon), out / "samples" / f"step_{step:07d}.png")
+                    save_weights(model, result_weights, _provenance(cfg, split, n, step, precision, world, val_psnr))
+                    say(f"epoch {epoch + 1} step {step}: val loss {val_loss:.5f}, val PSNR {val_psnr:.2f} dB")
+            if end_of_epoch or step % cfg.save_every == 0 or time.monotonic() - last_save > 60 * cfg.save_minutes:
+                checkpoint()
+                last_save = time.monotonic()
+            if logged:
+                window_start, window_images = time.monotonic(), 0
+    except KeyboardInterrupt:
+        checkpoint()
+        raise TrainingInterrupted(f"interrupted at step {step}; state saved in {state_path}. "
+                                  f"Resume with: autoenc train {cfg.data} --out {cfg.out} --resume") from None
+    finally:
+        if ctx:
+            ctx.stop()
+        if world > 1 and dist.is_initialized():
+            dist.destroy_process_group()
+    if resume and not result_weights.exists() and main:
+        save_weights(model, result_weights, _provenance(cfg, split, n, step, precision, world, val_psnr))
+    return Result(step, val_loss, val_psnr, result_weights, log.rows)
+
+
+def _free_memory(device: torch.device) -> int:
+    if device.type == "cuda":
+        return torch.cuda.mem_get_info(device)[0]
+    return 0
+
+
+def _provenance(cfg, split, n, step, precision, world, val_psnr) -> dict:
+    return {
+        "data": os.path.abspath(cfg.data), "layout": split.layout, "train_images": n, "steps": step,
+        "batch_size": cfg.batch_size * world, "lr": cfg.lr, "warmup_steps": cfg.warmup_steps, "seed": cfg.seed,
+        "precision": precision, "processes": world, "val_psnr": round(val_psnr, 3),
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "autoenc_version": __version__,
+    }

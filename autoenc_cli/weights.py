@@ -1,0 +1,125 @@
+"""Weights files: safetensors with the model's config in the metadata, and the bundled default.
+
+A file alone rebuilds its network: metadata holds the format version, width, input size,
+pixel encoding and colour space, plus free-form provenance (data, steps, date, version).
+safetensors never unpickles anything, so a hostile file cannot run code.
+"""
+
+import json
+import os
+from importlib import resources
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from .errors import AutoencError
+from .fileio import atomic_path
+from .model import IMAGE_SIZE, Autoencoder
+
+FORMAT = "autoenc-weights"
+FORMAT_VERSION = "1"
+PIXEL_ENCODING = "v/64-2"
+
+
+def default_weights_path() -> Path | None:
+    """The weights shipped inside the package, or None while none are bundled."""
+    path = Path(str(resources.files("autoenc_cli") / "weights" / "default.safetensors"))
+    return path if path.is_file() else None
+
+
+def model_config(model: Autoencoder, color: str = "rgb") -> dict[str, str]:
+    return {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "width": str(model.width),
+        "input_size": str(IMAGE_SIZE),
+        "pixel_encoding": PIXEL_ENCODING,
+        "color": color,
+    }
+
+
+def save_weights(model: Autoencoder, path: str | os.PathLike, provenance: dict | None = None, color: str = "rgb") -> None:
+    state = {k: v.detach().float().contiguous().cpu() for k, v in model.state_dict().items()}
+    metadata = model_config(model, color)
+    metadata["provenance"] = json.dumps(provenance or {}, sort_keys=True)
+    metadata["parameters"] = str(sum(p.numel() for p in model.parameters()))
+    with atomic_path(path) as tmp:
+        save_file(state, str(tmp), metadata=metadata)
+
+
+def read_metadata(path: str | os.PathLike) -> dict[str, str]:
+    """The safetensors header metadata, or AutoencError if the file is not a safetensors file."""
+    path = Path(path)
+    if not path.is_file():
+        raise AutoencError(f"{path}: no such weights file")
+    try:
+        with open(path, "rb") as f:
+            head = f.read(8)
+            if len(head) < 8:
+                raise ValueError("file too short")
+            n = int.from_bytes(head, "little")
+            if n <= 0 or n > 100_000_000 or n + 8 > path.stat().st_size:
+                raise ValueError("bad header length")
+            header = json.loads(f.read(n))
+        meta = header.get("__metadata__") or {}
+        if not isinstance(meta, dict):
+            raise ValueError("bad metadata")
+        return meta
+    except (ValueError, UnicodeDecodeError):
+        raise AutoencError(f"{path}: not a safetensors weights file") from None
+
+
+def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> tuple[Autoencoder, dict[str, str]]:
+    """Rebuild the network described by a weights file and load it; errors name the file and problem."""
+    path = Path(path)
+    meta = read_metadata(path)
+    if meta.get("format") != FORMAT:
+        raise AutoencError(f"{path}: safetensors file without autoenc metadata (not made by autoenc train)")
+    if meta.get("format_version") != FORMAT_VERSION:
+        raise AutoencError(f"{path}: weights format version {meta.get('format_version')!r}; this autoenc reads {FORMAT_VERSION}")
+    if meta.get("pixel_encoding") != PIXEL_ENCODING or meta.get("input_size") != str(IMAGE_SIZE):
+        raise AutoencError(f"{path}: unsupported pixel encoding or input size in metadata")
+    try:
+        width = int(meta.get("width", ""))
+        if not 1 <= width <= 16:
+            raise ValueError
+    except ValueError:
+        raise AutoencError(f"{path}: bad width {meta.get('width')!r} in metadata") from None
+    try:
+        state = load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as e:
+        raise AutoencError(f"{path}: damaged safetensors file ({e})") from None
+    model = Autoencoder(width)
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(state))
+    if missing:
+        raise AutoencError(f"{path}: missing tensor {missing[0]} (width {width})")
+    extra = sorted(set(state) - set(expected))
+    if extra:
+        raise AutoencError(f"{path}: unexpected tensor {extra[0]}")
+    for name, tensor in expected.items():
+        if state[name].shape != tensor.shape:
+            raise AutoencError(f"{path}: tensor {name} has shape {tuple(state[name].shape)}, expected {tuple(tensor.shape)} for width {width}")
+        if not torch.isfinite(state[name]).all():
+            raise AutoencError(f"{path}: tensor {name} contains NaN or inf")
+    model.load_state_dict({k: v.float() for k, v in state.items()})
+    return model.to(device).eval(), meta
+
+
+def resolve_weights(path: str | os.PathLike | None) -> Path:
+    """The weights the user named, else the bundled default, else a clear error."""
+    if path is not None:
+        return Path(path)
+    default = default_weights_path()
+    if default is None:
+        raise AutoencError("no bundled default weights in this build: pass -w/--weights FILE (made by autoenc train)")
+    return default
+
+
+def provenance(meta: dict[str, str]) -> dict:
+    try:
+        return json.loads(meta.get("provenance", "{}"))
+    except ValueError:
+        return {}
