@@ -82,7 +82,8 @@ def center_square(img: Image.Image, size: int = IMAGE_SIZE) -> Image.Image:
         return img
     side = min(w, h)
     left, top = (w - side) // 2, (h - side) // 2
-    return img.resize((size, size), Image.BICUBIC, box=(left, top, left + side, top + side), reducing_gap=3.0)
+    img = img.crop((left, top, left + side, top + side))  # crop first: no bleed from outside the square
+    return img.resize((size, size), Image.BICUBIC, reducing_gap=3.0)
 
 
 def load_square(path: str | os.PathLike, size: int = IMAGE_SIZE) -> np.ndarray:

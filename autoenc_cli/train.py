@@ -10,6 +10,8 @@ exactly what the uninterrupted run would have.
 import datetime
 import math
 import os
+import signal
+import threading
 import time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -76,6 +78,28 @@ class Result:
     val_psnr: float
     weights: Path
     history: list = field(default_factory=list)
+
+
+class StopOnInterrupt:
+    """The first Ctrl-C asks the loop to stop after the current step (and save); a second one aborts."""
+
+    def __init__(self, say):
+        self.requested = False
+        self.previous = None
+        self.say = say
+        if threading.current_thread() is threading.main_thread():
+            self.previous = signal.signal(signal.SIGINT, self.handle)
+
+    def handle(self, signum, frame):
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+        self.say("[yellow]stopping after this step to save the state (Ctrl-C again to abort without saving)[/]")
+
+    def restore(self):
+        if self.previous is not None:
+            signal.signal(signal.SIGINT, self.previous)
+            self.previous = None
 
 
 def lr_at(step: int, total: int, cfg: TrainConfig) -> float:
@@ -205,6 +229,7 @@ def train(cfg: TrainConfig, resume: bool = False, say=print, progress_factory=No
     order_epoch, order, flips = None, None, None
     last_save, window_start, window_images = time.monotonic(), time.monotonic(), 0
     bar = ctx.start(total, step) if ctx else None
+    stop = StopOnInterrupt(say if main else (lambda *_: None))
     try:
         while step < total:
             epoch, in_epoch = divmod(step, steps_per_epoch)
@@ -233,8 +258,6 @@ def train(cfg: TrainConfig, resume: bool = False, say=print, progress_factory=No
             window_steps += 1
             window_images += global_batch
             end_of_epoch = step % steps_per_epoch == 0 or step == total
-            if bar:
-                bar(step, loss_value, epoch + 1)
             logged = step % cfg.log_every == 0 or end_of_epoch
             if logged:
                 rate = window_images / max(1e-9, time.monotonic() - window_start)
@@ -256,11 +279,14 @@ def train(cfg: TrainConfig, resume: bool = False, say=print, progress_factory=No
                 last_save = time.monotonic()
             if logged:
                 window_start, window_images = time.monotonic(), 0
-    except KeyboardInterrupt:
-        checkpoint()
-        raise TrainingInterrupted(f"interrupted at step {step}; state saved in {state_path}. "
-                                  f"Resume with: autoenc train {cfg.data} --out {cfg.out} --resume") from None
+            if bar:
+                bar(step, loss_value, epoch + 1)
+            if stop.requested:
+                checkpoint()
+                raise TrainingInterrupted(f"interrupted at step {step}; state saved in {state_path}. "
+                                          f"Resume with: autoenc train {cfg.data} --out {cfg.out} --resume")
     finally:
+        stop.restore()
         if ctx:
             ctx.stop()
         if world > 1 and dist.is_initialized():

@@ -1,0 +1,58 @@
+import numpy as np
+from conftest import make_tiny_imagenet
+
+from autoenc_cli.checkpoint import read_log
+import signal
+
+import pytest
+
+from autoenc_cli.train import TrainConfig, TrainingInterrupted, train
+from autoenc_cli.weights import load_model, provenance
+
+
+def quiet(*_):
+    pass
+
+
+def test_training_really_lowers_the_loss(tmp_path):
+    data = make_tiny_imagenet(tmp_path / "data", classes=2, per_class=4, val=2, corrupt=False)
+    cfg = TrainConfig(data=str(data), out=str(tmp_path / "run"), epochs=10_000, max_steps=300, batch_size=8,
+                      warmup_steps=30, log_every=10, precision="fp32")
+    result = train(cfg, say=quiet)
+    losses = [float(r["train_loss"]) for r in result.history if r.get("train_loss")]
+    assert losses[-1] < 0.3 * losses[0], losses
+    assert np.isfinite(result.val_psnr)
+    model, meta = load_model(result.weights)
+    assert meta["width"] == "1" and provenance(meta)["steps"] == 300
+
+
+def test_resume_continues_from_saved_step_on_the_same_trajectory(tmp_path):
+    data = make_tiny_imagenet(tmp_path / "data", classes=2, per_class=8, val=2, corrupt=False)
+    common = dict(data=str(data), epochs=100, batch_size=4, warmup_steps=5, log_every=5, save_every=10, precision="fp32", seed=3)
+    full = train(TrainConfig(out=str(tmp_path / "full"), max_steps=40, **common), say=quiet)
+    with pytest.raises(TrainingInterrupted, match="--resume"):  # Ctrl-C after step 17
+        train(TrainConfig(out=str(tmp_path / "part"), max_steps=40, **common), say=quiet, progress_factory=lambda: CtrlCAt(17))
+    resumed = train(TrainConfig(out=str(tmp_path / "part"), max_steps=40, **common), resume=True, say=quiet)
+    assert resumed.step == 40
+    a = read_log(tmp_path / "full" / "log.csv")
+    b = read_log(tmp_path / "part" / "log.csv")
+    assert [r["step"] for r in a] == [r["step"] for r in b]
+    np.testing.assert_allclose([float(r["train_loss"]) for r in a], [float(r["train_loss"]) for r in b], rtol=1e-5)
+
+
+class CtrlCAt:
+    """A stand-in progress display that presses Ctrl-C when training reaches a given step."""
+
+    cache_progress = None
+
+    def __init__(self, step):
+        self.step = step
+
+    def start(self, total, step):
+        def update(step, loss, epoch):
+            if step == self.step:
+                signal.raise_signal(signal.SIGINT)
+        return update
+
+    def stop(self):
+        pass
