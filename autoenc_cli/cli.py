@@ -134,6 +134,72 @@ def decode(
         out.print(f"{escape(str(src))} -> {escape(str(dst))} {w}x{h}")
 
 
+@app.command("eval")
+@friendly_errors
+def evaluate(
+    data: Annotated[Path, typer.Argument(help="a Tiny ImageNet root (its val split is used) or a folder of images (all used)")],
+    weights: WeightsOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print one JSON object on stdout instead of a table")] = False,
+    limit: Annotated[Optional[int], typer.Option(help="only the first N image files (sorted by path)")] = None,
+    worst_png: Annotated[Path, typer.Option(help="PNG of the 16 worst reconstructions (originals above them)")] = Path("eval_worst.png"),
+    device: Annotated[str, typer.Option(help="auto (cuda, then mps, then cpu), cpu, cuda, cuda:N, mps")] = "auto",
+    cache_dir: Annotated[Optional[Path], typer.Option(help="dataset cache (default $XDG_CACHE_HOME/autoenc)")] = None,
+):
+    """Score reconstructions (PSNR, SSIM, MSE on 8-bit pixels) against bicubic and JPEG at the same 2,048 numbers."""
+    import json
+    from rich.table import Table
+    from .evaluate import BICUBIC_SIDE, JPEG_BUDGET, evaluate as run_eval
+    from .hardware import pick_device
+    from .progress import TrainProgress
+    model, _ = load_weights(weights)
+    model.to(pick_device(device))
+    bars = TrainProgress(err)
+    try:
+        result = run_eval(data, model, limit, worst_png, cache_dir, bars.cache_progress)
+    finally:
+        bars.stop()
+    if result.skipped:
+        err.print(f"[yellow]warning:[/] skipped {result.skipped} unreadable image file(s) in {escape(str(data))}")
+    err.print(f"worst reconstructions: {escape(str(worst_png))}")
+    summary = result.to_json()
+    if as_json:
+        print(json.dumps(summary))
+        return
+    jpeg = summary["baselines"]["jpeg"]
+    over = f", {jpeg['over_budget']} over budget at quality 1" if jpeg["over_budget"] else ""
+    table = Table(title=f"{summary['images']} images of {escape(str(data))}", caption=f"jpeg: the largest quality within {JPEG_BUDGET:,} bytes")
+    for name in ("method", "PSNR dB", "SSIM", "MSE", "per image"):
+        table.add_column(name, justify="left" if name in ("method", "per image") else "right")
+    rows = [("model", summary, "2,048 latent numbers"),
+            ("bicubic", summary["baselines"]["bicubic"], f"{BICUBIC_SIDE}x{BICUBIC_SIDE}x3 = {BICUBIC_SIDE**2 * 3:,} pixels"),
+            ("jpeg", jpeg, f"{jpeg['bytes']:,.0f} bytes avg, quality {jpeg['quality']:.1f}{over}")]
+    for name, s, note in rows:
+        table.add_row(name, f"{s['psnr']:.2f}", f"{s['ssim']:.4f}", f"{s['mse']:.1f}", note)
+    out.print(table)
+
+
+@app.command()
+@friendly_errors
+def info(
+    file: Annotated[Path, typer.Argument(help="a weights .safetensors, a training state, or a latent .npy (or its .npy.json)")],
+    layers: Annotated[bool, typer.Option("--layers", help="for weights: also the layer table with shapes")] = False,
+):
+    """Show what a file holds: a model's config, parameters and provenance, or a latent's shape, dtype and source."""
+    from .info import describe
+    out.print(describe(file, layers))
+
+
+@app.command()
+@friendly_errors
+def plot(
+    run: Annotated[Path, typer.Argument(help="a run folder made by autoenc train, or its log.csv")],
+    output: Annotated[Optional[Path], typer.Option("-o", "--output", help="PNG to write (default: curve.png beside log.csv)")] = None,
+):
+    """Draw the training curve (loss and validation PSNR against steps) from log.csv as a PNG."""
+    from .plot import plot_log
+    out.print(f"wrote {escape(str(plot_log(run, output)))}")
+
+
 def version_callback(value: bool):
     if value:
         out.print(f"autoenc {__version__}")

@@ -2,7 +2,6 @@
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 
 def mse_per_image(a: np.ndarray | torch.Tensor, b: np.ndarray | torch.Tensor) -> torch.Tensor:
@@ -23,20 +22,31 @@ def _gaussian_window(size: int = 11, sigma: float = 1.5) -> torch.Tensor:
     return g / g.sum()
 
 
+def _valid_blur_matrix(n: int, window: torch.Tensor) -> torch.Tensor:
+    """(n - k + 1) x n banded matrix: row i holds the window at columns i..i+k-1 (a 'valid' 1-D filter)."""
+    k = len(window)
+    m = torch.zeros(max(n - k + 1, 0), n, dtype=torch.float64)
+    for i in range(n - k + 1):
+        m[i, i:i + k] = window
+    return m
+
+
 def ssim_per_image(a, b) -> torch.Tensor:
     """Single-scale SSIM (Wang et al. 2004: 11x11 Gaussian, sigma 1.5, K1 0.01, K2 0.03, L 255).
 
-    N x H x W x 3 uint8 -> N values: the SSIM map over valid windows, averaged over pixels and channels.
+    N x H x W x 3 uint8 -> N values: the SSIM map over valid windows (no padding: the map is
+    (H-10) x (W-10)), averaged over pixels and channels. Matches scikit-image's
+    structural_similarity(gaussian_weights=True, sigma=1.5, use_sample_covariance=False, data_range=255).
     """
     x = torch.as_tensor(a).double().permute(0, 3, 1, 2)
     y = torch.as_tensor(b).double().permute(0, 3, 1, 2)
-    c = x.shape[1]
     g = _gaussian_window()
-    win_h = g.view(1, 1, -1, 1).repeat(c, 1, 1, 1)
-    win_w = g.view(1, 1, 1, -1).repeat(c, 1, 1, 1)
+    rows, cols = _valid_blur_matrix(x.shape[2], g), _valid_blur_matrix(x.shape[3], g)
+    if not len(rows) or not len(cols):
+        raise ValueError(f"SSIM needs images of at least {len(g)}x{len(g)} pixels")
 
-    def blur(t):
-        return F.conv2d(F.conv2d(t, win_h, groups=c), win_w, groups=c)
+    def blur(t):  # separable Gaussian over valid windows, as two batched matrix products (fast in float64)
+        return rows @ t @ cols.T
 
     mx, my = blur(x), blur(y)
     sxx = blur(x * x) - mx * mx

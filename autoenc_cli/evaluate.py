@@ -1,0 +1,171 @@
+"""Reconstruction quality of a model against two reference points at the same 2,048 numbers per image.
+
+- bicubic: 64x64 -> 26x26 -> 64x64 with Pillow BICUBIC (26 * 26 * 3 = 2,028 numbers);
+- jpeg: Pillow's JPEG (default settings: 4:2:0, standard Huffman tables) at the largest quality
+  in 1..95 whose file fits in 1,024 bytes (quality 1 where none fits; those images are counted).
+
+Every metric is on 8-bit pixels, per image, then averaged: PSNR, SSIM (single scale), MSE.
+Images are processed in chunks, so memory stays flat however large the folder.
+"""
+
+import io
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from .codec import comparison_grid, save_png
+from .data import cached_images, find_images, is_tiny_imagenet, split_dataset
+from .errors import AutoencError
+from .metrics import mse_per_image, psnr_per_image, ssim_per_image
+from .model import Autoencoder, decode_pixels, encode_pixels
+
+BICUBIC_SIDE = 26  # 26 * 26 * 3 = 2,028 <= 2,048 latent numbers
+JPEG_BUDGET = 1024  # bytes per image, whole file
+JPEG_QUALITIES = (1, 95)
+WORST = 16  # reconstructions shown in the worst-images PNG
+CHUNK = 256  # images per chunk (model batch, metrics, baselines)
+
+
+# ---------------------------------------------------------------- which images
+
+def eval_files(data: str | os.PathLike) -> list[Path]:
+    """A Tiny ImageNet root: its val split. Any other folder: all of its images (eval is not training)."""
+    root = Path(data)
+    if not root.exists():
+        raise AutoencError(f"{root}: no such file or directory")
+    if root.is_file():
+        raise AutoencError(f"{root}: is a file; give a folder of images or a Tiny ImageNet root")
+    files = split_dataset(root).val if is_tiny_imagenet(root) else find_images(root)
+    if not files:
+        raise AutoencError(f"{root}: no images found")
+    return files
+
+
+# ---------------------------------------------------------------- the reference points
+
+def bicubic(pixels: np.ndarray, side: int = BICUBIC_SIDE) -> np.ndarray:
+    """N x 64 x 64 x 3 uint8 -> the same, through side x side and back with Pillow BICUBIC."""
+    out = np.empty_like(pixels)
+    for i, p in enumerate(pixels):
+        small = Image.fromarray(p, "RGB").resize((side, side), Image.BICUBIC)
+        out[i] = np.asarray(small.resize((p.shape[1], p.shape[0]), Image.BICUBIC))
+    return out
+
+
+def jpeg_bytes(pixels: np.ndarray, quality: int) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(pixels, "RGB").save(buf, format="JPEG", quality=quality)
+    return buf.getvalue()
+
+
+def jpeg_fit(pixels: np.ndarray, budget: int = JPEG_BUDGET) -> tuple[bytes, int]:
+    """The JPEG at the largest quality whose size fits `budget` (binary search), or quality 1 if none fits."""
+    lo, hi = JPEG_QUALITIES
+    best, best_q = None, lo
+    while lo <= hi:
+        q = (lo + hi) // 2
+        data = jpeg_bytes(pixels, q)
+        if len(data) <= budget:
+            best, best_q, lo = data, q, q + 1
+        else:
+            hi = q - 1
+    return (best, best_q) if best is not None else (jpeg_bytes(pixels, JPEG_QUALITIES[0]), JPEG_QUALITIES[0])
+
+
+def jpeg(pixels: np.ndarray, budget: int = JPEG_BUDGET) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """N images -> (decoded JPEGs, their sizes in bytes, their qualities)."""
+    out, sizes, qualities = np.empty_like(pixels), np.empty(len(pixels), np.int64), np.empty(len(pixels), np.int64)
+    for i, p in enumerate(pixels):
+        data, qualities[i] = jpeg_fit(p, budget)
+        sizes[i] = len(data)
+        with Image.open(io.BytesIO(data)) as img:
+            out[i] = np.asarray(img.convert("RGB"))
+    return out, sizes, qualities
+
+
+# ---------------------------------------------------------------- the model
+
+@torch.inference_mode()
+def reconstruct(model: Autoencoder, pixels: np.ndarray) -> np.ndarray:
+    """N x H x W x 3 uint8 -> the model's reconstructions, same shape (one batch, on the model's device)."""
+    device = next(model.parameters()).device
+    x = torch.from_numpy(np.ascontiguousarray(pixels)).to(device).permute(0, 3, 1, 2)
+    return decode_pixels(model(encode_pixels(x))).permute(0, 2, 3, 1).cpu().numpy()
+
+
+# ---------------------------------------------------------------- scores
+
+@dataclass
+class Scores:
+    """Per-image metrics, appended chunk by chunk."""
+    psnr: list = field(default_factory=list)
+    ssim: list = field(default_factory=list)
+    mse: list = field(default_factory=list)
+
+    def add(self, originals: np.ndarray, recon: np.ndarray) -> None:
+        self.psnr += psnr_per_image(originals, recon).tolist()
+        self.ssim += ssim_per_image(originals, recon).tolist()
+        self.mse += mse_per_image(originals, recon).tolist()
+
+    def summary(self) -> dict[str, float]:
+        return {"psnr": float(np.mean(self.psnr)), "ssim": float(np.mean(self.ssim)), "mse": float(np.mean(self.mse))}
+
+
+@dataclass
+class Evaluation:
+    images: int
+    skipped: int  # files that could not be decoded
+    model: Scores
+    bicubic: Scores
+    jpeg: Scores
+    jpeg_sizes: list
+    jpeg_qualities: list
+
+    def to_json(self) -> dict:
+        jpeg = self.jpeg.summary() | {
+            "bytes": float(np.mean(self.jpeg_sizes)),
+            "quality": float(np.mean(self.jpeg_qualities)),
+            "over_budget": int(sum(s > JPEG_BUDGET for s in self.jpeg_sizes)),
+        }
+        return {"images": self.images, "skipped": self.skipped, **self.model.summary(),
+                "baselines": {"bicubic": self.bicubic.summary(), "jpeg": jpeg}}
+
+
+def evaluate(data: str | os.PathLike, model: Autoencoder, limit: int | None = None, worst_png: str | os.PathLike | None = None,
+             cache_dir=None, progress=None) -> Evaluation:
+    """Score `model`, bicubic and JPEG on the images of `data`; write the worst reconstructions to `worst_png`.
+
+    progress(done, total, label) is called while decoding and while evaluating.
+    """
+    if limit is not None and limit < 1:
+        raise AutoencError(f"--limit {limit}: must be at least 1")
+    files = eval_files(data)[:limit]
+    decoded = cached_images(files, cache_dir, progress, "decoding images")
+    pixels = decoded.pixels
+    if len(pixels) == 0:
+        raise AutoencError(f"{data}: none of the {len(files)} image file(s) could be decoded")
+    result = Evaluation(len(pixels), decoded.skipped, Scores(), Scores(), Scores(), [], [])
+    for start in range(0, len(pixels), CHUNK):
+        chunk = np.array(pixels[start:start + CHUNK])  # a writable copy of the rows in the cache
+        result.model.add(chunk, reconstruct(model, chunk))
+        result.bicubic.add(chunk, bicubic(chunk))
+        recon, sizes, qualities = jpeg(chunk)
+        result.jpeg.add(chunk, recon)
+        result.jpeg_sizes += sizes.tolist()
+        result.jpeg_qualities += qualities.tolist()
+        if progress is not None:
+            progress(start + len(chunk), len(pixels), "evaluating")
+    if worst_png is not None:
+        save_png(worst_grid(model, pixels, result.model.psnr), worst_png)
+    return result
+
+
+def worst_grid(model: Autoencoder, pixels: np.ndarray, psnr: list, count: int = WORST) -> np.ndarray:
+    """The `count` lowest-PSNR images, worst first: a row of originals above a row of reconstructions."""
+    worst = np.argsort(psnr, kind="stable")[:count]
+    originals = np.array(pixels[worst])
+    return comparison_grid(originals, reconstruct(model, originals))
