@@ -1,6 +1,7 @@
 """The `autoenc` command: each subcommand parses options, calls the library, prints."""
 
 import functools
+from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -98,39 +99,58 @@ def train(
     out.print(f"done: step {result.step}, val PSNR {result.val_psnr:.2f} dB; weights in {escape(str(result.weights))}")
 
 
+class LatentDtype(str, Enum):
+    float32 = "float32"
+    float16 = "float16"
+    int8 = "int8"
+
+
 @app.command()
 @friendly_errors
 def encode(
-    images: Annotated[list[Path], typer.Argument(help="image files (any size: centre-cropped and resized to 64x64)")],
-    output: Annotated[Optional[Path], typer.Option("-o", "--output", help="latent .npy, or a folder for several")] = None,
+    images: Annotated[list[Path], typer.Argument(help="image files, any size (kept: padded to a multiple of 16, cropped back by decode)")],
+    output: Annotated[Optional[Path], typer.Option("-o", "--output", help="latent .npy (+ .npy.json sidecar), or a folder for several")] = None,
     weights: WeightsOption = None,
+    dtype: Annotated[LatentDtype, typer.Option(help="stored precision: int8 has per-channel scales in the sidecar")] = LatentDtype.float32,
+    resize: Annotated[Optional[int], typer.Option(help="centre-crop to a square and resize to NxN first (64: the training size)")] = None,
 ):
-    """Encode images into 128x4x4 float32 latents (.npy, channel first)."""
+    """Encode images into latents: (128, H/16, W/16) .npy, channel first, plus a JSON sidecar with the picture's size."""
     from .codec import encode_file
     from .progress import map_with_progress
+    from .weights import fingerprint, resolve_weights
     check_inputs(images)
     targets = output_paths(images, output, ".npy")
     model, _ = load_weights(weights)
-    shapes = map_with_progress(zip(images, targets), lambda it: encode_file(model, *it), "encoding", err)
-    for (src, dst), shape in zip(zip(images, targets), shapes):
-        out.print(f"{escape(str(src))} -> {escape(str(dst))} {tuple(shape)}")
+    made_with = fingerprint(resolve_weights(weights))
+    results = map_with_progress(zip(images, targets), lambda it: encode_file(model, *it, dtype.value, resize, made_with),
+                                "encoding", err)
+    for (src, dst), (shape, (w, h)) in zip(zip(images, targets), results):
+        out.print(f"{escape(str(src))} {w}x{h} -> {escape(str(dst))} {tuple(shape)} {dtype.value}")
 
 
 @app.command()
 @friendly_errors
 def decode(
-    latents: Annotated[list[Path], typer.Argument(help="latent .npy files made by autoenc encode")],
+    latents: Annotated[list[Path], typer.Argument(help="latent .npy files made by autoenc encode (sidecars are found beside them)")],
     output: Annotated[Optional[Path], typer.Option("-o", "--output", help="PNG file, or a folder for several")] = None,
     weights: WeightsOption = None,
 ):
-    """Decode latents back into RGB PNG images."""
+    """Decode latents back into RGB PNG images of the size they were encoded from."""
     from .codec import decode_file
+    from .latentfile import without_sidecars
     from .progress import map_with_progress
+    from .weights import fingerprint, resolve_weights
+    latents = without_sidecars(latents)
     check_inputs(latents)
     targets = output_paths(latents, output, ".png")
     model, _ = load_weights(weights)
-    sizes = map_with_progress(zip(latents, targets), lambda it: decode_file(model, *it), "decoding", err)
-    for (src, dst), (w, h) in zip(zip(latents, targets), sizes):
+    using = fingerprint(resolve_weights(weights))["sha256"]
+    results = map_with_progress(zip(latents, targets), lambda it: decode_file(model, *it), "decoding", err)
+    for (src, dst), ((w, h), made_with) in zip(zip(latents, targets), results):
+        if made_with and made_with.get("sha256") not in (None, using):
+            err.print(f"[yellow]warning:[/] {escape(str(src))} was encoded with other weights "
+                      f"({escape(str(made_with.get('file')))}, sha256 {escape(str(made_with.get('sha256')))[:12]}); "
+                      "the picture will not match")
         out.print(f"{escape(str(src))} -> {escape(str(dst))} {w}x{h}")
 
 

@@ -1,22 +1,23 @@
 """Images and latent files in and out: encode pictures to latents, decode latents to pictures.
 
-A latent file is a plain float32 `.npy` of shape (channels, height/16, width/16) -- channel
-first, as the network computes it: (128, 4, 4) for a 64x64 image at width 1.
-`numpy.load(path, allow_pickle=False)` reads it.
+Pictures keep their own size: the network is fully convolutional, so a picture is padded on the
+right and bottom to a multiple of 16, encoded, and decoded pictures are cropped back. A latent is
+(channels, ceil(height/16), ceil(width/16)), channel first: (128, 4, 4) for 64x64 at width 1.
+The file format (a .npy and a JSON sidecar) is in latentfile.py.
 """
 
 import io
 import os
-from pathlib import Path
 
 import numpy as np
 import torch
 from PIL import Image
 
-from .data import load_square
+from .data import center_square, open_image
 from .errors import AutoencError
-from .fileio import atomic_path, write_bytes_atomic
-from .model import IMAGE_SIZE, Autoencoder, decode_pixels, encode_pixels
+from .fileio import write_bytes_atomic
+from .latentfile import Latent, load_latent, save_latent
+from .model import DOWNSCALE, Autoencoder, decode_pixels, encode_pixels
 
 
 def save_png(pixels: np.ndarray, path: str | os.PathLike) -> None:
@@ -24,37 +25,6 @@ def save_png(pixels: np.ndarray, path: str | os.PathLike) -> None:
     buf = io.BytesIO()
     Image.fromarray(np.ascontiguousarray(pixels), "RGB").save(buf, format="PNG")
     write_bytes_atomic(path, buf.getvalue())
-
-
-def save_latent(latent: np.ndarray, path: str | os.PathLike) -> None:
-    with atomic_path(path) as tmp:
-        with open(tmp, "wb") as f:
-            np.save(f, np.ascontiguousarray(latent, dtype=np.float32), allow_pickle=False)
-
-
-def load_latent(path: str | os.PathLike, channels: int) -> np.ndarray:
-    """Read and check a latent `.npy` without ever unpickling: (channels, h, w), finite numbers."""
-    path = Path(path)
-    if not path.is_file():
-        raise AutoencError(f"{path}: no such latent file")
-    try:
-        z = np.load(path, allow_pickle=False)
-    except ValueError as e:
-        if "pickle" in str(e).lower():
-            raise AutoencError(f"{path}: latent has an object dtype (refused: it would need unpickling)") from None
-        raise AutoencError(f"{path}: not a .npy latent file ({e})") from None
-    except (OSError, EOFError) as e:
-        raise AutoencError(f"{path}: not a .npy latent file ({e})") from None
-    if not isinstance(z, np.ndarray) or z.dtype.kind not in "fiu":
-        raise AutoencError(f"{path}: latent dtype {getattr(z, 'dtype', type(z))} is not numeric")
-    if z.ndim == 4 and z.shape[0] == 1:
-        z = z[0]
-    if z.ndim != 3 or z.shape[0] != channels or z.shape[1] < 1 or z.shape[2] < 1:
-        raise AutoencError(f"{path}: latent shape {z.shape}, expected ({channels}, H, W) such as ({channels}, 4, 4)")
-    z = z.astype(np.float32)
-    if not np.isfinite(z).all():
-        raise AutoencError(f"{path}: latent contains NaN or inf")
-    return z
 
 
 @torch.inference_mode()
@@ -71,18 +41,52 @@ def decode_latents(model: Autoencoder, latents: np.ndarray) -> np.ndarray:
     return decode_pixels(y).permute(0, 2, 3, 1).numpy()
 
 
-def encode_file(model: Autoencoder, image_path, latent_path) -> tuple[int, ...]:
-    pixels = load_square(image_path, IMAGE_SIZE)
-    latent = encode_images(model, pixels[None])[0]
-    save_latent(latent, latent_path)
-    return latent.shape
+def pad_to_multiple(pixels: np.ndarray, m: int = DOWNSCALE) -> np.ndarray:
+    """H x W x 3 -> padded on the right and bottom to multiples of m by mirror reflection
+    (repeated for pictures smaller than the padding; a 1-pixel side repeats its pixel)."""
+    h, w = pixels.shape[:2]
+    return np.pad(pixels, ((0, -h % m), (0, -w % m), (0, 0)), mode="reflect")
 
 
-def decode_file(model: Autoencoder, latent_path, image_path) -> tuple[int, int]:
+def encode_picture(model: Autoencoder, pixels: np.ndarray) -> np.ndarray:
+    """One H x W x 3 uint8 picture of any size -> (C, ceil(H/16), ceil(W/16)) float32 latent."""
+    return encode_images(model, pad_to_multiple(pixels)[None])[0]
+
+
+def decode_picture(model: Autoencoder, latent: Latent) -> np.ndarray:
+    """A latent -> its H x W x 3 uint8 picture, cropped to the size it was encoded from."""
+    w, h = latent.original_size
+    return decode_latents(model, latent.values[None])[0][:h, :w]
+
+
+def read_picture(path, resize: int | None = None) -> np.ndarray:
+    """An image file as H x W x 3 uint8: its own size, or centre-cropped and resized to resize x resize."""
+    if resize is not None and not 1 <= resize <= 16384:
+        raise AutoencError(f"--resize must be between 1 and 16384 (got {resize})")
+    img = open_image(path)
+    return np.asarray(center_square(img, resize) if resize else img, dtype=np.uint8)
+
+
+def encode_file(model: Autoencoder, image_path, latent_path, dtype: str = "float32", resize: int | None = None,
+                weights: dict | None = None) -> tuple[tuple[int, ...], tuple[int, int]]:
+    """Encode one image file into a latent .npy and its sidecar; return the latent's shape and the picture's size."""
+    pixels = read_picture(image_path, resize)
+    latent = encode_picture(model, pixels)
+    size = (pixels.shape[1], pixels.shape[0])
+    save_latent(latent_path, latent, size, dtype, resize, weights)
+    return latent.shape, size
+
+
+def decode_file(model: Autoencoder, latent_path, image_path) -> tuple[tuple[int, int], dict | None]:
+    """Decode one latent file (with its sidecar, if any) into a PNG.
+
+    Returns the picture's (width, height) and the weights the latent says it was made with (or None).
+    """
     latent = load_latent(latent_path, model.encoder[-2].out_channels)
-    pixels = decode_latents(model, latent[None])[0]
+    pixels = decode_picture(model, latent)
     save_png(pixels, image_path)
-    return pixels.shape[1], pixels.shape[0]
+    made_with = latent.meta.get("weights")
+    return (pixels.shape[1], pixels.shape[0]), made_with if isinstance(made_with, dict) else None
 
 
 def comparison_grid(originals: np.ndarray, reconstructions: np.ndarray, columns: int = 8, scale: int = 2) -> np.ndarray:

@@ -29,6 +29,7 @@ from .errors import AutoencError
 from .hardware import autocast, pick_device, pick_precision
 from .metrics import psnr_per_image
 from .model import Autoencoder, decode_pixels, encode_pixels, init_weights
+from .plot import CURVE_FILE, write_curve
 from .weights import save_weights
 
 SAMPLE_COUNT = 16
@@ -272,6 +273,7 @@ def train(cfg: TrainConfig, resume: bool = False, say=print, progress_factory=No
                     log.add(step=step, epoch=epoch + 1, val_loss=f"{val_loss:.6f}", val_psnr=f"{val_psnr:.3f}")
                     originals = np.asarray(val_pixels[:SAMPLE_COUNT])
                     save_png(comparison_grid(originals, recon), out / "samples" / f"step_{step:07d}.png")
+                    write_curve(log.rows, out / CURVE_FILE, title=out.resolve().name)
                     save_weights(model, result_weights, _provenance(cfg, split, n, step, precision, world, val_psnr))
                     say(f"epoch {epoch + 1} step {step}: val loss {val_loss:.5f}, val PSNR {val_psnr:.2f} dB")
             if end_of_epoch or step % cfg.save_every == 0 or time.monotonic() - last_save > 60 * cfg.save_minutes:

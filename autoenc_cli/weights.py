@@ -5,6 +5,7 @@ pixel encoding and colour space, plus free-form provenance (data, steps, date, v
 safetensors never unpickles anything, so a hostile file cannot run code.
 """
 
+import hashlib
 import json
 import os
 from importlib import resources
@@ -123,3 +124,9 @@ def provenance(meta: dict[str, str]) -> dict:
         return json.loads(meta.get("provenance", "{}"))
     except ValueError:
         return {}
+
+
+def fingerprint(path: str | os.PathLike) -> dict[str, str]:
+    """The file name and sha256 of a weights file: what a latent records about the weights that made it."""
+    path = Path(path)
+    return {"file": path.name, "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
