@@ -58,6 +58,10 @@ def load_state(path: Path, model: torch.nn.Module, optimizer: torch.optim.Optimi
             _, index, key = name.split(".", 2)
             opt_state.setdefault(int(index), {})[key] = value
     optimizer.load_state_dict({"state": opt_state, "param_groups": groups})
+    for param, slots in optimizer.state.items():  # saved contiguous; the parameters may be channels_last,
+        for key, value in slots.items():  # and fused Adam walks both in memory order: give them the same layout
+            if torch.is_tensor(value) and value.shape == param.shape and value.stride() != param.stride():
+                slots[key] = torch.empty_like(param, dtype=value.dtype).copy_(value)
     return info
 
 

@@ -1,6 +1,7 @@
 """The `autoenc` command: each subcommand parses options, calls the library, prints."""
 
 import functools
+import sys
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
@@ -8,14 +9,43 @@ from typing import Annotated, Optional
 import typer
 from rich.console import Console
 from rich.markup import escape
+from typer.core import TyperGroup
+
+try:  # newer typer vendors its own click
+    from typer._click import exceptions as click_errors
+except ImportError:
+    from click import exceptions as click_errors
 
 from . import __version__
 from .errors import AutoencError
 
-app = typer.Typer(add_completion=True, no_args_is_help=True, pretty_exceptions_show_locals=False,
-                  help="Train and run the seed's 64x64 convolutional image autoencoder (4x4x128 latents).")
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
+
+
+class OneLineUsageErrors(TyperGroup):
+    """A bad option value or a missing argument is one line on stderr too (exit 2), like every other error."""
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode, **extra)
+        try:
+            code = super().main(args, prog_name, complete_var, False, **extra)
+        except getattr(click_errors, "NoArgsIsHelpError", ()) as e:  # the help has been printed
+            sys.exit(e.exit_code)
+        except click_errors.ClickException as e:
+            ctx = getattr(e, "ctx", None)
+            hint = f" (see {ctx.command_path} --help)" if ctx is not None else ""
+            err.print(f"[red]error:[/] {escape(e.format_message())}{escape(hint)}")
+            sys.exit(e.exit_code)
+        except typer.Abort:
+            err.print("[yellow]aborted[/]")
+            sys.exit(1)
+        sys.exit(code if isinstance(code, int) else 0)
+
+
+app = typer.Typer(cls=OneLineUsageErrors, add_completion=True, no_args_is_help=True, pretty_exceptions_show_locals=False,
+                  help="Train and run the seed's 64x64 convolutional image autoencoder (4x4x128 latents).")
 
 WeightsOption = Annotated[Optional[Path], typer.Option("-w", "--weights", help="weights file (default: the bundled weights)")]
 
@@ -40,12 +70,17 @@ def friendly_errors(fn):
 
 
 def load_weights(weights: Optional[Path]):
-    from .weights import default_weights_path, load_model, resolve_weights
+    """The model and its metadata. Commands print weights_note() once their work is done, so that
+    a command that fails prints nothing but its one-line error."""
+    from .weights import load_model, resolve_weights
+    return load_model(resolve_weights(weights))
+
+
+def weights_note(weights: Optional[Path], meta: dict) -> str:
+    from .weights import default_weights_path, resolve_weights
     path = resolve_weights(weights)
-    model, meta = load_model(path)
     label = " (bundled default)" if path == default_weights_path() else ""
-    err.print(f"weights: {escape(str(path))}{label}, width {meta['width']}")
-    return model, meta
+    return f"weights: {escape(str(path))}{label}, width {meta['width']}"
 
 
 def check_inputs(paths: list[Path]) -> None:
@@ -54,6 +89,18 @@ def check_inputs(paths: list[Path]) -> None:
             raise AutoencError(f"{p}: no such file")
         if p.is_dir():
             raise AutoencError(f"{p}: is a directory")
+
+
+def prepare_outputs(inputs: list[Path], targets: list[Path]) -> None:
+    """Before any work: no output may replace an input or a folder, and every output's folder must be creatable."""
+    from .fileio import ensure_parent
+    sources = {p.resolve() for p in inputs}
+    for t in targets:
+        if t.resolve() in sources:
+            raise AutoencError(f"{t}: is also an input; refusing to overwrite it (give another -o)")
+        if t.is_dir():
+            raise AutoencError(f"{t}: is a directory")
+        ensure_parent(t)
 
 
 def output_paths(inputs: list[Path], output: Optional[Path], suffix: str) -> list[Path]:
@@ -70,13 +117,37 @@ def output_paths(inputs: list[Path], output: Optional[Path], suffix: str) -> lis
     return [output / (s + suffix) for s in stems]
 
 
+class Color(str, Enum):
+    rgb = "rgb"
+    lab = "lab"
+
+
+def get_dataset(folder: Path, url: Optional[str] = None, md5: Optional[str] = None) -> bool:
+    from .download import OFFICIAL_MD5, OFFICIAL_URL, download_dataset
+    from .progress import BytesProgress
+    with BytesProgress(err) as bar:
+        return download_dataset(folder, url or OFFICIAL_URL, md5 if (md5 or url) else OFFICIAL_MD5, bar, err.print)
+
+
+@app.command()
+@friendly_errors
+def download(
+    folder: Annotated[Path, typer.Argument(help="where the dataset goes")] = Path("tiny-imagenet-200"),
+    url: Annotated[Optional[str], typer.Option(help="a mirror (http, https, file://) or a local zip, instead of the official URL")] = None,
+    md5: Annotated[Optional[str], typer.Option(help="expected MD5 of the zip (default: the official one, or none with --url)")] = None,
+):
+    """Download Tiny ImageNet (248 MB), resuming an interrupted download, check its MD5 and extract it safely."""
+    if get_dataset(folder, url, md5):
+        out.print(f"ready: {escape(str(folder))}; train with: autoenc train {escape(str(folder))}")
+
+
 @app.command()
 @friendly_errors
 def train(
     data: Annotated[Path, typer.Argument(help="a Tiny ImageNet root (tiny-imagenet-200) or any folder of images")],
     out_dir: Annotated[Path, typer.Option("--out", "-o", help="run folder: model, state, log.csv, samples/")] = Path("runs/autoenc"),
-    epochs: Annotated[int, typer.Option(help="passes over the training images")] = 10,
-    max_steps: Annotated[Optional[int], typer.Option(help="stop after this many steps (overrides --epochs when smaller)")] = None,
+    epochs: Annotated[Optional[int], typer.Option(help="passes over the training images [default: 10; on --resume: the run's]")] = None,
+    max_steps: Annotated[Optional[int], typer.Option(help="stop after this many steps (overrides --epochs when smaller; on --resume: the run's)")] = None,
     batch_size: Annotated[int, typer.Option(help="images per step, per process")] = 64,
     lr: Annotated[float, typer.Option(help="peak learning rate (warm-up, then cosine decay to zero)")] = 2e-3,
     warmup_steps: Annotated[int, typer.Option(help="linear learning-rate warm-up steps")] = 200,
@@ -88,14 +159,25 @@ def train(
     cache_dir: Annotated[Optional[Path], typer.Option(help="dataset cache (default $XDG_CACHE_HOME/autoenc)")] = None,
     save_every: Annotated[int, typer.Option(help="save the training state every N steps")] = 500,
     save_minutes: Annotated[float, typer.Option(help="... or every M minutes, whichever comes first")] = 5.0,
+    fraction: Annotated[float, typer.Option(help="train on this fraction of each class's images, chosen from --seed (the seed's example: 0.2)")] = 1.0,
+    color: Annotated[Color, typer.Option(help="the network's pixel encoding (stored in the weights; PSNR is always RGB)")] = Color.rgb,
+    download: Annotated[bool, typer.Option("--download", help="if DATA is missing, download Tiny ImageNet into it first")] = False,
 ):
     """Train an autoencoder; writes OUT/model.safetensors, log.csv, samples/ and the state for --resume."""
+    import os
     from .progress import TrainProgress
     from .train import TrainConfig, train as run_training
+    if download and not data.exists():
+        if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+            raise AutoencError(f"{data}: missing; run `autoenc download {data}` once before launching torchrun")
+        get_dataset(data)
     cfg = TrainConfig(data=str(data), out=str(out_dir), epochs=epochs, max_steps=max_steps, batch_size=batch_size,
                       lr=lr, warmup_steps=warmup_steps, width=width, device=device, precision=precision, seed=seed,
-                      cache_dir=str(cache_dir) if cache_dir else None, save_every=save_every, save_minutes=save_minutes)
+                      cache_dir=str(cache_dir) if cache_dir else None, save_every=save_every, save_minutes=save_minutes,
+                      fraction=fraction, color=color.value)
     result = run_training(cfg, resume=resume, say=err.print, progress_factory=lambda: TrainProgress(err))
+    if os.environ.get("RANK", "0") != "0":
+        return  # under torchrun, rank 0 reports
     out.print(f"done: step {result.step}, val PSNR {result.val_psnr:.2f} dB; weights in {escape(str(result.weights))}")
 
 
@@ -120,12 +202,14 @@ def encode(
     from .weights import fingerprint, resolve_weights
     check_inputs(images)
     targets = output_paths(images, output, ".npy")
-    model, _ = load_weights(weights)
+    prepare_outputs(images, targets)
+    model, meta = load_weights(weights)
     made_with = fingerprint(resolve_weights(weights))
     results = map_with_progress(zip(images, targets), lambda it: encode_file(model, *it, dtype.value, resize, made_with),
                                 "encoding", err)
     for (src, dst), (shape, (w, h)) in zip(zip(images, targets), results):
         out.print(f"{escape(str(src))} {w}x{h} -> {escape(str(dst))} {tuple(shape)} {dtype.value}")
+    err.print(weights_note(weights, meta))
 
 
 @app.command()
@@ -137,13 +221,14 @@ def decode(
 ):
     """Decode latents back into RGB PNG images of the size they were encoded from."""
     from .codec import decode_file
-    from .latentfile import without_sidecars
+    from .latentfile import sidecar_path, without_sidecars
     from .progress import map_with_progress
     from .weights import fingerprint, resolve_weights
     latents = without_sidecars(latents)
     check_inputs(latents)
     targets = output_paths(latents, output, ".png")
-    model, _ = load_weights(weights)
+    prepare_outputs(latents + [sidecar_path(p) for p in latents], targets)
+    model, meta = load_weights(weights)
     using = fingerprint(resolve_weights(weights))["sha256"]
     results = map_with_progress(zip(latents, targets), lambda it: decode_file(model, *it), "decoding", err)
     for (src, dst), ((w, h), made_with) in zip(zip(latents, targets), results):
@@ -152,6 +237,7 @@ def decode(
                       f"({escape(str(made_with.get('file')))}, sha256 {escape(str(made_with.get('sha256')))[:12]}); "
                       "the picture will not match")
         out.print(f"{escape(str(src))} -> {escape(str(dst))} {w}x{h}")
+    err.print(weights_note(weights, meta))
 
 
 @app.command("eval")
@@ -171,7 +257,8 @@ def evaluate(
     from .evaluate import BICUBIC_SIDE, JPEG_BUDGET, evaluate as run_eval
     from .hardware import pick_device
     from .progress import TrainProgress
-    model, _ = load_weights(weights)
+    prepare_outputs([], [worst_png])
+    model, meta = load_weights(weights)
     model.to(pick_device(device))
     bars = TrainProgress(err)
     try:
@@ -180,6 +267,7 @@ def evaluate(
         bars.stop()
     if result.skipped:
         err.print(f"[yellow]warning:[/] skipped {result.skipped} unreadable image file(s) in {escape(str(data))}")
+    err.print(weights_note(weights, meta))
     err.print(f"worst reconstructions: {escape(str(worst_png))}")
     summary = result.to_json()
     if as_json:
@@ -218,6 +306,30 @@ def plot(
     """Draw the training curve (loss and validation PSNR against steps) from log.csv as a PNG."""
     from .plot import plot_log
     out.print(f"wrote {escape(str(plot_log(run, output)))}")
+
+
+@app.command()
+@friendly_errors
+def bench(
+    data: Annotated[Path, typer.Argument(help="dataset to train on (its cache is built first if missing)")],
+    epochs: Annotated[int, typer.Option(help="epochs of the timed `autoenc train` process")] = 1,
+    naive_steps: Annotated[int, typer.Option(help="steps of the naive reference")] = 8,
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda, mps")] = "auto",
+    cache_dir: Annotated[Optional[Path], typer.Option(help="dataset cache (default $XDG_CACHE_HOME/autoenc)")] = None,
+    json_out: Annotated[Optional[Path], typer.Option("--json", help="also write the full report as JSON")] = None,
+):
+    """Measure this machine: matmul ceiling, naive reference, `autoenc train` speed, codec speed, memory."""
+    from rich.table import Table
+
+    from .bench import run, table, to_json
+    from .fileio import write_text_atomic
+    report = run(str(data), epochs, naive_steps, str(cache_dir) if cache_dir else None, device, say=err.print)
+    grid = Table("measure", "value", title="autoenc bench")
+    for what, value in table(report):
+        grid.add_row(what, value)
+    out.print(grid)
+    if json_out:
+        write_text_atomic(json_out, to_json(report))
 
 
 def version_callback(value: bool):

@@ -1,8 +1,8 @@
 """Finding and decoding images, the Tiny ImageNet layout, and the uint8 dataset cache.
 
 A dataset is decoded once into an N x 64 x 64 x 3 uint8 `.npy` under the cache directory
-(keyed by the files' paths, sizes and modification times), then memory-mapped: training
-slices batches from it and never touches a JPEG again.
+(keyed by the files' paths, sizes and modification times): training
+reads batches from it (ImageRows) and never touches a JPEG again.
 """
 
 import hashlib
@@ -149,6 +149,24 @@ def split_dataset(root: str | os.PathLike) -> Split:
     return split
 
 
+def class_fraction(files: list[Path], fraction: float, seed: int, layout: str) -> list[Path]:
+    """The same fraction of every class's files (at least one each), chosen deterministically from `seed`.
+
+    A class is train/<wnid> in the Tiny ImageNet layout, a file's parent folder otherwise. Within a class
+    files are ranked by a hash of (seed, file name), so the choice does not depend on listing order.
+    """
+    if fraction >= 1:
+        return files
+    classes: dict[Path, list[Path]] = {}
+    for p in files:
+        classes.setdefault(p.parent.parent if layout == "tiny-imagenet" else p.parent, []).append(p)
+    keep = set()
+    for members in classes.values():
+        ranked = sorted(members, key=lambda p: hashlib.sha1(f"{seed}/{p.name}".encode()).digest())
+        keep.update(ranked[:max(1, round(fraction * len(members)))])
+    return [p for p in files if p in keep]
+
+
 # ---------------------------------------------------------------- the cache
 
 def _decode_or_none(path: Path) -> np.ndarray | None:
@@ -168,22 +186,74 @@ def _cache_key(files: list[Path]) -> str:
     return h.hexdigest()[:24]
 
 
+class ImageRows:
+    """The rows of an N x 64 x 64 x 3 uint8 `.npy`, read from the file on demand.
+
+    Reads go through the page cache (pread), not a memory map, so the process's memory stays
+    the size of a batch whatever the dataset's size.
+    """
+
+    def __init__(self, path: Path):
+        with open(path, "rb") as f:
+            major, _ = np.lib.format.read_magic(f)
+            read_header = np.lib.format.read_array_header_1_0 if major == 1 else np.lib.format.read_array_header_2_0
+            self.shape, fortran, dtype = read_header(f)
+            self.offset = f.tell()
+        if fortran or dtype != np.uint8 or len(self.shape) != 4:
+            raise ValueError(f"{path}: not a uint8 image cache")
+        self.dtype = np.dtype(np.uint8)
+        self.row_bytes = int(np.prod(self.shape[1:]))
+        self.nbytes = self.row_bytes * self.shape[0]
+        self.fd = os.open(path, os.O_RDONLY)
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __getitem__(self, index) -> np.ndarray:
+        if isinstance(index, slice):
+            start, stop, step = index.indices(len(self))
+            if step == 1:
+                out = np.empty((max(0, stop - start), *self.shape[1:]), np.uint8)
+                if len(out):
+                    os.preadv(self.fd, [out], self.offset + start * self.row_bytes)
+                return out
+            index = np.arange(start, stop, step)
+        if isinstance(index, (int, np.integer)):
+            return self[[index + len(self) if index < 0 else index]][0]
+        index = np.asarray(index, dtype=np.int64)
+        out = np.empty((len(index), *self.shape[1:]), np.uint8)
+        for i, j in enumerate(index.tolist()):
+            if not 0 <= j < len(self):
+                raise IndexError(j)
+            os.preadv(self.fd, [out[i]], self.offset + j * self.row_bytes)
+        return out
+
+    def __array__(self, dtype=None, copy=None):
+        return self[:] if dtype is None else self[:].astype(dtype)
+
+    def __del__(self):
+        try:
+            os.close(self.fd)
+        except (OSError, AttributeError):
+            pass
+
+
 @dataclass
 class CachedImages:
-    pixels: np.ndarray  # N x 64 x 64 x 3 uint8, memory-mapped
+    pixels: "ImageRows | np.ndarray"  # N x 64 x 64 x 3 uint8
     skipped: int  # files that could not be decoded
     path: Path
 
 
 def cached_images(files: list[Path], cache_dir=None, progress=None, label: str = "images", workers: int | None = None) -> CachedImages:
-    """Decode `files` once into a uint8 cache (in parallel, with a progress callback) and memory-map it."""
+    """Decode `files` once into a uint8 cache (in parallel, with a progress callback); rows are read on demand."""
     root = cache_root(cache_dir)
     key = _cache_key(files)
     npy, meta = root / f"{key}.npy", root / f"{key}.json"
     if npy.exists() and meta.exists():
         try:
             info = json.loads(meta.read_text())
-            return CachedImages(np.load(npy, mmap_mode="r"), info["skipped"], npy)
+            return CachedImages(ImageRows(npy), info["skipped"], npy)
         except (OSError, ValueError, KeyError):
             pass  # a damaged cache entry is rebuilt
     workers = workers or min(len(files) // 256 + 1, os.cpu_count() or 1)
@@ -210,7 +280,7 @@ def cached_images(files: list[Path], cache_dir=None, progress=None, label: str =
             with open(tmp, "wb") as f:
                 np.save(f, out)
         write_text_atomic(meta, json.dumps({"files": len(files), "images": n, "skipped": len(files) - n}))
-        out = np.load(npy, mmap_mode="r")
+        out = ImageRows(npy)
     except AutoencError:
         pass  # cache directory not writable: train from memory this time
     return CachedImages(out, len(files) - n, npy)

@@ -8,11 +8,26 @@ from pathlib import Path
 from .errors import AutoencError
 
 
-def ensure_parent(path: Path) -> None:
+def ensure_dir(folder: Path, for_file: Path | None = None) -> None:
+    """Create `folder` and its parents, or AutoencError naming it (and the file it was for) and why not."""
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        folder.mkdir(parents=True, exist_ok=True)
     except OSError as e:
-        raise AutoencError(f"{path}: cannot create directory {path.parent}: {e.strerror or e}") from None
+        blocker = next((p for p in (folder, *folder.parents) if p.exists() and not p.is_dir()), None)
+        why = f"{blocker} is a file" if blocker else (e.strerror or str(e))
+        where = f"{for_file}: cannot create directory {folder}" if for_file else f"{folder}: cannot create directory"
+        raise AutoencError(f"{where}: {why}") from None
+
+
+def ensure_parent(path: Path) -> None:
+    ensure_dir(path.parent, path)
+
+
+def remove_stale_temps(folder: Path) -> None:
+    """Delete the temporary files a killed process left in `folder` (named as atomic_path names them)."""
+    for tmp in folder.glob(".*.tmp"):
+        with contextlib.suppress(OSError):
+            tmp.unlink()
 
 
 @contextlib.contextmanager
@@ -25,14 +40,19 @@ def atomic_path(path: str | os.PathLike):
     except OSError as e:
         raise AutoencError(f"{path}: cannot write: {e.strerror or e}") from None
     os.close(fd)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the file the permissions a plain open() would
     try:
         yield Path(tmp)
         with open(tmp, "rb") as f:
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
+        if isinstance(e, OSError):  # disk full, target is a directory, ...
+            raise AutoencError(f"{path}: cannot write: {e.strerror or e}") from None
         raise
 
 

@@ -1,6 +1,8 @@
 """Choosing the device and the arithmetic precision for the machine at hand."""
 
+import ctypes
 import os
+import sys
 from pathlib import Path
 
 import torch
@@ -61,3 +63,20 @@ def pick_precision(name: str, device: torch.device, flags: set[str] | None = Non
 
 def autocast(device: torch.device, precision: str):
     return torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
+
+
+def keep_freed_memory() -> None:
+    """Stop glibc from handing big freed blocks back to the OS after every training step.
+
+    Activations of 1-30 MB are allocated and freed every step; by default glibc returns them
+    (munmap / trim) and the next step page-faults them back in: on a 2-core CPU that costs a
+    third of the step. Keeping them on the heap is worth ~1.4x training speed there.
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallopt(-3, 32 * 1024 * 1024)  # M_MMAP_THRESHOLD: glibc's maximum
+        libc.mallopt(-1, 1 << 30)  # M_TRIM_THRESHOLD: keep up to 1 GiB of free heap
+    except (OSError, AttributeError):
+        pass

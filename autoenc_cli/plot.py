@@ -142,7 +142,10 @@ def plot_log(source: str | os.PathLike, output: str | os.PathLike | None = None)
         raise AutoencError(f"{log}: unreadable log ({e})") from None
     if not rows or "step" not in rows[0]:
         raise AutoencError(f"{log}: not an autoenc log.csv (no step column or no rows)")
+    target = Path(output) if output else log.parent / CURVE_FILE
+    if target.resolve() == log.resolve():
+        raise AutoencError(f"{target}: is the log itself; refusing to overwrite it (give another -o)")
     try:
-        return write_curve(rows, output or log.parent / CURVE_FILE, title=str(log.parent.resolve().name))
+        return write_curve(rows, target, title=str(log.parent.resolve().name))
     except AutoencError as e:
         raise AutoencError(f"{log}: {e}") from None

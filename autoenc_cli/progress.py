@@ -1,7 +1,8 @@
 """Rich progress bars for decoding the dataset and for training."""
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import (BarColumn, DownloadColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
+                           TimeRemainingColumn, TransferSpeedColumn)
 
 
 class TrainProgress:
@@ -15,15 +16,16 @@ class TrainProgress:
             console=self.console, transient=False,
         )
         self.cache_task = None
-        self.rate = 0.0
-        self.progress.start()
+        self.rate = 0.0  # the bars appear with the first task: a command that fails before prints no empty line
 
     def cache_progress(self, done: int, total: int, label: str) -> None:
+        self.progress.start()
         if self.cache_task is None or self.progress.tasks[self.cache_task].description != label:
             self.cache_task = self.progress.add_task(label, total=total, status="")
         self.progress.update(self.cache_task, completed=done)
 
     def start(self, total: int, step: int):
+        self.progress.start()
         task = self.progress.add_task("training", total=total, completed=step, status="")
 
         def update(step: int, loss: float, epoch: int) -> None:
@@ -32,7 +34,8 @@ class TrainProgress:
         return update
 
     def stop(self) -> None:
-        self.progress.stop()
+        if self.progress.live.is_started:
+            self.progress.stop()
 
 
 def map_with_progress(items, fn, description: str, console: Console | None = None):
@@ -48,3 +51,26 @@ def map_with_progress(items, fn, description: str, console: Console | None = Non
             out.append(fn(item))
             bar.advance(task)
         return out
+
+
+class BytesProgress:
+    """A bar per phase (downloading, checking MD5, extracting): bytes done and total, rate, time left.
+    Call it as progress(done, total, label); use it as a context manager."""
+
+    def __init__(self, console: Console | None = None):
+        self.progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), DownloadColumn(),
+                                 TransferSpeedColumn(), TextColumn("eta"), TimeRemainingColumn(),
+                                 console=console or Console(stderr=True))
+        self.task = None
+
+    def __call__(self, done: int, total: int | None, label: str) -> None:
+        if self.task is None or self.progress.tasks[self.task].description != label:
+            self.task = self.progress.add_task(label, total=total, completed=done)
+        self.progress.update(self.task, completed=done, total=total)
+
+    def __enter__(self):
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.progress.stop()

@@ -24,23 +24,27 @@ import torch.nn.functional as F
 from . import __version__
 from .checkpoint import LOG_FILE, STATE_FILE, Log, load_state, save_state
 from .codec import comparison_grid, save_png
-from .data import cached_images, split_dataset
+from .color import check_color, from_network, to_network
+from .data import cached_images, class_fraction, split_dataset
 from .errors import AutoencError
-from .hardware import autocast, pick_device, pick_precision
+from .fileio import ensure_dir, remove_stale_temps
+from .hardware import autocast, keep_freed_memory, pick_device, pick_precision
 from .metrics import psnr_per_image
-from .model import Autoencoder, decode_pixels, encode_pixels, init_weights
+from .model import Autoencoder, init_weights
 from .plot import CURVE_FILE, write_curve
 from .weights import save_weights
 
 SAMPLE_COUNT = 16
+MAX_BATCH = 65536  # per process; far past what fits in any memory today
+DEFAULT_EPOCHS = 10
 
 
 @dataclass
 class TrainConfig:
     data: str
     out: str = "runs/autoenc"
-    epochs: int = 10
-    max_steps: int | None = None  # stops earlier than --epochs when set
+    epochs: int | None = None  # None: 10, or the saved run's value on --resume
+    max_steps: int | None = None  # stops earlier than --epochs when set; None on --resume: the saved value
     batch_size: int = 64  # per process
     lr: float = 2e-3  # peak; warm-up then cosine decay to zero
     warmup_steps: int = 200
@@ -53,19 +57,32 @@ class TrainConfig:
     save_every: int = 500  # steps between training-state saves
     save_minutes: float = 5.0  # ... or minutes, whichever comes first
     log_every: int = 50
+    fraction: float = 1.0  # of each class's training images (the seed's example: 0.2)
+    color: str = "rgb"  # the network's pixel encoding: rgb or lab
 
     def check(self) -> None:
         for name in ("epochs", "batch_size", "width", "save_every", "log_every"):
-            if getattr(self, name) < 1:
+            if getattr(self, name) is not None and getattr(self, name) < 1:
                 raise AutoencError(f"--{name.replace('_', '-')} must be at least 1 (got {getattr(self, name)})")
         if self.max_steps is not None and self.max_steps < 1:
             raise AutoencError(f"--max-steps must be at least 1 (got {self.max_steps})")
         if not (math.isfinite(self.lr) and self.lr > 0):
             raise AutoencError(f"--lr must be a positive number (got {self.lr})")
-        if self.warmup_steps < 0 or self.grad_clip < 0 or self.save_minutes <= 0:
-            raise AutoencError("--warmup-steps and --grad-clip must be >= 0, --save-minutes > 0")
+        if self.warmup_steps < 0:
+            raise AutoencError(f"--warmup-steps must be at least 0 (got {self.warmup_steps})")
+        if not (math.isfinite(self.grad_clip) and self.grad_clip >= 0):
+            raise AutoencError(f"--grad-clip must be a number >= 0 (got {self.grad_clip})")
+        if not self.save_minutes > 0:  # also refuses nan
+            raise AutoencError(f"--save-minutes must be a positive number (got {self.save_minutes})")
         if self.width > 16:
             raise AutoencError(f"--width must be between 1 and 16 (got {self.width})")
+        if self.batch_size > MAX_BATCH:
+            raise AutoencError(f"--batch-size must be at most {MAX_BATCH:,} (got {self.batch_size})")
+        if not 0 <= self.seed < 2**32:
+            raise AutoencError(f"--seed must be between 0 and {2**32 - 1} (got {self.seed})")
+        if not 0 < self.fraction <= 1:
+            raise AutoencError(f"--fraction must be in (0, 1] (got {self.fraction})")
+        check_color(self.color)
 
 
 class TrainingInterrupted(AutoencError):
@@ -82,14 +99,14 @@ class Result:
 
 
 class StopOnInterrupt:
-    """The first Ctrl-C asks the loop to stop after the current step (and save); a second one aborts."""
+    """The first Ctrl-C (or SIGTERM) asks the loop to stop after the current step (and save); a second one aborts."""
 
     def __init__(self, say):
         self.requested = False
-        self.previous = None
+        self.previous = {}
         self.say = say
         if threading.current_thread() is threading.main_thread():
-            self.previous = signal.signal(signal.SIGINT, self.handle)
+            self.previous = {s: signal.signal(s, self.handle) for s in (signal.SIGINT, signal.SIGTERM)}
 
     def handle(self, signum, frame):
         if self.requested:
@@ -98,9 +115,9 @@ class StopOnInterrupt:
         self.say("[yellow]stopping after this step to save the state (Ctrl-C again to abort without saving)[/]")
 
     def restore(self):
-        if self.previous is not None:
-            signal.signal(signal.SIGINT, self.previous)
-            self.previous = None
+        for sig, handler in self.previous.items():
+            signal.signal(sig, handler)
+        self.previous = {}
 
 
 def lr_at(step: int, total: int, cfg: TrainConfig) -> float:
@@ -118,7 +135,7 @@ def epoch_order(seed: int, epoch: int, n: int, global_batch: int) -> tuple[torch
     return order, flips
 
 
-def make_batch(pixels, order, flips, start: int, size: int, device) -> torch.Tensor:
+def make_batch(pixels, order, flips, start: int, size: int, device, color: str = "rgb") -> torch.Tensor:
     """uint8 N x 64 x 64 x 3 rows -> a float channels_last batch in the network's encoding."""
     idx, flip = order[start:start + size], flips[start:start + size]
     if isinstance(pixels, torch.Tensor):  # the whole dataset already lives on the device
@@ -127,21 +144,21 @@ def make_batch(pixels, order, flips, start: int, size: int, device) -> torch.Ten
         x = torch.from_numpy(pixels[idx.numpy()]).to(device, non_blocking=True)
     flip = flip.to(x.device)
     x = torch.where(flip[:, None, None, None], x.flip(2), x)
-    return encode_pixels(x.permute(0, 3, 1, 2))  # NHWC storage == NCHW channels_last
+    return to_network(x.permute(0, 3, 1, 2), color)  # NHWC storage == NCHW channels_last
 
 
 @torch.no_grad()
-def validate(model, pixels, device, precision, batch: int = 256):
+def validate(model, pixels, device, precision, color: str = "rgb", batch: int = 256):
     """Mean loss (network units) and mean per-image PSNR (8-bit), plus the first reconstructions."""
     model.eval()
     losses, psnrs, firsts = [], [], None
     for i in range(0, len(pixels), batch):
         u8 = torch.from_numpy(np.array(pixels[i:i + batch])).to(device)
-        x = encode_pixels(u8.permute(0, 3, 1, 2))
+        x = to_network(u8.permute(0, 3, 1, 2), color)
         with autocast(device, precision):
             y = model(x).float()
         losses.append(((y - x) ** 2).flatten(1).mean(1).cpu())
-        out = decode_pixels(y).permute(0, 2, 3, 1).cpu()
+        out = from_network(y, color).permute(0, 2, 3, 1).cpu()  # PSNR always on RGB bytes
         psnrs.append(psnr_per_image(out, u8.cpu()))
         if firsts is None:
             firsts = out[:SAMPLE_COUNT].numpy()
@@ -160,19 +177,39 @@ def setup_distributed(device_name: str) -> tuple[int, int]:
 
 
 def load_data(cfg: TrainConfig, say, progress):
+    first_here = int(os.environ.get("LOCAL_RANK", "0")) == 0
+    if dist.is_initialized() and not first_here:
+        dist.barrier()  # one process per machine decodes the dataset into the cache, then the others read it
     split = split_dataset(cfg.data)
-    train = cached_images(split.train, cfg.cache_dir, progress, "decoding train images")
+    files = class_fraction(split.train, cfg.fraction, cfg.seed, split.layout)
+    train = cached_images(files, cfg.cache_dir, progress, "decoding train images")
     val = cached_images(split.val, cfg.cache_dir, progress, "decoding val images") if split.val else None
+    if len(train.pixels) == 0:
+        raise AutoencError(f"{cfg.data}: none of the {len(files)} training image files could be read")
     skipped = train.skipped + (val.skipped if val else 0)
     if skipped:
         say(f"[yellow]warning:[/] skipped {skipped} unreadable image file(s) in {cfg.data}")
-    if len(train.pixels) == 0:
-        raise AutoencError(f"{cfg.data}: none of the {len(split.train)} image files could be read")
     if val is None or len(val.pixels) == 0:
         val_pixels = train.pixels[-min(len(train.pixels), 256):]
     else:
         val_pixels = val.pixels
+    if dist.is_initialized() and first_here:
+        dist.barrier()
     return split, train.pixels, val_pixels
+
+
+def prepare_run_folder(out: Path, data: str, resume: bool, main: bool) -> None:
+    """Fail before any work if --out cannot be made, and never start a fresh run over a saved one."""
+    if out.resolve().is_relative_to(Path(data).resolve()):  # its samples would become training images
+        raise AutoencError(f"{out}: is inside the dataset {data}; give an --out outside it")
+    if not resume:  # (resuming, load_state says so if there is nothing to resume)
+        if (out / STATE_FILE).exists():
+            raise AutoencError(f"{out}: holds a training run already ({STATE_FILE}); continue it with --resume, "
+                               "or give another --out (or delete the folder) to start afresh")
+        ensure_dir(out)
+    if main:
+        remove_stale_temps(out)
+        remove_stale_temps(out / "samples")
 
 
 def train(cfg: TrainConfig, resume: bool = False, say=print, progress_factory=None) -> Result:
@@ -182,22 +219,27 @@ def train(cfg: TrainConfig, resume: bool = False, say=print, progress_factory=No
     main = rank == 0
     out = Path(cfg.out)
     state_path = out / STATE_FILE
+    prepare_run_folder(out, cfg.data, resume, main)
     device = pick_device(cfg.device)
     precision = pick_precision(cfg.precision, device)
+    keep_freed_memory()
 
     torch.manual_seed(cfg.seed)
     model = Autoencoder(cfg.width)
     init_weights(model)
     model.to(device, memory_format=torch.channels_last)
-    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, betas=(0.9, 0.99))
+    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, betas=(0.9, 0.99), fused=device.type in ('cpu', 'cuda'))
     step, info = 0, {}
     if resume:
         info = load_state(state_path, model, optimizer)
         step = info["step"]
         saved = info["config"]
-        keep = {"epochs", "max_steps", "data", "out", "device", "cache_dir"}  # the rest comes from the saved run
-        cfg = TrainConfig(**{f.name: getattr(cfg, f.name) if f.name in keep else saved[f.name] for f in fields(TrainConfig)})
+        given = {"data", "out", "device", "cache_dir"} | {k for k in ("epochs", "max_steps") if getattr(cfg, k) is not None}
+        cfg = TrainConfig(**{f.name: getattr(cfg, f.name) if f.name in given else saved.get(f.name, getattr(cfg, f.name))
+                             for f in fields(TrainConfig)})  # the rest comes from the saved run
         precision = pick_precision(cfg.precision, device)
+    if cfg.epochs is None:
+        cfg.epochs = DEFAULT_EPOCHS
 
     ctx = progress_factory() if (progress_factory and main) else None
     cache_progress = ctx.cache_progress if ctx else None
@@ -222,10 +264,10 @@ def train(cfg: TrainConfig, resume: bool = False, say=print, progress_factory=No
     result_weights = out / "model.safetensors"
 
     def checkpoint():
-        if main:
+        if main:  # the log first: killed between the two, the log runs ahead and --resume trims it to the state
+            log.flush()
             save_state(state_path, model, optimizer, {"step": step, "config": asdict(cfg), "elapsed_s": elapsed,
                                                       "window_loss": window_loss, "window_steps": window_steps})
-            log.flush()
 
     order_epoch, order, flips = None, None, None
     last_save, window_start, window_images = time.monotonic(), time.monotonic(), 0
@@ -237,7 +279,7 @@ def train(cfg: TrainConfig, resume: bool = False, say=print, progress_factory=No
             if order_epoch != epoch:
                 order, flips = epoch_order(cfg.seed, epoch, n, global_batch)
                 order_epoch = epoch
-            x = make_batch(pixels, order, flips, in_epoch * global_batch + rank * cfg.batch_size, cfg.batch_size, device)
+            x = make_batch(pixels, order, flips, in_epoch * global_batch + rank * cfg.batch_size, cfg.batch_size, device, cfg.color)
             lr = lr_at(step, total, cfg)
             for group in optimizer.param_groups:
                 group["lr"] = lr
@@ -262,19 +304,20 @@ def train(cfg: TrainConfig, resume: bool = False, say=print, progress_factory=No
             logged = step % cfg.log_every == 0 or end_of_epoch
             if logged:
                 rate = window_images / max(1e-9, time.monotonic() - window_start)
-                log.add(step=step, epoch=epoch + 1, lr=f"{lr:.6g}", train_loss=f"{window_loss / window_steps:.6f}",
+                mean_loss = _mean_over_processes(window_loss / window_steps, device)
+                log.add(step=step, epoch=epoch + 1, lr=f"{lr:.6g}", train_loss=f"{mean_loss:.6f}",
                         images_per_s=f"{rate:.1f}", elapsed_s=f"{elapsed:.1f}", val_loss="", val_psnr="")
                 window_loss, window_steps = 0.0, 0
                 if ctx:
                     ctx.rate = rate
             if end_of_epoch:
                 if main:
-                    val_loss, val_psnr, recon = validate(model, val_pixels, device, precision)
+                    val_loss, val_psnr, recon = validate(model, val_pixels, device, precision, cfg.color)
                     log.add(step=step, epoch=epoch + 1, val_loss=f"{val_loss:.6f}", val_psnr=f"{val_psnr:.3f}")
                     originals = np.asarray(val_pixels[:SAMPLE_COUNT])
                     save_png(comparison_grid(originals, recon), out / "samples" / f"step_{step:07d}.png")
                     write_curve(log.rows, out / CURVE_FILE, title=out.resolve().name)
-                    save_weights(model, result_weights, _provenance(cfg, split, n, step, precision, world, val_psnr))
+                    save_weights(model, result_weights, _provenance(cfg, split, n, step, precision, world, val_psnr), cfg.color)
                     say(f"epoch {epoch + 1} step {step}: val loss {val_loss:.5f}, val PSNR {val_psnr:.2f} dB")
             if end_of_epoch or step % cfg.save_every == 0 or time.monotonic() - last_save > 60 * cfg.save_minutes:
                 checkpoint()
@@ -287,6 +330,9 @@ def train(cfg: TrainConfig, resume: bool = False, say=print, progress_factory=No
                 checkpoint()
                 raise TrainingInterrupted(f"interrupted at step {step}; state saved in {state_path}. "
                                           f"Resume with: autoenc train {cfg.data} --out {cfg.out} --resume")
+    except torch.OutOfMemoryError:
+        raise AutoencError(f"out of {device.type} memory at --batch-size {cfg.batch_size} (width {cfg.width}); "
+                           "try a smaller --batch-size") from None
     finally:
         stop.restore()
         if ctx:
@@ -294,7 +340,7 @@ def train(cfg: TrainConfig, resume: bool = False, say=print, progress_factory=No
         if world > 1 and dist.is_initialized():
             dist.destroy_process_group()
     if resume and not result_weights.exists() and main:
-        save_weights(model, result_weights, _provenance(cfg, split, n, step, precision, world, val_psnr))
+        save_weights(model, result_weights, _provenance(cfg, split, n, step, precision, world, val_psnr), cfg.color)
     return Result(step, val_loss, val_psnr, result_weights, log.rows)
 
 
@@ -304,10 +350,20 @@ def _free_memory(device: torch.device) -> int:
     return 0
 
 
+def _mean_over_processes(value: float, device: torch.device) -> float:
+    """The logged loss is the whole global batch's, as one process at batch B*W would log it."""
+    if not dist.is_initialized():
+        return value
+    t = torch.tensor([value], dtype=torch.float64, device=device)
+    dist.all_reduce(t)
+    return t.item() / dist.get_world_size()
+
+
 def _provenance(cfg, split, n, step, precision, world, val_psnr) -> dict:
     return {
         "data": os.path.abspath(cfg.data), "layout": split.layout, "train_images": n, "steps": step,
         "batch_size": cfg.batch_size * world, "lr": cfg.lr, "warmup_steps": cfg.warmup_steps, "seed": cfg.seed,
+        "fraction": cfg.fraction, "color": cfg.color,
         "precision": precision, "processes": world, "val_psnr": round(val_psnr, 3),
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "autoenc_version": __version__,

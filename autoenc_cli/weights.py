@@ -15,6 +15,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+from .color import COLORS, speak_rgb
 from .errors import AutoencError
 from .fileio import atomic_path
 from .model import IMAGE_SIZE, Autoencoder
@@ -41,9 +42,10 @@ def model_config(model: Autoencoder, color: str = "rgb") -> dict[str, str]:
     }
 
 
-def save_weights(model: Autoencoder, path: str | os.PathLike, provenance: dict | None = None, color: str = "rgb") -> None:
+def save_weights(model: Autoencoder, path: str | os.PathLike, provenance: dict | None = None, color: str | None = None) -> None:
+    """color: the encoding the model was trained in (default: the one a loaded model carries, else rgb)."""
     state = {k: v.detach().float().contiguous().cpu() for k, v in model.state_dict().items()}
-    metadata = model_config(model, color)
+    metadata = model_config(model, color or getattr(model, "color", "rgb"))
     metadata["provenance"] = json.dumps(provenance or {}, sort_keys=True)
     metadata["parameters"] = str(sum(p.numel() for p in model.parameters()))
     with atomic_path(path) as tmp:
@@ -82,6 +84,9 @@ def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> t
         raise AutoencError(f"{path}: weights format version {meta.get('format_version')!r}; this autoenc reads {FORMAT_VERSION}")
     if meta.get("pixel_encoding") != PIXEL_ENCODING or meta.get("input_size") != str(IMAGE_SIZE):
         raise AutoencError(f"{path}: unsupported pixel encoding or input size in metadata")
+    color = meta.get("color", "rgb")
+    if color not in COLORS:
+        raise AutoencError(f"{path}: unknown colour encoding {color!r} in metadata (this autoenc knows {', '.join(COLORS)})")
     try:
         width = int(meta.get("width", ""))
         if not 1 <= width <= 16:
@@ -106,7 +111,7 @@ def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> t
         if not torch.isfinite(state[name]).all():
             raise AutoencError(f"{path}: tensor {name} contains NaN or inf")
     model.load_state_dict({k: v.float() for k, v in state.items()})
-    return model.to(device).eval(), meta
+    return speak_rgb(model, color).to(device).eval(), meta  # a lab model takes and gives RGB like any other
 
 
 def resolve_weights(path: str | os.PathLike | None) -> Path:
