@@ -10,7 +10,6 @@ import json
 import os
 import platform
 import random
-import resource
 import subprocess
 import sys
 import tempfile
@@ -21,6 +20,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .checkpoint import read_log
 from .data import load_square, split_dataset
 from .errors import AutoencError
 from .hardware import autocast, cpu_flags, cpu_has_native_bf16, keep_freed_memory, pick_device, pick_precision
@@ -117,26 +117,48 @@ def readable_squares(files: list[Path]) -> list[np.ndarray]:
     return squares
 
 
+# Runs the CLI and writes the process's own peak resident memory (VmHWM, Linux) to a file at exit.
+# (ru_maxrss of a child is no good here: Linux carries the parent's size across fork + exec.)
+PEAK_WRAPPER = """
+import atexit, sys
+out = sys.argv.pop(1)
+def peak():
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM"):
+            open(out, "w").write(line.split()[1])
+atexit.register(peak)
+from autoenc_cli.cli import app
+app(prog_name="autoenc")
+"""
+
+
+def peak_mb(path: Path) -> float:
+    try:
+        return int(path.read_text()) / 1024
+    except (OSError, ValueError):
+        return float("nan")
+
+
 def train_process(data: str, epochs: int, cache_dir: str | None, extra: list[str]) -> dict:
     """Run a whole `autoenc train` process; images/s over its wall time, peak memory, loop-only rate."""
     with tempfile.TemporaryDirectory() as out:
-        cmd = [sys.executable, "-m", "autoenc_cli", "train", data, "--out", out, "--epochs", str(epochs), *extra]
+        peak_file = Path(out) / "peak"
+        cmd = [sys.executable, "-c", PEAK_WRAPPER, str(peak_file), "train", data, "--out", f"{out}/run", "--epochs", str(epochs), *extra]
         if cache_dir:
             cmd += ["--cache-dir", cache_dir]
-        before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
         t = time.perf_counter()
         proc = subprocess.run(cmd, capture_output=True, text=True)
         wall = time.perf_counter() - t
-        peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
         if proc.returncode != 0:
             raise RuntimeError(f"autoenc train failed:\n{proc.stderr[-2000:]}")
-        rows = list(__import__("csv").DictReader(open(Path(out) / "log.csv")))
+        rows = read_log(Path(out) / "run" / "log.csv")
+        peak = peak_mb(peak_file)
     steps = int(rows[-1]["step"])
     batch = int(extra[extra.index("--batch-size") + 1]) if "--batch-size" in extra else 64
     loop = [float(r["images_per_s"]) for r in rows[1:] if r.get("images_per_s")]
     return {"wall_s": wall, "images": steps * batch, "images_per_s": steps * batch / wall,
             "loop_images_per_s": float(np.median(loop)) if loop else float("nan"),
-            "peak_rss_mb": max(peak_kb, before) / 1024}
+            "peak_rss_mb": peak}
 
 
 @torch.inference_mode()
@@ -177,19 +199,21 @@ def cli_wall_time(image: Path, weights: Path, repeats: int = 3) -> dict:
 def data_memory_100k(tmp: Path) -> float:
     """Peak RSS (MB) of a process reading a whole epoch's batches from a 100,000-image cache."""
     code = (
-        "import resource,sys,numpy as np; from autoenc_cli.data import ImageRows\n"
+        "import sys,numpy as np; from autoenc_cli.data import ImageRows\n"
         "rows=ImageRows(sys.argv[1]); order=np.random.default_rng(0).permutation(len(rows))\n"
         "for i in range(0,len(order)-63,64): rows[order[i:i+64]]\n"
-        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss/1024)"
+        "print([l.split()[1] for l in open('/proc/self/status') if l.startswith('VmHWM')][0])"
     )
     path = tmp / "rows100k.npy"
-    arr = np.lib.format.open_memmap(path, mode="w+", dtype=np.uint8, shape=(100_000, 64, 64, 3))
-    arr[:] = 7
-    arr.flush()
-    del arr
+    shape = (100_000, 64, 64, 3)
+    with open(path, "wb") as f:  # written in chunks: the benchmark itself stays small too
+        np.lib.format.write_array_header_1_0(f, {"descr": "|u1", "fortran_order": False, "shape": shape})
+        chunk = np.full((1000, 64, 64, 3), 7, np.uint8).tobytes()
+        for _ in range(shape[0] // 1000):
+            f.write(chunk)
     out = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, check=True)
     path.unlink()
-    return float(out.stdout.strip())
+    return int(out.stdout.strip()) / 1024
 
 
 def run(data: str, epochs: int = 1, naive_steps: int = 8, cache_dir: str | None = None, device_name: str = "auto",
