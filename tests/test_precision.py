@@ -1,0 +1,33 @@
+import pytest
+import torch
+
+from autoenc_cli.errors import AutoencError
+from autoenc_cli.hardware import cpu_has_native_bf16, pick_precision
+
+CPU = torch.device("cpu")
+ZEN3 = {"fpu", "sse2", "avx", "avx2", "fma", "f16c"}  # AVX2 only: bf16 would be emulated
+ZEN5 = ZEN3 | {"avx512f", "avx512bw", "avx512_bf16"}
+SAPPHIRE_RAPIDS = ZEN3 | {"avx512f", "amx_tile", "amx_bf16"}
+
+
+def test_auto_never_picks_emulated_bf16():
+    assert pick_precision("auto", CPU, ZEN3) == "fp32"
+    assert pick_precision("auto", CPU, ZEN3 | {"avx512f", "avx512_vnni"}) == "fp32"  # AVX-512 without BF16
+    assert pick_precision("auto", CPU, set()) == "fp32"  # unknown CPU (no /proc/cpuinfo): stay safe
+
+
+def test_auto_picks_bf16_where_native():
+    assert pick_precision("auto", CPU, ZEN5) == "bf16"
+    assert pick_precision("auto", CPU, SAPPHIRE_RAPIDS) == "bf16"
+    assert cpu_has_native_bf16(ZEN5) and not cpu_has_native_bf16(ZEN3)
+
+
+def test_auto_on_other_devices_is_fp32_unless_cuda_has_bf16():
+    assert pick_precision("auto", torch.device("mps"), ZEN5) == "fp32"
+
+
+def test_explicit_choices_are_kept_and_nonsense_refused():
+    assert pick_precision("fp32", CPU, ZEN5) == "fp32"
+    assert pick_precision("bf16", CPU, ZEN3) == "bf16"  # the user asked for it
+    with pytest.raises(AutoencError, match="--precision"):
+        pick_precision("fp8", CPU, ZEN5)
