@@ -45,7 +45,8 @@ class OneLineUsageErrors(TyperGroup):
 
 
 app = typer.Typer(cls=OneLineUsageErrors, add_completion=True, no_args_is_help=True, pretty_exceptions_show_locals=False,
-                  help="Train and run the seed's 64x64 convolutional image autoencoder (4x4x128 latents).")
+                  help="Train and run the seed's convolutional image autoencoder: a 64x64 picture <-> a 4x4x128 latent "
+                       "(any size: 128 channels at 1/16 of the side).")
 
 WeightsOption = Annotated[Optional[Path], typer.Option("-w", "--weights", help="weights file (default: the bundled weights)")]
 
