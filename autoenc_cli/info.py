@@ -10,10 +10,9 @@ from rich.table import Table
 
 from .architecture import layer_table
 from .errors import AutoencError
-from .latentfile import bits_per_pixel, is_sidecar, load_latent, sidecar_path
+from .latentfile import NPY_MAGIC, bits_per_pixel, is_sidecar, load_latent, sidecar_path
 from .weights import FORMAT, default_weights_path, fingerprint, load_model, provenance, read_metadata
 
-NPY_MAGIC = b"\x93NUMPY"
 NETWORK_NAMES = {1: " (the seed's network)", 2: " (the seed's big network)"}
 
 
