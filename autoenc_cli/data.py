@@ -172,9 +172,7 @@ def class_fraction(files: list[Path], fraction: float, seed: int, layout: str) -
 def _decode_or_none(path: Path) -> np.ndarray | None:
     try:
         return load_square(path)
-    except AutoencError:
-        return None
-    except Exception:  # a broken file must never stop a whole dataset  # noqa: BLE001
+    except Exception:  # AutoencError or any decoder failure: a broken file never stops a whole dataset  # noqa: BLE001
         return None
 
 
