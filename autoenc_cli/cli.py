@@ -152,6 +152,8 @@ def train(
     batch_size: Annotated[int, typer.Option(help="images per step, per process")] = 64,
     lr: Annotated[float, typer.Option(help="peak learning rate (warm-up, then cosine decay to zero)")] = 2e-3,
     warmup_steps: Annotated[int, typer.Option(help="linear learning-rate warm-up steps")] = 200,
+    relu_leak: Annotated[float, typer.Option(help="ReLU negative slope at the start, annealed to 0 (plain ReLU) by --leak-until")] = 0.0,
+    leak_until: Annotated[float, typer.Option(help="fraction of the steps after which the ReLUs are plain ReLUs")] = 0.5,
     width: Annotated[int, typer.Option(help="width multiplier: 1 = the seed's network, 2 = its big network")] = 1,
     device: Annotated[str, typer.Option(help="auto (cuda, then mps, then cpu), cpu, cuda, cuda:N, mps")] = "auto",
     precision: Annotated[str, typer.Option(help="auto (bf16 only where native), fp32, bf16")] = "auto",
@@ -173,7 +175,7 @@ def train(
             raise AutoencError(f"{data}: missing; run `autoenc download {data}` once before launching torchrun")
         get_dataset(data)
     cfg = TrainConfig(data=str(data), out=str(out_dir), epochs=epochs, max_steps=max_steps, batch_size=batch_size,
-                      lr=lr, warmup_steps=warmup_steps, width=width, device=device, precision=precision, seed=seed,
+                      lr=lr, warmup_steps=warmup_steps, relu_leak=relu_leak, leak_until=leak_until, width=width, device=device, precision=precision, seed=seed,
                       cache_dir=str(cache_dir) if cache_dir else None, save_every=save_every, save_minutes=save_minutes,
                       fraction=fraction, color=color.value)
     result = run_training(cfg, resume=resume, say=err.print, progress_factory=lambda: TrainProgress(err))

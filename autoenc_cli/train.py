@@ -49,6 +49,8 @@ class TrainConfig:
     lr: float = 2e-3  # peak; warm-up then cosine decay to zero
     warmup_steps: int = 200
     grad_clip: float = 1.0
+    relu_leak: float = 0.0  # negative slope of the ReLUs at step 0, annealed to exactly 0 (the seed's ReLU)
+    leak_until: float = 0.5  # ... by this fraction of the steps
     width: int = 1
     device: str = "auto"
     precision: str = "auto"
@@ -72,6 +74,10 @@ class TrainConfig:
             raise AutoencError(f"--warmup-steps must be at least 0 (got {self.warmup_steps})")
         if not (math.isfinite(self.grad_clip) and self.grad_clip >= 0):
             raise AutoencError(f"--grad-clip must be a number >= 0 (got {self.grad_clip})")
+        if not (0 <= self.relu_leak < 1):
+            raise AutoencError(f"--relu-leak must be in [0, 1) (got {self.relu_leak})")
+        if not (0 < self.leak_until <= 1):
+            raise AutoencError(f"--leak-until must be in (0, 1] (got {self.leak_until})")
         if not self.save_minutes > 0:  # also refuses nan
             raise AutoencError(f"--save-minutes must be a positive number (got {self.save_minutes})")
         if self.width > 16:
@@ -125,6 +131,31 @@ def lr_at(step: int, total: int, cfg: TrainConfig) -> float:
         return cfg.lr * (step + 1) / cfg.warmup_steps
     progress = (step - cfg.warmup_steps) / max(1, total - cfg.warmup_steps)
     return cfg.lr * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+
+
+def leak_at(step: int, total: int, cfg: TrainConfig) -> float:
+    return cfg.relu_leak * max(0.0, 1.0 - step / (cfg.leak_until * total))
+
+
+def leaky_relus(model: Autoencoder) -> list[torch.nn.LeakyReLU]:
+    """Swap the model's ReLUs for LeakyReLUs whose slope training anneals to zero.
+
+    Dead ReLUs are the weak point of this deep plain-ReLU stack (a trained default run lost 48
+    of its 128 latent channels): a small negative slope early in training keeps gradients
+    flowing through them. At slope 0 the forward pass is exactly ReLU, the network the seed's.
+    """
+    swapped = []
+    for seq in (model.encoder, model.decoder):
+        for i, layer in enumerate(seq):
+            if isinstance(layer, torch.nn.ReLU):
+                seq[i] = torch.nn.LeakyReLU(0.0)
+                swapped.append(seq[i])
+    return swapped
+
+
+def set_slope(relus, slope: float) -> None:
+    for relu in relus:
+        relu.negative_slope = slope
 
 
 def epoch_order(seed: int, epoch: int, n: int, global_batch: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -240,6 +271,7 @@ def train(cfg: TrainConfig, resume: bool = False, say=print, progress_factory=No
         precision = pick_precision(cfg.precision, device)
     if cfg.epochs is None:
         cfg.epochs = DEFAULT_EPOCHS
+    relus = leaky_relus(model) if cfg.relu_leak else []
 
     ctx = progress_factory() if (progress_factory and main) else None
     cache_progress = ctx.cache_progress if ctx else None
@@ -283,6 +315,7 @@ def train(cfg: TrainConfig, resume: bool = False, say=print, progress_factory=No
             lr = lr_at(step, total, cfg)
             for group in optimizer.param_groups:
                 group["lr"] = lr
+            set_slope(relus, leak_at(step, total, cfg))
             t0 = time.monotonic()
             with autocast(device, precision):
                 y = net(x)
@@ -312,6 +345,7 @@ def train(cfg: TrainConfig, resume: bool = False, say=print, progress_factory=No
                     ctx.rate = rate
             if end_of_epoch:
                 if main:
+                    set_slope(relus, 0.0)  # validate the network as it will be saved: plain ReLU
                     val_loss, val_psnr, recon = validate(model, val_pixels, device, precision, cfg.color)
                     log.add(step=step, epoch=epoch + 1, val_loss=f"{val_loss:.6f}", val_psnr=f"{val_psnr:.3f}")
                     originals = np.asarray(val_pixels[:SAMPLE_COUNT])
