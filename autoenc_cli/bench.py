@@ -25,6 +25,7 @@ from .data import load_square, split_dataset
 from .errors import AutoencError
 from .hardware import autocast, cpu_flags, cpu_has_native_bf16, keep_freed_memory, pick_device, pick_precision
 from .model import Autoencoder, encode_pixels, init_weights
+from .train import DEFAULT_BATCH
 
 GFLOP_PER_TRAIN_IMAGE = 3 * 168.8e6 * 2 / 1e9
 FLAGS_THAT_MATTER = ["avx2", "fma", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile", "avx512_fp16"]
@@ -154,7 +155,7 @@ def train_process(data: str, epochs: int, cache_dir: str | None, extra: list[str
         rows = read_log(Path(out) / "run" / "log.csv")
         peak = peak_mb(peak_file)
     steps = int(rows[-1]["step"])
-    batch = int(extra[extra.index("--batch-size") + 1]) if "--batch-size" in extra else 64
+    batch = int(extra[extra.index("--batch-size") + 1]) if "--batch-size" in extra else DEFAULT_BATCH
     loop = [float(r["images_per_s"]) for r in rows[1:] if r.get("images_per_s")]
     return {"wall_s": wall, "images": steps * batch, "images_per_s": steps * batch / wall,
             "loop_images_per_s": float(np.median(loop)) if loop else float("nan"),

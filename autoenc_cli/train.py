@@ -37,6 +37,8 @@ from .weights import save_weights
 SAMPLE_COUNT = 16
 MAX_BATCH = 65536  # per process; far past what fits in any memory today
 DEFAULT_EPOCHS = 10
+LEGACY_DEFAULTS = {"relu_leak": 0.0}  # a run saved before a setting existed resumes without it
+DEFAULT_BATCH = 32  # per process; measured against the seed's 64 in docs/training.md
 
 
 @dataclass
@@ -45,11 +47,11 @@ class TrainConfig:
     out: str = "runs/autoenc"
     epochs: int | None = None  # None: 10, or the saved run's value on --resume
     max_steps: int | None = None  # stops earlier than --epochs when set; None on --resume: the saved value
-    batch_size: int = 64  # per process
+    batch_size: int = DEFAULT_BATCH
     lr: float = 2e-3  # peak; warm-up then cosine decay to zero
     warmup_steps: int = 200
     grad_clip: float = 1.0
-    relu_leak: float = 0.0  # negative slope of the ReLUs at step 0, annealed to exactly 0 (the seed's ReLU)
+    relu_leak: float = 0.3  # negative slope of the ReLUs at step 0, annealed to exactly 0 (the seed's ReLU)
     leak_until: float = 0.5  # ... by this fraction of the steps
     width: int = 1
     device: str = "auto"
@@ -264,7 +266,7 @@ def train(cfg: TrainConfig, resume: bool = False, say=print, progress_factory=No
     if resume:
         info = load_state(state_path, model, optimizer)
         step = info["step"]
-        saved = info["config"]
+        saved = {**LEGACY_DEFAULTS, **info["config"]}
         given = {"data", "out", "device", "cache_dir"} | {k for k in ("epochs", "max_steps") if getattr(cfg, k) is not None}
         cfg = TrainConfig(**{f.name: getattr(cfg, f.name) if f.name in given else saved.get(f.name, getattr(cfg, f.name))
                              for f in fields(TrainConfig)})  # the rest comes from the saved run
