@@ -29,7 +29,8 @@ class TrainProgress:
         task = self.progress.add_task("training", total=total, completed=step, status="")
 
         def update(step: int, loss: float, epoch: int) -> None:
-            self.progress.update(task, completed=step, status=f"epoch {epoch} loss {loss:.4f} {self.rate:,.0f} img/s")
+            shown = f" loss {loss:.4f} {self.rate:,.0f} img/s" if loss == loss else ""  # nan until the first logged mean
+            self.progress.update(task, completed=step, status=f"epoch {epoch}{shown}")
 
         return update
 

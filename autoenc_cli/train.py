@@ -293,7 +293,10 @@ def train(cfg: TrainConfig, resume: bool = False, say=print, progress_factory=No
     net = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
     log = Log(out / LOG_FILE, resume_step=step if resume else None)
     elapsed = info.get("elapsed_s", 0.0)
-    window_loss, window_steps = info.get("window_loss", 0.0), info.get("window_steps", 0)
+    window_steps = info.get("window_steps", 0)
+    # summed on the device: reading a GPU loss every step would stall the GPU until it finished the step
+    window_loss = torch.tensor(info.get("window_loss", 0.0), dtype=torch.float32, device=device)
+    shown_loss = float("nan")  # the progress bar's: the last logged mean
     val_loss = val_psnr = float("nan")
     result_weights = out / "model.safetensors"
 
@@ -301,7 +304,7 @@ def train(cfg: TrainConfig, resume: bool = False, say=print, progress_factory=No
         if main:  # the log first: killed between the two, the log runs ahead and --resume trims it to the state
             log.flush()
             save_state(state_path, model, optimizer, {"step": step, "config": asdict(cfg), "elapsed_s": elapsed,
-                                                      "window_loss": window_loss, "window_steps": window_steps})
+                                                      "window_loss": window_loss.item(), "window_steps": window_steps})
 
     order_epoch, order, flips = None, None, None
     last_save, window_start, window_images = time.monotonic(), time.monotonic(), 0
@@ -327,22 +330,23 @@ def train(cfg: TrainConfig, resume: bool = False, say=print, progress_factory=No
             if cfg.grad_clip:
                 torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
             optimizer.step()
-            loss_value = loss.item()
-            if not math.isfinite(loss_value):
-                raise AutoencError(f"training diverged at step {step} (loss {loss_value}); try a lower --lr")
             step += 1
             elapsed += time.monotonic() - t0
-            window_loss += loss_value
+            window_loss += loss.detach()
             window_steps += 1
             window_images += global_batch
             end_of_epoch = step % steps_per_epoch == 0 or step == total
             logged = step % cfg.log_every == 0 or end_of_epoch
             if logged:
                 rate = window_images / max(1e-9, time.monotonic() - window_start)
-                mean_loss = _mean_over_processes(window_loss / window_steps, device)
+                mean_loss = _mean_over_processes(window_loss.item() / window_steps, device)
+                if not math.isfinite(mean_loss):
+                    raise AutoencError(f"training diverged before step {step} (loss {mean_loss}); try a lower --lr")
+                shown_loss = mean_loss
                 log.add(step=step, epoch=epoch + 1, lr=f"{lr:.6g}", train_loss=f"{mean_loss:.6f}",
                         images_per_s=f"{rate:.1f}", elapsed_s=f"{elapsed:.1f}", val_loss="", val_psnr="")
-                window_loss, window_steps = 0.0, 0
+                window_loss.zero_()
+                window_steps = 0
                 if ctx:
                     ctx.rate = rate
             if end_of_epoch:
@@ -361,7 +365,7 @@ def train(cfg: TrainConfig, resume: bool = False, say=print, progress_factory=No
             if logged:
                 window_start, window_images = time.monotonic(), 0
             if bar:
-                bar(step, loss_value, epoch + 1)
+                bar(step, shown_loss, epoch + 1)
             if stop.requested:
                 checkpoint()
                 raise TrainingInterrupted(f"interrupted at step {step}; state saved in {state_path}. "
