@@ -139,23 +139,25 @@ def leak_at(step: int, total: int, cfg: TrainConfig) -> float:
     return cfg.relu_leak * max(0.0, 1.0 - step / (cfg.leak_until * total))
 
 
-def leaky_relus(model: Autoencoder) -> list[torch.nn.LeakyReLU]:
-    """Swap the model's ReLUs for LeakyReLUs whose slope training anneals to zero.
+def swap_relus(model: Autoencoder, slope: float) -> list[torch.nn.LeakyReLU]:
+    """Make the model's ReLUs LeakyReLUs with this negative slope, or plain ReLUs again at slope 0.
 
-    Dead ReLUs are the weak point of this deep plain-ReLU stack (a trained default run lost 48
-    of its 128 latent channels): a small negative slope early in training keeps gradients
-    flowing through them. At slope 0 the forward pass is exactly ReLU, the network the seed's.
+    Dead ReLUs are the weak point of this deep plain-ReLU stack (the first bundled weights had
+    lost 48 of their 128 latent channels): a negative slope early in training keeps gradients
+    flowing through them. Training anneals the slope to 0, where the network is exactly the
+    seed's again (and its faster plain-ReLU kernels come back). Returns the leaky ones.
     """
-    swapped = []
+    leaky = []
     for seq in (model.encoder, model.decoder):
         for i, layer in enumerate(seq):
-            if isinstance(layer, torch.nn.ReLU):
-                seq[i] = torch.nn.LeakyReLU(0.0)
-                swapped.append(seq[i])
-    return swapped
+            if isinstance(layer, (torch.nn.ReLU, torch.nn.LeakyReLU)):
+                seq[i] = torch.nn.LeakyReLU(slope) if slope > 0 else torch.nn.ReLU()
+                if slope > 0:
+                    leaky.append(seq[i])
+    return leaky
 
 
-def set_slope(relus, slope: float) -> None:
+def set_slope(relus: list[torch.nn.LeakyReLU], slope: float) -> None:
     for relu in relus:
         relu.negative_slope = slope
 
@@ -273,7 +275,6 @@ def train(cfg: TrainConfig, resume: bool = False, say=print, progress_factory=No
         precision = pick_precision(cfg.precision, device)
     if cfg.epochs is None:
         cfg.epochs = DEFAULT_EPOCHS
-    relus = leaky_relus(model) if cfg.relu_leak else []
 
     ctx = progress_factory() if (progress_factory and main) else None
     cache_progress = ctx.cache_progress if ctx else None
@@ -298,6 +299,7 @@ def train(cfg: TrainConfig, resume: bool = False, say=print, progress_factory=No
     window_loss = torch.tensor(info.get("window_loss", 0.0), dtype=torch.float32, device=device)
     shown_loss = float("nan")  # the progress bar's: the last logged mean
     val_loss = val_psnr = float("nan")
+    relus = []  # LeakyReLUs while the leak lasts
     result_weights = out / "model.safetensors"
 
     def checkpoint():
@@ -320,7 +322,10 @@ def train(cfg: TrainConfig, resume: bool = False, say=print, progress_factory=No
             lr = lr_at(step, total, cfg)
             for group in optimizer.param_groups:
                 group["lr"] = lr
-            set_slope(relus, leak_at(step, total, cfg))
+            slope = leak_at(step, total, cfg)
+            if (slope > 0) != bool(relus):
+                relus = swap_relus(model, slope)
+            set_slope(relus, slope)
             t0 = time.monotonic()
             with autocast(device, precision):
                 y = net(x)

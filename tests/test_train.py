@@ -1,12 +1,14 @@
+import signal
+
 import numpy as np
+import pytest
+import torch
 from conftest import make_tiny_imagenet
 
 from autoenc_cli.checkpoint import read_log
-import signal
-
-import pytest
-
-from autoenc_cli.train import TrainConfig, TrainingInterrupted, train
+from autoenc_cli.data import cached_images, split_dataset
+from autoenc_cli.model import Autoencoder
+from autoenc_cli.train import TrainConfig, TrainingInterrupted, leak_at, swap_relus, train, validate
 from autoenc_cli.weights import load_model, provenance
 
 
@@ -59,9 +61,6 @@ class CtrlCAt:
 
 
 def test_relu_leak_anneals_to_the_seeds_plain_relu(tmp_path):
-    from autoenc_cli.train import leak_at, leaky_relus
-    from autoenc_cli.model import Autoencoder
-    import torch
 
     cfg = TrainConfig(data="unused", relu_leak=0.2, leak_until=0.5)
     assert leak_at(0, 100, cfg) == pytest.approx(0.2)
@@ -70,17 +69,17 @@ def test_relu_leak_anneals_to_the_seeds_plain_relu(tmp_path):
     model = Autoencoder()
     x = torch.randn(2, 3, 64, 64)
     before = model(x)
-    relus = leaky_relus(model)
+    relus = swap_relus(model, 0.2)
     assert len(relus) == 16 and not any(isinstance(m, torch.nn.ReLU) for m in model.modules())
-    torch.testing.assert_close(model(x), before)  # slope 0 is exactly ReLU
+    assert not torch.allclose(model(x), before)
+    assert swap_relus(model, 0.0) == [] and sum(isinstance(m, torch.nn.ReLU) for m in model.modules()) == 16
+    torch.testing.assert_close(model(x), before)
 
     data = make_tiny_imagenet(tmp_path / "data", classes=2, per_class=4, val=2, corrupt=False)
     result = train(TrainConfig(data=str(data), out=str(tmp_path / "run"), epochs=10_000, max_steps=60, batch_size=8,
                                warmup_steps=5, log_every=10, precision="fp32", relu_leak=0.3, leak_until=0.5), say=quiet)
     plain, _ = load_model(result.weights)  # the saved weights belong to the seed's plain-ReLU network
     assert any(isinstance(m, torch.nn.ReLU) for m in plain.modules())
-    from autoenc_cli.data import cached_images, split_dataset
-    from autoenc_cli.train import validate
     val = cached_images(split_dataset(data).val).pixels
     _, psnr, _ = validate(plain.to(memory_format=torch.channels_last), val, torch.device("cpu"), "fp32")
     assert psnr == pytest.approx(result.val_psnr, abs=1e-3)  # validated as plain ReLU, not with the leak
