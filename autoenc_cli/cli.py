@@ -1,6 +1,7 @@
 """The `autoenc` command: each subcommand parses options, calls the library, prints."""
 
 import functools
+import os
 import sys
 from enum import Enum
 from pathlib import Path
@@ -59,7 +60,8 @@ def friendly_errors(fn):
         try:
             return fn(*args, **kwargs)
         except TrainingInterrupted as e:
-            err.print(f"[yellow]{escape(str(e))}[/]")
+            if os.environ.get("RANK", "0") == "0":  # under torchrun, one process says it
+                err.print(f"[yellow]{escape(str(e))}[/]")
             raise typer.Exit(130) from None
         except AutoencError as e:
             err.print(f"[red]error:[/] {escape(str(e))}")
@@ -167,7 +169,6 @@ def train(
     download: Annotated[bool, typer.Option("--download", help="if DATA is missing, download Tiny ImageNet into it first")] = False,
 ):
     """Train an autoencoder; writes OUT/model.safetensors, log.csv, samples/ and the state for --resume."""
-    import os
     from .progress import TrainProgress
     from .train import TrainConfig, train as run_training
     if download and not data.exists():

@@ -120,7 +120,7 @@ class StopOnInterrupt:
         if self.requested:
             raise KeyboardInterrupt
         self.requested = True
-        self.say("[yellow]stopping after this step to save the state (Ctrl-C again to abort without saving)[/]")
+        self.say("[yellow]stopping soon to save the state (Ctrl-C again to abort without saving)[/]")
 
     def restore(self):
         for sig, handler in self.previous.items():
@@ -371,10 +371,12 @@ def train(cfg: TrainConfig, resume: bool = False, say=print, progress_factory=No
                 window_start, window_images = time.monotonic(), 0
             if bar:
                 bar(step, shown_loss, epoch + 1)
-            if stop.requested:
+            # under torchrun the processes agree at log steps (the same steps everywhere) and stop together
+            if (stop.requested and world == 1) or (world > 1 and logged and _any_process(stop.requested, device)):
                 checkpoint()
-                raise TrainingInterrupted(f"interrupted at step {step}; state saved in {state_path}. "
-                                          f"Resume with: autoenc train {cfg.data} --out {cfg.out} --resume")
+                again = ("the same torchrun command with --resume" if world > 1 else
+                         f"autoenc train {cfg.data} --out {cfg.out} --resume")
+                raise TrainingInterrupted(f"interrupted at step {step}; state saved in {state_path}. Resume with: {again}")
     except torch.OutOfMemoryError:
         raise AutoencError(f"out of {device.type} memory at --batch-size {cfg.batch_size} (width {cfg.width}); "
                            "try a smaller --batch-size") from None
@@ -393,6 +395,12 @@ def _free_memory(device: torch.device) -> int:
     if device.type == "cuda":
         return torch.cuda.mem_get_info(device)[0]
     return 0
+
+
+def _any_process(flag: bool, device: torch.device) -> bool:
+    t = torch.tensor([float(flag)], device=device)
+    dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    return t.item() > 0
 
 
 def _mean_over_processes(value: float, device: torch.device) -> float:
