@@ -262,6 +262,8 @@ def evaluate(
     from .hardware import pick_device
     from .progress import TrainProgress
     prepare_outputs([], [worst_png])
+    if data.is_dir() and worst_png.resolve().is_relative_to(data.resolve()):  # it would be scored next time
+        raise AutoencError(f"{worst_png}: is inside the dataset {data}; give a --worst-png outside it")
     model, meta = load_weights(weights)
     model.to(pick_device(device))
     bars = TrainProgress(err)

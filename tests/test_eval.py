@@ -117,3 +117,6 @@ def test_eval_cli_json_table_and_worst_png(tmp_path):
 
     proc = run_cli("eval", tmp_path / "missing", "-w", weights, check=False)
     assert proc.returncode == 1 and "missing" in proc.stderr and "Traceback" not in proc.stderr
+
+    proc = run_cli("eval", folder, "-w", weights, check=False, cwd=folder)  # the default eval_worst.png would land in it
+    assert proc.returncode == 1 and "inside the dataset" in proc.stderr and not (folder / "eval_worst.png").exists()
