@@ -6,7 +6,7 @@ import torch
 
 def mse_per_image(a: np.ndarray | torch.Tensor, b: np.ndarray | torch.Tensor) -> torch.Tensor:
     """N x ... uint8 pairs -> N mean squared errors in 8-bit levels."""
-    a, b = (torch.from_numpy(np.asarray(v, dtype=np.float64)) if isinstance(v, np.ndarray) else v.double() for v in (a, b))
+    a, b = (v.double() if isinstance(v, torch.Tensor) else torch.from_numpy(np.asarray(v, dtype=np.float64)) for v in (a, b))
     return ((a - b) ** 2).flatten(1).mean(1)
 
 
