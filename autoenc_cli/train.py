@@ -363,7 +363,9 @@ def train(cfg: TrainConfig, resume: bool = False, say=print, progress_factory=No
                     save_png(comparison_grid(originals, recon), out / "samples" / f"step_{step:07d}.png")
                     write_curve(log.rows, out / CURVE_FILE, title=out.resolve().name)
                     save_weights(model, result_weights, _provenance(cfg, split, n, step, precision, world, val_psnr), cfg.color)
-                    say(f"epoch {epoch + 1} step {step}: val loss {val_loss:.5f}, val PSNR {val_psnr:.2f} dB")
+                    leaking = (f" (as plain ReLUs, which the network is trained towards until step "
+                               f"{math.ceil(cfg.leak_until * total):,}; low until then)") if relus else ""
+                    say(f"epoch {epoch + 1} step {step}: val loss {val_loss:.5f}, val PSNR {val_psnr:.2f} dB{leaking}")
             if end_of_epoch or step % cfg.save_every == 0 or time.monotonic() - last_save > 60 * cfg.save_minutes:
                 checkpoint()
                 last_save = time.monotonic()
@@ -416,6 +418,7 @@ def _provenance(cfg, split, n, step, precision, world, val_psnr) -> dict:
     return {
         "data": os.path.abspath(cfg.data), "layout": split.layout, "train_images": n, "steps": step,
         "batch_size": cfg.batch_size * world, "lr": cfg.lr, "warmup_steps": cfg.warmup_steps, "seed": cfg.seed,
+        "relu_leak": cfg.relu_leak, "leak_until": cfg.leak_until,
         "fraction": cfg.fraction, "color": cfg.color,
         "precision": precision, "processes": world, "val_psnr": round(val_psnr, 3),
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
