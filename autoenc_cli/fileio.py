@@ -42,9 +42,10 @@ def atomic_path(path: str | os.PathLike):
     os.close(fd)
     umask = os.umask(0)
     os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the file the permissions a plain open() would
     try:
         yield Path(tmp)
+        # mkstemp makes 0600 (and safetensors re-creates the file 0600): give the permissions a plain open() would
+        os.chmod(tmp, 0o666 & ~umask)
         with open(tmp, "rb") as f:
             os.fsync(f.fileno())
         os.replace(tmp, path)

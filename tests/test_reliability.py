@@ -5,6 +5,7 @@ Every command given bad input exits non-zero with exactly one line on stderr tha
 `test_the_installed_command_*` run the real `autoenc` to check its actual stderr.
 """
 
+import os
 import pickle
 import struct
 import zlib
@@ -390,3 +391,16 @@ def test_resumed_optimizer_state_takes_the_parameters_layout(tmp_path):
         step(again, opt_again)
     for a, b in zip(model.parameters(), again.parameters()):
         assert torch.equal(a, b)
+
+
+def test_written_files_get_the_permissions_of_a_plain_open(tmp_path):
+    """Atomic writes go through mkstemp (0600); the result must not stay private to its owner."""
+    from autoenc_cli.model import Autoencoder
+    from autoenc_cli.weights import save_weights
+
+    umask = os.umask(0o022)
+    try:
+        save_weights(Autoencoder(), tmp_path / "w.safetensors")  # safetensors re-creates the temp file
+        assert (tmp_path / "w.safetensors").stat().st_mode & 0o777 == 0o644
+    finally:
+        os.umask(umask)
