@@ -154,7 +154,7 @@ def train(
     batch_size: Annotated[int, typer.Option(help="images per step, per process")] = 32,
     lr: Annotated[float, typer.Option(help="peak learning rate (warm-up, then cosine decay to zero)")] = 2e-3,
     warmup_steps: Annotated[int, typer.Option(help="linear learning-rate warm-up steps")] = 200,
-    relu_leak: Annotated[float, typer.Option(help="ReLU negative slope at the start, annealed to 0 (plain ReLU) by --leak-until")] = 0.3,
+    relu_leak: Annotated[float, typer.Option(help="ReLU negative slope at the start, annealed to 0 (plain ReLU) by --leak-until")] = 0.5,
     leak_until: Annotated[float, typer.Option(help="fraction of the steps after which the ReLUs are plain ReLUs")] = 0.5,
     width: Annotated[int, typer.Option(help="width multiplier: 1 = the seed's network, 2 = its big network")] = 1,
     device: Annotated[str, typer.Option(help="auto (cuda, then mps, then cpu), cpu, cuda, cuda:N, mps")] = "auto",

@@ -51,7 +51,7 @@ class TrainConfig:
     lr: float = 2e-3  # peak; warm-up then cosine decay to zero
     warmup_steps: int = 200
     grad_clip: float = 1.0
-    relu_leak: float = 0.3  # negative slope of the ReLUs at step 0, annealed to exactly 0 (the seed's ReLU)
+    relu_leak: float = 0.5  # negative slope of the ReLUs at step 0, annealed to exactly 0 (the seed's ReLU)
     leak_until: float = 0.5  # ... by this fraction of the steps
     width: int = 1
     device: str = "auto"
