@@ -5,7 +5,6 @@ machine. The ceiling: one training image costs 3 x 168.8 M multiply-adds x 2 = 1
 so images/s <= matmul GFLOP/s / 1.01 for the best precision the hardware runs natively.
 """
 
-import contextlib
 import json
 import os
 import platform
@@ -21,7 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from .checkpoint import read_log
-from .data import load_square, split_dataset
+from .data import decode_or_none, load_square, split_dataset
 from .errors import AutoencError
 from .hardware import autocast, cpu_flags, cpu_has_native_bf16, keep_freed_memory, pick_device, pick_precision
 from .model import Autoencoder, encode_pixels, init_weights
@@ -109,10 +108,7 @@ def naive_reference(files: list[Path], steps: int, batch: int = 64) -> float:
 
 def readable_squares(files: list[Path]) -> list[np.ndarray]:
     """The files' 64x64 pixels; unreadable files are skipped, as training skips them."""
-    squares = []
-    for path in files:
-        with contextlib.suppress(AutoencError):
-            squares.append(load_square(path))
+    squares = [a for a in map(decode_or_none, files) if a is not None]
     if not squares:
         raise AutoencError(f"none of {len(files)} sample images could be read")
     return squares

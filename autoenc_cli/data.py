@@ -169,7 +169,7 @@ def class_fraction(files: list[Path], fraction: float, seed: int, layout: str) -
 
 # ---------------------------------------------------------------- the cache
 
-def _decode_or_none(path: Path) -> np.ndarray | None:
+def decode_or_none(path: Path) -> np.ndarray | None:
     try:
         return load_square(path)
     except Exception:  # AutoencError or any decoder failure: a broken file never stops a whole dataset  # noqa: BLE001
@@ -258,11 +258,11 @@ def cached_images(files: list[Path], cache_dir=None, progress=None, label: str =
     out = np.empty((len(files), IMAGE_SIZE, IMAGE_SIZE, 3), np.uint8)
     n = 0
     chunks = max(1, min(64, len(files) // (8 * workers) or 1))
-    results = map(_decode_or_none, files) if workers == 1 else None
+    results = map(decode_or_none, files) if workers == 1 else None
     pool = ProcessPoolExecutor(workers) if workers > 1 else None
     try:
         if pool is not None:
-            results = pool.map(_decode_or_none, files, chunksize=chunks)
+            results = pool.map(decode_or_none, files, chunksize=chunks)
         for i, arr in enumerate(results):
             if arr is not None:
                 out[n] = arr
