@@ -8,6 +8,7 @@ reads batches from it (ImageRows) and never touches a JPEG again.
 import hashlib
 import json
 import os
+import stat
 import warnings
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -177,10 +178,18 @@ def decode_or_none(path: Path) -> np.ndarray | None:
 
 
 def _cache_key(files: list[Path]) -> str:
+    """A hash of the files' real paths, sizes and modification times (resolving each folder once)."""
     h = hashlib.sha256(f"v{CACHE_VERSION} {IMAGE_SIZE}".encode())
+    folders: dict[Path, Path] = {}
     for p in files:
-        st = p.stat()
-        h.update(f"\n{p.resolve()}\t{st.st_size}\t{st.st_mtime_ns}".encode())
+        st = os.lstat(p)
+        if stat.S_ISLNK(st.st_mode):
+            real, st = p.resolve(), p.stat()
+        else:
+            if p.parent not in folders:
+                folders[p.parent] = p.parent.resolve()
+            real = folders[p.parent] / p.name
+        h.update(f"\n{real}\t{st.st_size}\t{st.st_mtime_ns}".encode())
     return h.hexdigest()[:24]
 
 

@@ -7,6 +7,8 @@ Every 3x3 convolution is followed by ReLU, as TNNetConvolution is in the origina
 import torch
 from torch import nn
 
+from .kernels import DepthToSpace, Layers
+
 IMAGE_SIZE = 64  # the seed's input side; the network itself is fully convolutional
 DOWNSCALE = 16  # four stride-2 convolutions: latent side = image side / 16
 LATENT_CHANNELS = 128  # at width 1
@@ -31,7 +33,7 @@ class Autoencoder(nn.Module):
         super().__init__()
         w = width  # the seed's NeuronMultiplier; 2 is its "big network"
         self.width = width
-        self.encoder = nn.Sequential(
+        self.encoder = Layers(  # Layers: nn.Sequential, running conv + ReLU as one kernel where it can
             conv(3, 32 * w, stride=2), nn.ReLU(),  # 32x32
             conv(32 * w, 32 * w), nn.ReLU(),
             conv(32 * w, 32 * w, stride=2), nn.ReLU(),  # 16x16
@@ -41,14 +43,14 @@ class Autoencoder(nn.Module):
             conv(64 * w, 128 * w, stride=2), nn.ReLU(),  # 4x4
             conv(128 * w, 128 * w), nn.ReLU(),  # latent: 4x4x128
         )
-        self.decoder = nn.Sequential(
-            nn.PixelShuffle(2), conv(32 * w, 128 * w), nn.ReLU(),  # 8x8 (TNNetUpsample = depth-to-space)
+        self.decoder = Layers(
+            DepthToSpace(), conv(32 * w, 128 * w), nn.ReLU(),  # 8x8 (TNNetUpsample = depth-to-space = PixelShuffle(2))
             conv(128 * w, 128 * w), nn.ReLU(),
-            nn.PixelShuffle(2), conv(32 * w, 32 * w), nn.ReLU(),  # 16x16
+            DepthToSpace(), conv(32 * w, 32 * w), nn.ReLU(),  # 16x16
             conv(32 * w, 128 * w), nn.ReLU(),
-            nn.PixelShuffle(2), conv(32 * w, 32 * w), nn.ReLU(),  # 32x32
+            DepthToSpace(), conv(32 * w, 32 * w), nn.ReLU(),  # 32x32
             conv(32 * w, 128 * w), nn.ReLU(),
-            nn.PixelShuffle(2), conv(32 * w, 32 * w), nn.ReLU(),  # 64x64
+            DepthToSpace(), conv(32 * w, 32 * w), nn.ReLU(),  # 64x64
             conv(32 * w, 32 * w), nn.ReLU(),
             nn.Conv2d(32 * w, 3, 1, bias=True),  # TNNetConvolutionLinear: no activation
             nn.Hardtanh(-40.0, 40.0),  # TNNetReLUL(-40, +40): overflow guard
