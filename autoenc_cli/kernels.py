@@ -9,9 +9,10 @@ On a 2-core CPU half of a training step is memory-bound work around the convolut
 - Depth-to-space is PyTorch's pixel shuffle; its backward (a pixel unshuffle) is slow on
   channels_last tensors, so it is done as two simple copies instead.
 
-`Layers` is an nn.Sequential that uses the fused kernel for each (Conv2d, ReLU or LeakyReLU)
-pair when it can (a CPU tensor with oneDNN), and the modules one by one otherwise; it keeps
-the modules, so weight names and the layer table stay the seed's.
+`Layers` is an nn.Sequential that uses the fused kernel for each (Conv2d, ReLU) pair when it
+can (a CPU tensor with oneDNN), and the modules one by one otherwise; it keeps the modules,
+so weight names and the layer table stay the seed's. LeakyReLU (training's first half) is not
+fused: its slope changes every step, and oneDNN would build a new kernel for every value.
 """
 
 import platform
@@ -30,33 +31,29 @@ def _fusable(x: torch.Tensor) -> bool:
 
 class _ConvReLU(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, x, weight, bias, stride, padding, slope):
-        post = ("leaky_relu", [slope]) if slope else ("relu", [])
-        y = torch.ops.mkldnn._convolution_pointwise(x, weight, bias, padding, stride, [1, 1], 1, post[0], post[1], "")
+    def forward(ctx, x, weight, bias, stride, padding):
+        y = torch.ops.mkldnn._convolution_pointwise(x, weight, bias, padding, stride, [1, 1], 1, "relu", [], "")
         ctx.save_for_backward(x, weight, y)
-        ctx.stride, ctx.padding, ctx.slope, ctx.has_bias = stride, padding, slope, bias is not None
+        ctx.stride, ctx.padding, ctx.has_bias = stride, padding, bias is not None
         return y
 
     @staticmethod
     def backward(ctx, grad):
         x, weight, y = ctx.saved_tensors
-        if ctx.slope:
-            grad = aten.leaky_relu_backward(grad, y, ctx.slope, True)
-        else:
-            grad = aten.threshold_backward(grad, y, 0)
+        grad = aten.threshold_backward(grad, y, 0)
         gx, gw, gb = aten.convolution_backward(
             grad, x, weight, [weight.shape[0]] if ctx.has_bias else None, ctx.stride, ctx.padding, [1, 1],
             False, [0, 0], 1, [ctx.needs_input_grad[0], ctx.needs_input_grad[1], ctx.has_bias and ctx.needs_input_grad[2]])
-        return gx, gw, gb, None, None, None
+        return gx, gw, gb, None, None
 
 
-def conv_relu(conv: nn.Conv2d, x: torch.Tensor, slope: float) -> torch.Tensor:
-    """relu(conv(x)) (leaky_relu with this slope if > 0) as one oneDNN kernel; autocast is honoured."""
+def conv_relu(conv: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
+    """relu(conv(x)) as one oneDNN kernel; autocast is honoured."""
     dtype = torch.get_autocast_dtype("cpu") if torch.is_autocast_enabled("cpu") else x.dtype
     weight = conv.weight.to(dtype)
     bias = conv.bias.to(dtype) if conv.bias is not None else None
     with torch.autocast("cpu", enabled=False):
-        return _ConvReLU.apply(x.to(dtype), weight, bias, list(conv.stride), list(conv.padding), float(slope))
+        return _ConvReLU.apply(x.to(dtype), weight, bias, list(conv.stride), list(conv.padding))
 
 
 def _fits_fused(conv: nn.Module) -> bool:
@@ -76,9 +73,9 @@ class Layers(nn.Sequential):
         i = 0
         while i < len(layers):
             layer, after = layers[i], layers[i + 1] if i + 1 < len(layers) else None
-            if isinstance(after, (nn.ReLU, nn.LeakyReLU)) and _fits_fused(layer) and _fusable(x) \
+            if isinstance(after, nn.ReLU) and _fits_fused(layer) and _fusable(x) \
                     and not (_hooked(layer) or _hooked(after)):
-                x = conv_relu(layer, x, getattr(after, "negative_slope", 0.0))
+                x = conv_relu(layer, x)
                 i += 2
             else:
                 x = layer(x)
