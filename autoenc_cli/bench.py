@@ -158,6 +158,44 @@ def train_process(data: str, epochs: int, cache_dir: str | None, extra: list[str
             "peak_rss_mb": peak}
 
 
+def convolutions_alone(device: torch.device, precision: str, batch: int = DEFAULT_BATCH, seconds: float = 3.0) -> float:
+    """Images/s of the network's 17 convolutions alone, forward and backward, with the library's kernels.
+
+    Nothing else of a training step (activations, depth-to-space, loss, optimizer) is counted, so
+    this bounds what any training loop built on these kernels can reach on this machine.
+    """
+    model = Autoencoder(1).to(device, memory_format=torch.channels_last)
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float32
+    shapes = []
+    hooks = [m.register_forward_hook(lambda m, args, out: shapes.append((m, args[0].shape)))
+             for m in model.modules() if isinstance(m, torch.nn.Conv2d)]
+    with torch.no_grad():
+        model(torch.zeros(batch, 3, 64, 64, device=device).contiguous(memory_format=torch.channels_last))
+    for h in hooks:
+        h.remove()
+    convs = []
+    for i, (m, shape) in enumerate(shapes):
+        x = torch.randn(shape, device=device, dtype=dtype).contiguous(memory_format=torch.channels_last)
+        w = m.weight.detach().to(dtype)
+        b = m.bias.detach().to(dtype) if m.bias is not None else None
+        convs.append((x, w, b, m, i > 0))  # the first convolution needs no gradient for its input
+
+    def one_step():
+        for x, w, b, m, input_grad in convs:
+            y = F.conv2d(x, w, b, m.stride, m.padding)
+            torch.ops.aten.convolution_backward(y, x, w, [w.shape[0]] if b is not None else None, list(m.stride),
+                                                list(m.padding), [1, 1], False, [0, 0], 1, [input_grad, True, b is not None])
+        sync(device)
+
+    one_step()
+    best, deadline = float("inf"), time.perf_counter() + seconds
+    while time.perf_counter() < deadline:
+        t = time.perf_counter()
+        one_step()
+        best = min(best, time.perf_counter() - t)
+    return batch / best
+
+
 @torch.inference_mode()
 def codec_speed(device: torch.device, precision: str, pixels: np.ndarray, seconds: float = 2.0) -> dict:
     model = Autoencoder(1)
@@ -237,6 +275,9 @@ def run(data: str, epochs: int = 1, naive_steps: int = 8, cache_dir: str | None 
     report["train"]["percent_of_ceiling"] = 100 * report["train"]["images_per_s"] / report["ceiling_images_per_s"]
     say(f"autoenc train --epochs {epochs}: {report['train']['images_per_s']:.0f} img/s end to end "
         f"({report['train']['percent_of_ceiling']:.0f}% of ceiling), loop {report['train']['loop_images_per_s']:.0f} img/s")
+    report["convolutions_alone_images_per_s"] = convolutions_alone(device, precision)
+    say(f"the 17 convolutions alone (forward + backward): {report['convolutions_alone_images_per_s']:.0f} img/s "
+        f"({100 * report['convolutions_alone_images_per_s'] / report['ceiling_images_per_s']:.0f}% of ceiling)")
     sample = np.stack(readable_squares(split.val[:256] or split.train[:256]))
     report["codec"] = codec_speed(device, precision, sample)
     with tempfile.TemporaryDirectory() as d:
@@ -267,6 +308,9 @@ def table(report: dict) -> list[tuple[str, str]]:
         ("autoenc train, whole process", f"{t['images_per_s']:.0f} img/s = {t['percent_of_ceiling']:.0f}% of ceiling"
          + (f" = {t['images_per_s'] / report['naive_images_per_s']:.1f}x naive" if "naive_images_per_s" in report else "")),
         ("autoenc train, loop only", f"{t['loop_images_per_s']:.0f} img/s"),
+        ("the 17 convolutions alone, forward + backward (bound for any loop on these kernels)",
+         f"{report['convolutions_alone_images_per_s']:.0f} img/s = "
+         f"{100 * report['convolutions_alone_images_per_s'] / report['ceiling_images_per_s']:.0f}% of ceiling"),
         ("train peak memory", f"{t['peak_rss_mb']:.0f} MB"),
         ("data path peak memory, 100,000 images", f"{report['data_peak_rss_mb_100k']:.0f} MB"),
         ("encode / decode", f"{report['codec']['encode']:.0f} / {report['codec']['decode']:.0f} img/s"),
