@@ -23,7 +23,7 @@ LOG_FILE = "log.csv"
 LOG_COLUMNS = ["step", "epoch", "lr", "train_loss", "images_per_s", "elapsed_s", "val_loss", "val_psnr"]
 
 
-def save_state(path: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer, info: dict) -> None:
+def save_state(path: Path, model: torch.nn.Module, optimizer, info: dict) -> None:
     tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     opt = optimizer.state_dict()
     for index, slots in opt["state"].items():
@@ -34,7 +34,7 @@ def save_state(path: Path, model: torch.nn.Module, optimizer: torch.optim.Optimi
         save_file(tensors, str(tmp), metadata=meta)
 
 
-def load_state(path: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer) -> dict:
+def load_state(path: Path, model: torch.nn.Module, optimizer) -> dict:
     """Restore model and optimizer in place; return the saved info (step, config, ...)."""
     if not path.is_file():
         raise AutoencError(f"{path}: no training state to resume from (train without --resume first)")

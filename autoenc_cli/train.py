@@ -31,6 +31,7 @@ from .fileio import ensure_dir, remove_stale_temps
 from .hardware import autocast, keep_freed_memory, pick_device, pick_precision
 from .metrics import psnr_per_image
 from .model import Autoencoder, init_weights
+from .optim import adam
 from .plot import CURVE_FILE, write_curve
 from .weights import save_weights
 
@@ -263,7 +264,7 @@ def train(cfg: TrainConfig, resume: bool = False, say=print, progress_factory=No
     model = Autoencoder(cfg.width)
     init_weights(model)
     model.to(device, memory_format=torch.channels_last)
-    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, betas=(0.9, 0.99), fused=device.type in ('cpu', 'cuda'))
+    optimizer = adam(model.parameters(), device, lr=cfg.lr, betas=(0.9, 0.99))
     step, info = 0, {}
     if resume:
         info = load_state(state_path, model, optimizer)
@@ -379,6 +380,8 @@ def train(cfg: TrainConfig, resume: bool = False, say=print, progress_factory=No
                 again = ("the same torchrun command with --resume" if world > 1 else
                          f"autoenc train {cfg.data} --out {cfg.out} --resume")
                 raise TrainingInterrupted(f"interrupted at step {step}; state saved in {state_path}. Resume with: {again}")
+        if world > 1:
+            dist.barrier()  # the others wait for rank 0's last validation and saves: all leave together
     except torch.OutOfMemoryError:
         raise AutoencError(f"out of {device.type} memory at --batch-size {cfg.batch_size} (width {cfg.width}); "
                            "try a smaller --batch-size") from None
