@@ -15,6 +15,7 @@ so weight names and the layer table stay the seed's. LeakyReLU (training's first
 fused: its slope changes every step, and oneDNN would build a new kernel for every value.
 """
 
+import functools
 import platform
 
 import torch
@@ -24,9 +25,20 @@ from torch import nn
 aten = torch.ops.aten
 
 
+@functools.cache
+def _fused_dtypes() -> tuple[torch.dtype, ...]:
+    """What oneDNN's fused kernel runs here: fp32 on x86 CPUs, bf16 only where the CPU has it natively
+    (elsewhere the fused kernel refuses bf16, while the plain modules fall back to a slow path)."""
+    if not (torch.backends.mkldnn.is_available() and platform.machine().lower() in ("x86_64", "amd64")):
+        return ()
+    return (torch.float32, torch.bfloat16) if torch.ops.mkldnn._is_mkldnn_bf16_supported() else (torch.float32,)
+
+
 def _fusable(x: torch.Tensor) -> bool:
-    return (x.device.type == "cpu" and x.dim() == 4 and torch.backends.mkldnn.is_available()
-            and platform.machine().lower() in ("x86_64", "amd64") and x.dtype in (torch.float32, torch.bfloat16))
+    if x.device.type != "cpu" or x.dim() != 4:
+        return False
+    dtype = torch.get_autocast_dtype("cpu") if torch.is_autocast_enabled("cpu") else x.dtype
+    return dtype in _fused_dtypes()
 
 
 class _ConvReLU(torch.autograd.Function):

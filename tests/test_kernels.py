@@ -1,6 +1,9 @@
 """The fused conv + ReLU kernel and the depth-to-space backward give the plain modules' results."""
 
 import copy
+import os
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -72,3 +75,20 @@ def test_hooks_on_a_layer_still_fire():
     layers[1].register_forward_hook(lambda m, i, o: seen.append(o.shape))
     out = layers(torch.randn(1, 3, 8, 8))
     assert seen == [out.shape] and (out >= 0).all()
+
+
+def test_bf16_on_a_cpu_without_native_bf16_falls_back_to_the_plain_modules():
+    """oneDNN's fused kernel refuses bf16 on e.g. an AVX2-only CPU, where `--precision bf16` still runs
+    (slowly, emulated); ONEDNN_MAX_CPU_ISA=AVX2 makes this CPU look like one."""
+    code = ("import torch, torch.nn.functional as F\n"
+            "from autoenc_cli.model import Autoencoder\n"
+            "m = Autoencoder(1).to(memory_format=torch.channels_last)\n"
+            "x = torch.rand(2, 3, 32, 32).contiguous(memory_format=torch.channels_last)\n"
+            "with torch.autocast('cpu', dtype=torch.bfloat16):\n"
+            "    y = m(x)\n"
+            "F.mse_loss(y.float(), x).backward()\n"
+            "print(tuple(y.shape), y.dtype)")
+    env = dict(os.environ, ONEDNN_MAX_CPU_ISA="AVX2", OMP_NUM_THREADS="1")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == "(2, 3, 32, 32) torch.bfloat16"
