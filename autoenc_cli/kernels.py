@@ -34,11 +34,13 @@ def _fused_dtypes() -> tuple[torch.dtype, ...]:
     return (torch.float32, torch.bfloat16) if torch.ops.mkldnn._is_mkldnn_bf16_supported() else (torch.float32,)
 
 
+def _compute_dtype(x: torch.Tensor) -> torch.dtype:
+    """The dtype a CPU convolution of x runs in: autocast's when it is on, x's own otherwise."""
+    return torch.get_autocast_dtype("cpu") if torch.is_autocast_enabled("cpu") else x.dtype
+
+
 def _fusable(x: torch.Tensor) -> bool:
-    if x.device.type != "cpu" or x.dim() != 4:
-        return False
-    dtype = torch.get_autocast_dtype("cpu") if torch.is_autocast_enabled("cpu") else x.dtype
-    return dtype in _fused_dtypes()
+    return x.device.type == "cpu" and x.dim() == 4 and _compute_dtype(x) in _fused_dtypes()
 
 
 class _ConvReLU(torch.autograd.Function):
@@ -61,7 +63,7 @@ class _ConvReLU(torch.autograd.Function):
 
 def conv_relu(conv: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
     """relu(conv(x)) as one oneDNN kernel; autocast is honoured."""
-    dtype = torch.get_autocast_dtype("cpu") if torch.is_autocast_enabled("cpu") else x.dtype
+    dtype = _compute_dtype(x)
     weight = conv.weight.to(dtype)
     bias = conv.bias.to(dtype) if conv.bias is not None else None
     with torch.autocast("cpu", enabled=False):
@@ -102,7 +104,7 @@ class _DepthToSpace(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad):
-        if not grad.is_contiguous(memory_format=torch.channels_last) or grad.dim() != 4:
+        if not grad.is_contiguous(memory_format=torch.channels_last):
             return F.pixel_unshuffle(grad, 2)
         n, c, h2, w2 = grad.shape
         h, w = h2 // 2, w2 // 2
