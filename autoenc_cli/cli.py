@@ -152,9 +152,9 @@ def train(
     epochs: Annotated[Optional[int], typer.Option(help="passes over the training images [default: 10; on --resume: the run's]")] = None,
     max_steps: Annotated[Optional[int], typer.Option(help="stop after this many steps (overrides --epochs when smaller; on --resume: the run's)")] = None,
     batch_size: Annotated[int, typer.Option(help="images per step, per process")] = 32,
-    lr: Annotated[float, typer.Option(help="peak learning rate (warm-up, then cosine decay to zero)")] = 2e-3,
+    lr: Annotated[Optional[float], typer.Option(help="peak learning rate (warm-up, then cosine decay to zero) [default: 2e-3; with --init: 3e-4]")] = None,
     warmup_steps: Annotated[int, typer.Option(help="linear learning-rate warm-up steps")] = 200,
-    relu_leak: Annotated[float, typer.Option(help="ReLU negative slope at the start, annealed to 0 (plain ReLU) by --leak-until")] = 0.5,
+    relu_leak: Annotated[Optional[float], typer.Option(help="ReLU negative slope at the start, annealed to 0 (plain ReLU) by --leak-until [default: 0.5; with --init: 0]")] = None,
     leak_until: Annotated[float, typer.Option(help="fraction of the steps after which the ReLUs are plain ReLUs")] = 0.5,
     width: Annotated[int, typer.Option(help="width multiplier: 1 = the seed's network, 2 = its big network")] = 1,
     device: Annotated[str, typer.Option(help="auto (cuda, then mps, then cpu), cpu, cuda, cuda:N, mps")] = "auto",
@@ -167,6 +167,9 @@ def train(
     fraction: Annotated[float, typer.Option(help="train on this fraction of each class's images, chosen from --seed (the seed's example: 0.2)")] = 1.0,
     color: Annotated[Color, typer.Option(help="the network's pixel encoding (stored in the weights; PSNR is always RGB)")] = Color.rgb,
     download: Annotated[bool, typer.Option("--download", help="if DATA is missing, download Tiny ImageNet into it first")] = False,
+    init: Annotated[Optional[str], typer.Option(help="start from these weights (a .safetensors, or 'default': the bundled ones) instead of random ones")] = None,
+    windows_per_photo: Annotated[int, typer.Option(help="photos larger than 64x64: random 64x64 windows drawn from each photo per epoch")] = 64,
+    max_zoom: Annotated[Optional[float], typer.Option(help="... at zooms from 1 (the photo's own pixels) to this (default: the whole picture's short side)")] = None,
 ):
     """Train an autoencoder; writes OUT/model.safetensors, log.csv, samples/ and the state for --resume."""
     from .progress import TrainProgress
@@ -178,7 +181,7 @@ def train(
     cfg = TrainConfig(data=str(data), out=str(out_dir), epochs=epochs, max_steps=max_steps, batch_size=batch_size,
                       lr=lr, warmup_steps=warmup_steps, relu_leak=relu_leak, leak_until=leak_until, width=width, device=device, precision=precision, seed=seed,
                       cache_dir=str(cache_dir) if cache_dir else None, save_every=save_every, save_minutes=save_minutes,
-                      fraction=fraction, color=color.value)
+                      fraction=fraction, color=color.value, init=init, windows_per_photo=windows_per_photo, max_zoom=max_zoom)
     result = run_training(cfg, resume=resume, say=err.print, progress_factory=lambda: TrainProgress(err))
     if os.environ.get("RANK", "0") != "0":
         return  # under torchrun, rank 0 reports
@@ -254,6 +257,7 @@ def evaluate(
     worst_png: Annotated[Path, typer.Option(help="PNG of the 16 worst reconstructions (originals above them)")] = Path("eval_worst.png"),
     device: Annotated[str, typer.Option(help="auto (cuda, then mps, then cpu), cpu, cuda, cuda:N, mps")] = "auto",
     cache_dir: Annotated[Optional[Path], typer.Option(help="dataset cache (default $XDG_CACHE_HOME/autoenc)")] = None,
+    whole: Annotated[bool, typer.Option("--whole", help="score each picture at its own size (one-pass encode + decode), against bicubic at 1/6 of the numbers")] = False,
 ):
     """Score reconstructions (PSNR, SSIM, MSE on 8-bit pixels) against bicubic and JPEG at the same 2,048 numbers."""
     import json
@@ -261,6 +265,8 @@ def evaluate(
     from .evaluate import BICUBIC_SIDE, JPEG_BUDGET, evaluate as run_eval
     from .hardware import pick_device
     from .progress import TrainProgress
+    if whole:
+        return evaluate_whole_pictures(data, weights, as_json, limit, device)
     prepare_outputs([], [worst_png])
     if data.is_dir() and worst_png.resolve().is_relative_to(data.resolve()):  # it would be scored next time
         raise AutoencError(f"{worst_png}: is inside the dataset {data}; give a --worst-png outside it")
@@ -288,6 +294,37 @@ def evaluate(
             ("bicubic", summary["baselines"]["bicubic"], f"{BICUBIC_SIDE}x{BICUBIC_SIDE}x3 = {BICUBIC_SIDE**2 * 3:,} pixels"),
             ("jpeg", jpeg, f"{jpeg['bytes']:,.0f} bytes avg, quality {jpeg['quality']:.1f}{over}")]
     for name, s, note in rows:
+        table.add_row(name, f"{s['psnr']:.2f}", f"{s['ssim']:.4f}", f"{s['mse']:.1f}", note)
+    out.print(table)
+
+
+def evaluate_whole_pictures(data: Path, weights: Optional[Path], as_json: bool, limit: Optional[int], device: str) -> None:
+    import json
+    from rich.table import Table
+    from .evaluate import evaluate_whole
+    from .hardware import pick_device
+    from .progress import TrainProgress
+    model, meta = load_weights(weights)
+    model.to(pick_device(device))
+    bars = TrainProgress(err)
+    try:
+        result = evaluate_whole(data, model, limit, bars.cache_progress)
+    finally:
+        bars.stop()
+    if result.skipped:
+        err.print(f"[yellow]warning:[/] skipped {result.skipped} unreadable or tiny image file(s) in {escape(str(data))}")
+    err.print(weights_note(weights, meta))
+    summary = result.to_json()
+    if as_json:
+        print(json.dumps(summary))
+        return
+    gap = summary["vs_bicubic_db"]
+    table = Table(title=f"{summary['pictures']} pictures of {escape(str(data))}, each at its own size",
+                  caption=f"model - bicubic: {gap['mean']:+.2f} dB on average, worst {gap['worst']:+.2f} dB "
+                          f"({escape(Path(gap['worst_file']).name)}), {gap['below_3db']} more than 3 dB below")
+    for name in ("method", "PSNR dB", "SSIM", "MSE", "numbers kept"):
+        table.add_column(name, justify="left" if name in ("method", "numbers kept") else "right")
+    for name, s, note in (("model", summary, "latent: 1/6"), ("bicubic", summary["baselines"]["bicubic"], "each side x 1/sqrt(6)")):
         table.add_row(name, f"{s['psnr']:.2f}", f"{s['ssim']:.4f}", f"{s['mse']:.1f}", note)
     out.print(table)
 

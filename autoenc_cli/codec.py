@@ -59,6 +59,15 @@ def decode_picture(model: Autoencoder, latent: Latent) -> np.ndarray:
     return decode_latents(model, latent.values[None])[0][:h, :w]
 
 
+@torch.inference_mode()
+def reconstruct_picture(model: Autoencoder, pixels: np.ndarray) -> np.ndarray:
+    """One H x W x 3 uint8 picture of any size through encoder and decoder in one pass, as encode + decode give it."""
+    h, w = pixels.shape[:2]
+    device = next(model.parameters()).device
+    x = encode_pixels(torch.from_numpy(pad_to_multiple(pixels)).to(device).permute(2, 0, 1)[None])
+    return decode_pixels(model(x))[0].permute(1, 2, 0)[:h, :w].cpu().numpy()
+
+
 def read_picture(path, resize: int | None = None) -> np.ndarray:
     """An image file as H x W x 3 uint8: its own size, or centre-cropped and resized to resize x resize."""
     if resize is not None and not 1 <= resize <= 16384:

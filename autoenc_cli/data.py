@@ -170,6 +170,18 @@ def class_fraction(files: list[Path], fraction: float, seed: int, layout: str) -
 
 # ---------------------------------------------------------------- the cache
 
+def all_thumbnails(files: list[Path], sample: int = 256) -> bool:
+    """Whether a folder holds 64x64 pictures (judged from the headers of up to `sample` files, spread over it)."""
+    for p in files[::max(1, len(files) // sample)]:
+        try:
+            with Image.open(p) as img:
+                if img.size != (IMAGE_SIZE, IMAGE_SIZE):
+                    return False
+        except Exception:  # unreadable files are counted when decoded  # noqa: BLE001
+            continue
+    return True
+
+
 def decode_or_none(path: Path) -> np.ndarray | None:
     try:
         return load_square(path)
@@ -177,9 +189,9 @@ def decode_or_none(path: Path) -> np.ndarray | None:
         return None
 
 
-def _cache_key(files: list[Path]) -> str:
-    """A hash of the files' real paths, sizes and modification times (resolving each folder once)."""
-    h = hashlib.sha256(f"v{CACHE_VERSION} {IMAGE_SIZE}".encode())
+def file_key(files: list[Path], kind: str) -> str:
+    """A hash of `kind` and the files' real paths, sizes and modification times (resolving each folder once)."""
+    h = hashlib.sha256(kind.encode())
     folders: dict[Path, Path] = {}
     for p in files:
         st = os.lstat(p)
@@ -255,7 +267,7 @@ class CachedImages:
 def cached_images(files: list[Path], cache_dir=None, progress=None, label: str = "images", workers: int | None = None) -> CachedImages:
     """Decode `files` once into a uint8 cache (in parallel, with a progress callback); rows are read on demand."""
     root = cache_root(cache_dir)
-    key = _cache_key(files)
+    key = file_key(files, f"v{CACHE_VERSION} {IMAGE_SIZE}")
     npy, meta = root / f"{key}.npy", root / f"{key}.json"
     if npy.exists() and meta.exists():
         try:

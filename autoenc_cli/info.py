@@ -11,6 +11,7 @@ from rich.table import Table
 from .architecture import layer_table
 from .errors import AutoencError
 from .latentfile import NPY_MAGIC, bits_per_pixel, is_sidecar, load_latent, sidecar_path
+from .model import relu_slope
 from .weights import FORMAT, default_weights_path, fingerprint, load_model, provenance, read_metadata
 
 NETWORK_NAMES = {1: " (the seed's network)", 2: " (the seed's big network)"}
@@ -60,6 +61,17 @@ def same_file_as_default(sha256: str | None) -> bool:
     return bool(sha256 and default and fingerprint(default)["sha256"] == sha256)
 
 
+def recipe_phase(model, prov: dict) -> str:
+    """Which part of the training recipe the weights were saved in."""
+    slope = relu_slope(model)
+    if slope > 0:
+        return (f"saved during the leaky-ReLU phase (slope {slope:.3f}; runs as saved, "
+                "but is not yet the seed's plain-ReLU network)")
+    parent = prov.get("parent")
+    start = f"fine-tuned from {parent.get('file')} (sha256 {str(parent.get('sha256'))[:12]})" if isinstance(parent, dict) else "trained"
+    return f"{start}; plain ReLUs (the seed's network)"
+
+
 def describe_weights(path: Path, layers: bool = False) -> Group:
     model, meta = load_model(path)
     params = sum(p.numel() for p in model.parameters())
@@ -73,6 +85,7 @@ def describe_weights(path: Path, layers: bool = False) -> Group:
         ("input", f"{meta.get('input_size')}x{meta.get('input_size')} trained; any size encodes (padded to a multiple of 16)"),
         ("latent", f"({channels}, H/16, W/16): {channels * 16:,} numbers for a 64x64 picture"),
         ("pixels", f"{meta.get('pixel_encoding')}, colour {meta.get('color')}"),
+        ("phase", recipe_phase(model, provenance(meta))),
     ]
     prov = provenance(meta)
     parts = [table("weights", rows)]

@@ -38,8 +38,8 @@ def ssim_per_image(a, b) -> torch.Tensor:
     (H-10) x (W-10)), averaged over pixels and channels. Matches scikit-image's
     structural_similarity(gaussian_weights=True, sigma=1.5, use_sample_covariance=False, data_range=255).
     """
-    x = torch.as_tensor(a).double().permute(0, 3, 1, 2)
-    y = torch.as_tensor(b).double().permute(0, 3, 1, 2)
+    x, y = (v.double() if isinstance(v, torch.Tensor) else torch.from_numpy(np.asarray(v, dtype=np.float64)) for v in (a, b))
+    x, y = x.permute(0, 3, 1, 2), y.permute(0, 3, 1, 2)
     g = _gaussian_window()
     rows, cols = _valid_blur_matrix(x.shape[2], g), _valid_blur_matrix(x.shape[3], g)
     if not len(rows) or not len(cols):

@@ -60,6 +60,29 @@ class Autoencoder(nn.Module):
         return self.decoder(self.encoder(x))
 
 
+def swap_relus(model: Autoencoder, slope: float) -> list[nn.LeakyReLU]:
+    """Make the model's ReLUs LeakyReLUs with this negative slope, or plain ReLUs again at slope 0.
+
+    Dead ReLUs are the weak point of this deep plain-ReLU stack (the first bundled weights had
+    lost 48 of their 128 latent channels): a negative slope early in training keeps gradients
+    flowing through them. Training anneals the slope to 0, where the network is exactly the
+    seed's again (and its faster plain-ReLU kernels come back). Returns the leaky ones.
+    """
+    leaky = []
+    for seq in (model.encoder, model.decoder):
+        for i, layer in enumerate(seq):
+            if isinstance(layer, (nn.ReLU, nn.LeakyReLU)):
+                seq[i] = nn.LeakyReLU(slope) if slope > 0 else nn.ReLU()
+                if slope > 0:
+                    leaky.append(seq[i])
+    return leaky
+
+
+def relu_slope(model: Autoencoder) -> float:
+    """The negative slope of the model's ReLUs: 0 for the seed's plain ReLUs."""
+    return next((m.negative_slope for m in model.modules() if isinstance(m, nn.LeakyReLU)), 0.0)
+
+
 def latent_shape(height: int, width: int, model_width: int = 1) -> tuple[int, int, int]:
     return (LATENT_CHANNELS * model_width, height // DOWNSCALE, width // DOWNSCALE)
 

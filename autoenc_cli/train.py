@@ -13,7 +13,7 @@ import os
 import signal
 import threading
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
 import numpy as np
@@ -25,21 +25,23 @@ from . import __version__
 from .checkpoint import LOG_FILE, STATE_FILE, Log, load_state, save_state
 from .codec import comparison_grid, save_png
 from .color import check_color, from_network, to_network
-from .data import cached_images, class_fraction, split_dataset
+from .data import all_thumbnails, cached_images, class_fraction, split_dataset
 from .errors import AutoencError
 from .fileio import ensure_dir, remove_stale_temps
 from .hardware import autocast, keep_freed_memory, pick_device, pick_precision
 from .metrics import psnr_per_image
-from .model import Autoencoder, init_weights
+from .model import Autoencoder, init_weights, relu_slope, swap_relus
 from .optim import adam
+from .photos import Photos, WindowDraws, cached_photos, draw_windows, fixed_windows, window_batch
 from .plot import CURVE_FILE, write_curve
-from .weights import save_weights
+from .weights import fingerprint, load_model, resolve_weights, save_weights
 
 SAMPLE_COUNT = 16
 MAX_BATCH = 65536  # per process; far past what fits in any memory today
 DEFAULT_EPOCHS = 10
-LEGACY_DEFAULTS = {"relu_leak": 0.0}  # a run saved before a setting existed resumes without it
+LEGACY_DEFAULTS = {"relu_leak": 0.0, "init": None, "max_zoom": None, "windows_per_photo": 64}  # a run saved before a setting existed resumes without it
 DEFAULT_BATCH = 32  # per process; measured against the seed's 64 in docs/training.md
+VAL_WINDOWS_PER_PHOTO = 8  # fixed windows cut from each validation photo
 
 
 @dataclass
@@ -49,10 +51,10 @@ class TrainConfig:
     epochs: int | None = None  # None: 10, or the saved run's value on --resume
     max_steps: int | None = None  # stops earlier than --epochs when set; None on --resume: the saved value
     batch_size: int = DEFAULT_BATCH
-    lr: float = 2e-3  # peak; warm-up then cosine decay to zero
+    lr: float | None = None  # peak; warm-up then cosine decay to zero. None: RECIPES[from scratch or fine-tune]
     warmup_steps: int = 200
     grad_clip: float = 1.0
-    relu_leak: float = 0.5  # negative slope of the ReLUs at step 0, annealed to exactly 0 (the seed's ReLU)
+    relu_leak: float | None = None  # ReLU negative slope at step 0, annealed to exactly 0 (the seed's ReLU). None: RECIPES
     leak_until: float = 0.5  # ... by this fraction of the steps
     width: int = 1
     device: str = "auto"
@@ -64,6 +66,14 @@ class TrainConfig:
     log_every: int = 50
     fraction: float = 1.0  # of each class's training images (the seed's example: 0.2)
     color: str = "rgb"  # the network's pixel encoding: rgb or lab
+    init: str | None = None  # weights file to start from ("default": the bundled weights); None: random
+    windows_per_photo: int = 64  # photos of any size: random windows drawn from each photo per epoch
+    max_zoom: float | None = None  # ... at zooms 1 (the photo's pixels) to this (None: the whole picture's short side)
+
+    def with_recipe_defaults(self) -> "TrainConfig":
+        """Settings left at None take the from-scratch or the fine-tuning recipe's value."""
+        recipe = RECIPES["fine-tune" if self.init else "scratch"]
+        return replace(self, **{k: v for k, v in recipe.items() if getattr(self, k) is None})
 
     def check(self) -> None:
         for name in ("epochs", "batch_size", "width", "save_every", "log_every"):
@@ -71,13 +81,13 @@ class TrainConfig:
                 raise AutoencError(f"--{name.replace('_', '-')} must be at least 1 (got {getattr(self, name)})")
         if self.max_steps is not None and self.max_steps < 1:
             raise AutoencError(f"--max-steps must be at least 1 (got {self.max_steps})")
-        if not (math.isfinite(self.lr) and self.lr > 0):
+        if self.lr is not None and not (math.isfinite(self.lr) and self.lr > 0):
             raise AutoencError(f"--lr must be a positive number (got {self.lr})")
         if self.warmup_steps < 0:
             raise AutoencError(f"--warmup-steps must be at least 0 (got {self.warmup_steps})")
         if not (math.isfinite(self.grad_clip) and self.grad_clip >= 0):
             raise AutoencError(f"--grad-clip must be a number >= 0 (got {self.grad_clip})")
-        if not (0 <= self.relu_leak < 1):
+        if self.relu_leak is not None and not (0 <= self.relu_leak < 1):
             raise AutoencError(f"--relu-leak must be in [0, 1) (got {self.relu_leak})")
         if not (0 < self.leak_until <= 1):
             raise AutoencError(f"--leak-until must be in (0, 1] (got {self.leak_until})")
@@ -91,7 +101,33 @@ class TrainConfig:
             raise AutoencError(f"--seed must be between 0 and {2**32 - 1} (got {self.seed})")
         if not 0 < self.fraction <= 1:
             raise AutoencError(f"--fraction must be in (0, 1] (got {self.fraction})")
+        if self.windows_per_photo < 1:
+            raise AutoencError(f"--windows-per-photo must be at least 1 (got {self.windows_per_photo})")
+        if self.max_zoom is not None and not (math.isfinite(self.max_zoom) and self.max_zoom >= 1):
+            raise AutoencError(f"--max-zoom must be a number >= 1 (got {self.max_zoom})")
         check_color(self.color)
+
+
+# Measured in docs/training.md: from random weights, a high rate and leaky ReLUs early (dead channels);
+# from trained plain-ReLU weights, a lower rate and no leak (a leak would first undo what they learned).
+RECIPES = {
+    "scratch": {"lr": 2e-3, "relu_leak": 0.5},
+    "fine-tune": {"lr": 3e-4, "relu_leak": 0.0},
+}
+
+
+def start_from(model: Autoencoder, cfg: TrainConfig) -> dict | None:
+    """Load --init weights into `model` (after checking they fit); return their name and sha256, or None."""
+    if not cfg.init:
+        return None
+    path = resolve_weights(None if cfg.init == "default" else Path(cfg.init))
+    parent, meta = load_model(path)
+    if parent.width != cfg.width:
+        raise AutoencError(f"{path}: --init weights have width {parent.width}, this run --width {cfg.width}")
+    if meta.get("color", "rgb") != cfg.color:
+        raise AutoencError(f"{path}: --init weights use colour {meta.get('color', 'rgb')}, this run --color {cfg.color}")
+    model.load_state_dict(parent.state_dict())
+    return fingerprint(path)
 
 
 class TrainingInterrupted(AutoencError):
@@ -140,24 +176,6 @@ def leak_at(step: int, total: int, cfg: TrainConfig) -> float:
     return cfg.relu_leak * max(0.0, 1.0 - step / (cfg.leak_until * total))
 
 
-def swap_relus(model: Autoencoder, slope: float) -> list[torch.nn.LeakyReLU]:
-    """Make the model's ReLUs LeakyReLUs with this negative slope, or plain ReLUs again at slope 0.
-
-    Dead ReLUs are the weak point of this deep plain-ReLU stack (the first bundled weights had
-    lost 48 of their 128 latent channels): a negative slope early in training keeps gradients
-    flowing through them. Training anneals the slope to 0, where the network is exactly the
-    seed's again (and its faster plain-ReLU kernels come back). Returns the leaky ones.
-    """
-    leaky = []
-    for seq in (model.encoder, model.decoder):
-        for i, layer in enumerate(seq):
-            if isinstance(layer, (torch.nn.ReLU, torch.nn.LeakyReLU)):
-                seq[i] = torch.nn.LeakyReLU(slope) if slope > 0 else torch.nn.ReLU()
-                if slope > 0:
-                    leaky.append(seq[i])
-    return leaky
-
-
 def set_slope(relus: list[torch.nn.LeakyReLU], slope: float) -> None:
     for relu in relus:
         relu.negative_slope = slope
@@ -181,6 +199,40 @@ def make_batch(pixels, order, flips, start: int, size: int, device, color: str =
     flip = flip.to(x.device)
     x = torch.where(flip[:, None, None, None], x.flip(2), x)
     return to_network(x.permute(0, 3, 1, 2), color)  # NHWC storage == NCHW channels_last
+
+
+class Thumbnails:
+    """64x64 pictures (Tiny ImageNet, a folder of thumbnails): each epoch is one permutation of them."""
+
+    def __init__(self, pixels):
+        self.pixels = pixels
+
+    def __len__(self) -> int:
+        return len(self.pixels)
+
+    def epoch(self, seed: int, epoch: int, global_batch: int):
+        return epoch_order(seed, epoch, len(self.pixels), global_batch)
+
+    def batch(self, draws, start: int, size: int, device, color: str) -> torch.Tensor:
+        order, flips = draws
+        return make_batch(self.pixels, order, flips, start, size, device, color)
+
+
+class Windows:
+    """Photographs of any size: each epoch draws `per_photo` random windows from each (photos.py)."""
+
+    def __init__(self, photos: Photos, per_photo: int, max_zoom: float | None):
+        self.photos, self.per_photo, self.max_zoom = photos, per_photo, max_zoom
+
+    def __len__(self) -> int:
+        return len(self.photos) * self.per_photo
+
+    def epoch(self, seed: int, epoch: int, global_batch: int) -> WindowDraws:
+        return draw_windows(seed, epoch, len(self.photos), max(len(self), global_batch))
+
+    def batch(self, draws: WindowDraws, start: int, size: int, device, color: str) -> torch.Tensor:
+        x = window_batch(self.photos, draws, start, size, self.max_zoom).to(device, non_blocking=True)
+        return to_network(x.permute(0, 3, 1, 2), color)
 
 
 @torch.no_grad()
@@ -213,25 +265,42 @@ def setup_distributed(device_name: str) -> tuple[int, int]:
 
 
 def load_data(cfg: TrainConfig, say, progress):
+    """(split, training source, validation pixels): thumbnails as they are, or windows of photographs."""
     first_here = int(os.environ.get("LOCAL_RANK", "0")) == 0
     if dist.is_initialized() and not first_here:
         dist.barrier()  # one process per machine decodes the dataset into the cache, then the others read it
     split = split_dataset(cfg.data)
     files = class_fraction(split.train, cfg.fraction, cfg.seed, split.layout)
-    train = cached_images(files, cfg.cache_dir, progress, "decoding train images")
-    val = cached_images(split.val, cfg.cache_dir, progress, "decoding val images") if split.val else None
-    if len(train.pixels) == 0:
-        raise AutoencError(f"{cfg.data}: none of the {len(files)} training image files could be read")
-    skipped = train.skipped + (val.skipped if val else 0)
+    if split.layout == "folder" and not all_thumbnails(files):
+        source, val_pixels, skipped = load_photos(files, split.val, cfg, progress)
+    else:
+        source, val_pixels, skipped = load_thumbnails(files, split.val, cfg, progress)
     if skipped:
         say(f"[yellow]warning:[/] skipped {skipped} unreadable image file(s) in {cfg.data}")
+    if dist.is_initialized() and first_here:
+        dist.barrier()
+    return split, source, val_pixels
+
+
+def load_thumbnails(files, val_files, cfg: TrainConfig, progress):
+    train = cached_images(files, cfg.cache_dir, progress, "decoding train images")
+    val = cached_images(val_files, cfg.cache_dir, progress, "decoding val images") if val_files else None
+    if len(train.pixels) == 0:
+        raise AutoencError(f"{cfg.data}: none of the {len(files)} training image files could be read")
     if val is None or len(val.pixels) == 0:
         val_pixels = train.pixels[-min(len(train.pixels), 256):]
     else:
         val_pixels = val.pixels
-    if dist.is_initialized() and first_here:
-        dist.barrier()
-    return split, train.pixels, val_pixels
+    return Thumbnails(train.pixels), val_pixels, train.skipped + (val.skipped if val else 0)
+
+
+def load_photos(files, val_files, cfg: TrainConfig, progress):
+    train = cached_photos(files, cfg.cache_dir, progress, "decoding train photos")
+    val = cached_photos(val_files, cfg.cache_dir, progress, "decoding val photos") if val_files else None
+    if len(train) == 0:
+        raise AutoencError(f"{cfg.data}: none of the {len(files)} training image files could be read")
+    val_pixels = fixed_windows(val if val is not None and len(val) else train, VAL_WINDOWS_PER_PHOTO, cfg.max_zoom)
+    return Windows(train, cfg.windows_per_photo, cfg.max_zoom), val_pixels, train.skipped + (val.skipped if val else 0)
 
 
 def prepare_run_folder(out: Path, data: str, resume: bool, main: bool) -> None:
@@ -264,32 +333,38 @@ def train(cfg: TrainConfig, resume: bool = False, say=print, progress_factory=No
     model = Autoencoder(cfg.width)
     init_weights(model)
     model.to(device, memory_format=torch.channels_last)
-    optimizer = adam(model.parameters(), device, lr=cfg.lr, betas=(0.9, 0.99))
+    optimizer = adam(model.parameters(), device, lr=0.0, betas=(0.9, 0.99))  # lr: set every step by lr_at
     step, info = 0, {}
     if resume:
         info = load_state(state_path, model, optimizer)
         step = info["step"]
+        parent = info.get("parent")
         saved = {**LEGACY_DEFAULTS, **info["config"]}
         given = {"data", "out", "device", "cache_dir"} | {k for k in ("epochs", "max_steps") if getattr(cfg, k) is not None}
         cfg = TrainConfig(**{f.name: getattr(cfg, f.name) if f.name in given else saved.get(f.name, getattr(cfg, f.name))
                              for f in fields(TrainConfig)})  # the rest comes from the saved run
         precision = pick_precision(cfg.precision, device)
+    else:
+        parent = start_from(model, cfg)
+    cfg = cfg.with_recipe_defaults()
+    cfg.check()
     if cfg.epochs is None:
         cfg.epochs = DEFAULT_EPOCHS
 
     ctx = progress_factory() if (progress_factory and main) else None
     cache_progress = ctx.cache_progress if ctx else None
-    split, pixels, val_pixels = load_data(cfg, say if main else (lambda *_: None), cache_progress)
-    if device.type != "cpu" and pixels.nbytes < 0.25 * _free_memory(device):
-        pixels = torch.from_numpy(np.ascontiguousarray(pixels)).to(device)  # whole dataset on the GPU
-    n = len(pixels)
+    split, source, val_pixels = load_data(cfg, say if main else (lambda *_: None), cache_progress)
+    if isinstance(source, Thumbnails) and device.type != "cpu" and source.pixels.nbytes < 0.25 * _free_memory(device):
+        source.pixels = torch.from_numpy(np.ascontiguousarray(source.pixels)).to(device)  # whole dataset on the GPU
+    n = len(source)
     global_batch = cfg.batch_size * world
     steps_per_epoch = max(1, n // global_batch)
     total = cfg.epochs * steps_per_epoch
     if cfg.max_steps is not None:
         total = min(total, cfg.max_steps)
     if main:
-        say(f"training on {n} images ({split.layout}), validating on {len(val_pixels)}; {device.type} {precision}, "
+        what = f"{n} windows of {len(source.photos)} photos per epoch" if isinstance(source, Windows) else f"{n} images"
+        say(f"training on {what} ({split.layout}), validating on {len(val_pixels)}; {device.type} {precision}, "
             f"{world} process(es) x batch {cfg.batch_size}, {total} steps ({steps_per_epoch} per epoch)")
 
     net = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
@@ -307,9 +382,10 @@ def train(cfg: TrainConfig, resume: bool = False, say=print, progress_factory=No
         if main:  # the log first: killed between the two, the log runs ahead and --resume trims it to the state
             log.flush()
             save_state(state_path, model, optimizer, {"step": step, "config": asdict(cfg), "elapsed_s": elapsed,
-                                                      "window_loss": window_loss.item(), "window_steps": window_steps})
+                                                      "window_loss": window_loss.item(), "window_steps": window_steps,
+                                                      "parent": parent})
 
-    order_epoch, order, flips = None, None, None
+    order_epoch, draws = None, None
     last_save, window_start, window_images = time.monotonic(), time.monotonic(), 0
     bar = ctx.start(total, step) if ctx else None
     stop = StopOnInterrupt(say if main else (lambda *_: None))
@@ -317,9 +393,9 @@ def train(cfg: TrainConfig, resume: bool = False, say=print, progress_factory=No
         while step < total:
             epoch, in_epoch = divmod(step, steps_per_epoch)
             if order_epoch != epoch:
-                order, flips = epoch_order(cfg.seed, epoch, n, global_batch)
+                draws = source.epoch(cfg.seed, epoch, global_batch)
                 order_epoch = epoch
-            x = make_batch(pixels, order, flips, in_epoch * global_batch + rank * cfg.batch_size, cfg.batch_size, device, cfg.color)
+            x = source.batch(draws, in_epoch * global_batch + rank * cfg.batch_size, cfg.batch_size, device, cfg.color)
             lr = lr_at(step, total, cfg)
             for group in optimizer.param_groups:
                 group["lr"] = lr
@@ -357,15 +433,14 @@ def train(cfg: TrainConfig, resume: bool = False, say=print, progress_factory=No
                     ctx.rate = rate
             if end_of_epoch:
                 if main:
-                    set_slope(relus, 0.0)  # validate the network as it will be saved: plain ReLU
                     val_loss, val_psnr, recon = validate(model, val_pixels, device, precision, cfg.color)
                     log.add(step=step, epoch=epoch + 1, val_loss=f"{val_loss:.6f}", val_psnr=f"{val_psnr:.3f}")
                     originals = np.asarray(val_pixels[:SAMPLE_COUNT])
                     save_png(comparison_grid(originals, recon), out / "samples" / f"step_{step:07d}.png")
                     write_curve(log.rows, out / CURVE_FILE, title=out.resolve().name)
-                    save_weights(model, result_weights, _provenance(cfg, split, n, step, precision, world, val_psnr), cfg.color)
-                    leaking = (f" (as plain ReLUs, which the network is trained towards until step "
-                               f"{math.ceil(cfg.leak_until * total):,}; low until then)") if relus else ""
+                    save_weights(model, result_weights, _provenance(cfg, split, n, step, precision, world, val_psnr, parent), cfg.color)
+                    leaking = (f" (leaky ReLUs, slope {relu_slope(model):.3f}, as saved; plain ReLUs from step "
+                               f"{math.ceil(cfg.leak_until * total):,})") if relus else ""
                     say(f"epoch {epoch + 1} step {step}: val loss {val_loss:.5f}, val PSNR {val_psnr:.2f} dB{leaking}")
             if end_of_epoch or step % cfg.save_every == 0 or time.monotonic() - last_save > 60 * cfg.save_minutes:
                 checkpoint()
@@ -392,7 +467,7 @@ def train(cfg: TrainConfig, resume: bool = False, say=print, progress_factory=No
         if world > 1 and dist.is_initialized():
             dist.destroy_process_group()
     if resume and not result_weights.exists() and main:
-        save_weights(model, result_weights, _provenance(cfg, split, n, step, precision, world, val_psnr), cfg.color)
+        save_weights(model, result_weights, _provenance(cfg, split, n, step, precision, world, val_psnr, parent), cfg.color)
     return Result(step, val_loss, val_psnr, result_weights, log.rows)
 
 
@@ -417,12 +492,13 @@ def _mean_over_processes(value: float, device: torch.device) -> float:
     return t.item() / dist.get_world_size()
 
 
-def _provenance(cfg, split, n, step, precision, world, val_psnr) -> dict:
+def _provenance(cfg, split, n, step, precision, world, val_psnr, parent) -> dict:
     return {
         "data": os.path.abspath(cfg.data), "layout": split.layout, "train_images": n, "steps": step,
         "batch_size": cfg.batch_size * world, "lr": cfg.lr, "warmup_steps": cfg.warmup_steps, "seed": cfg.seed,
         "relu_leak": cfg.relu_leak, "leak_until": cfg.leak_until,
-        "fraction": cfg.fraction, "color": cfg.color,
+        "fraction": cfg.fraction, "color": cfg.color, "parent": parent,
+        "windows_per_photo": cfg.windows_per_photo if split.layout == "folder" else None, "max_zoom": cfg.max_zoom,
         "precision": precision, "processes": world, "val_psnr": round(val_psnr, 3),
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "autoenc_version": __version__,

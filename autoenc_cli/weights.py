@@ -18,7 +18,7 @@ from safetensors.torch import load_file, save_file
 from .color import COLORS, speak_rgb
 from .errors import AutoencError
 from .fileio import atomic_path
-from .model import IMAGE_SIZE, Autoencoder
+from .model import IMAGE_SIZE, Autoencoder, relu_slope, swap_relus
 
 FORMAT = "autoenc-weights"
 FORMAT_VERSION = "1"
@@ -39,6 +39,8 @@ def model_config(model: Autoencoder, color: str = "rgb") -> dict[str, str]:
         "input_size": str(IMAGE_SIZE),
         "pixel_encoding": PIXEL_ENCODING,
         "color": color,
+        # saved during training's leaky-ReLU phase: the slope the network was validated with (0: the seed's plain ReLUs)
+        "relu_slope": repr(relu_slope(model)),
     }
 
 
@@ -97,7 +99,14 @@ def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> t
         state = load_file(str(path))
     except (SafetensorError, OSError, ValueError) as e:
         raise AutoencError(f"{path}: damaged safetensors file ({e})") from None
+    try:
+        slope = float(meta.get("relu_slope", "0"))
+        if not 0 <= slope < 1:
+            raise ValueError
+    except ValueError:
+        raise AutoencError(f"{path}: bad relu_slope {meta.get('relu_slope')!r} in metadata") from None
     model = Autoencoder(width)
+    swap_relus(model, slope)
     expected = model.state_dict()
     missing = sorted(set(expected) - set(state))
     if missing:

@@ -1,40 +1,46 @@
-"""A second evaluation set, from photos that are not in shared/: 64x64 crops of scikit-image's samples.
+"""Held-out photographs as 64x64 crops, made the way tiny-natural was made, to score recipes on pictures never trained on.
 
-    python benchmarks/other_photos.py OUT_DIR        # then: autoenc eval OUT_DIR -w WEIGHTS
+    python benchmarks/corpus.py /work/corpus                     # corpus/train and corpus/heldout
+    python benchmarks/other_photos.py /work/corpus/heldout crops/  # 20 crops of each held-out photo
+    autoenc eval crops/ -w WEIGHTS                                # 64x64 crops: model, bicubic, JPEG
+    autoenc eval /work/corpus/heldout --whole -w WEIGHTS          # the same photos at their own size
 
-The tiny-natural val split shares its 33 source photographs with the training split, so it
-cannot show a recipe that only fits those photos. This writes 40 crops of each of 11 sample
-photos shipped with scikit-image (a test dependency; licences in skimage/data/README.txt),
-made the way tiny-natural was: a random square (64 px up to half the short side), LANCZOS
-resize to 64x64, JPEG quality 90. Fixed seed: the same 440 files every time.
+Each crop is a random square of 25-100% of the photo's short side, resized to 64x64 with LANCZOS
+and saved as JPEG quality 90, exactly as shared/data/tiny-natural's crops were. Fixed seed: the
+same files every time for the same photos. The held-out photos never enter training (corpus.py
+splits them off by a hash of their names), so these numbers cannot reward a recipe that learns
+its training photographs rather than photographs.
 """
 
 import random
 import sys
 from pathlib import Path
 
-import skimage
 from PIL import Image
 
-PHOTOS = ["astronaut.png", "chelsea.png", "coffee.png", "rocket.jpg", "motorcycle_left.png", "camera.png",
-          "grass.png", "gravel.png", "brick.png", "moon.png", "hubble_deep_field.jpg"]
-CROPS_PER_PHOTO = 40
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from autoenc_cli.data import find_images, open_image  # noqa: E402
+
+CROPS_PER_PHOTO = 20
 
 
-def main(out: Path) -> None:
-    source = Path(skimage.__file__).parent / "data"
+def write_crops(photos: Path, out: Path, per_photo: int = CROPS_PER_PHOTO, seed: int = 0) -> int:
     out.mkdir(parents=True, exist_ok=True)
-    rng = random.Random(0)
-    for name in PHOTOS:
-        photo = Image.open(source / name).convert("RGB")
+    rng = random.Random(seed)
+    count = 0
+    for path in find_images(photos):
+        photo = open_image(path)
         w, h = photo.size
-        for k in range(CROPS_PER_PHOTO):
-            side = rng.randint(64, max(64, min(w, h) // 2))
+        for k in range(per_photo):
+            side = rng.randint(max(1, min(w, h) // 4), min(w, h))
             x, y = rng.randint(0, w - side), rng.randint(0, h - side)
             crop = photo.crop((x, y, x + side, y + side)).resize((64, 64), Image.LANCZOS)
-            crop.save(out / f"{Path(name).stem}_{k:02d}.jpg", quality=90)
-    print(f"{len(PHOTOS) * CROPS_PER_PHOTO} crops in {out}")
+            crop.save(out / f"{path.stem}_{k:02d}.jpg", quality=90)
+            count += 1
+    return count
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1] if len(sys.argv) > 1 else "other-photos"))
+    if len(sys.argv) != 3:
+        sys.exit(__doc__)
+    print(f"{write_crops(Path(sys.argv[1]), Path(sys.argv[2]))} crops in {sys.argv[2]}")

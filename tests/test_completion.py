@@ -18,7 +18,7 @@ def test_completes_commands_options_and_choices():
 
 
 def test_install_completion_writes_the_script(tmp_path):
-    proc = run_cli("--install-completion", env={"HOME": str(tmp_path), "SHELL": "/bin/bash"})
+    proc = run_cli("--install-completion", "bash", env={"HOME": str(tmp_path), "SHELL": "/bin/bash"})
     assert "completion installed" in proc.stdout
     script = tmp_path / ".bash_completions" / "autoenc.sh"
     assert "_AUTOENC_COMPLETE=complete_bash" in script.read_text()

@@ -12,7 +12,7 @@ from torch import nn
 
 from autoenc_cli.kernels import DepthToSpace, Layers, _fusable
 from autoenc_cli.model import Autoencoder, init_weights
-from autoenc_cli.train import swap_relus
+from autoenc_cli.model import swap_relus
 
 
 def plain_copy(model: Autoencoder) -> Autoencoder:

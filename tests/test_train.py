@@ -8,7 +8,8 @@ from conftest import make_tiny_imagenet
 from autoenc_cli.checkpoint import read_log
 from autoenc_cli.data import cached_images, split_dataset
 from autoenc_cli.model import Autoencoder
-from autoenc_cli.train import TrainConfig, TrainingInterrupted, leak_at, swap_relus, train, validate
+from autoenc_cli.model import swap_relus
+from autoenc_cli.train import TrainConfig, TrainingInterrupted, leak_at, train, validate
 from autoenc_cli.weights import load_model, provenance
 
 
