@@ -106,10 +106,16 @@ def prepare_outputs(inputs: list[Path], targets: list[Path]) -> None:
         ensure_parent(t)
 
 
-def output_paths(inputs: list[Path], output: Optional[Path], suffix: str) -> list[Path]:
-    """One input and -o FILE: that file. Several inputs, or -o an existing folder or ending in '/': DIR/<stem><suffix>."""
+def output_paths(inputs: list[Path], output: Optional[Path], suffix: str, default_suffix: str | None = None) -> list[Path]:
+    """One input and -o FILE: that file. Several inputs, or -o an existing folder or ending in '/': DIR/<stem><suffix>.
+
+    No -o: ./<stem><default_suffix>, and never over an existing file (the user did not name it: it may be theirs)."""
     if output is None:
-        return [Path(p.stem + suffix) for p in inputs]
+        targets = [Path(p.stem + (default_suffix or suffix)) for p in inputs]
+        for t in targets:
+            if t.exists() or t.is_symlink():
+                raise AutoencError(f"{t}: exists; not replacing a file you did not name (give -o {t} to replace it, or another -o)")
+        return targets
     as_dir = len(inputs) > 1 or output.is_dir() or str(output).endswith(("/", "\\"))
     if not as_dir:
         return [output]
@@ -149,12 +155,12 @@ def download(
 def train(
     data: Annotated[Path, typer.Argument(help="a Tiny ImageNet root (tiny-imagenet-200) or any folder of images")],
     out_dir: Annotated[Path, typer.Option("--out", "-o", help="run folder: model, state, log.csv, samples/")] = Path("runs/autoenc"),
-    epochs: Annotated[Optional[int], typer.Option(help="passes over the training images [default: 10; on --resume: the run's]")] = None,
+    epochs: Annotated[Optional[int], typer.Option(help="passes over the training images (default: 10; on --resume: the run's)")] = None,
     max_steps: Annotated[Optional[int], typer.Option(help="stop after this many steps (overrides --epochs when smaller; on --resume: the run's)")] = None,
     batch_size: Annotated[int, typer.Option(help="images per step, per process")] = 32,
-    lr: Annotated[Optional[float], typer.Option(help="peak learning rate (warm-up, then cosine decay to zero) [default: 2e-3; with --init: 3e-4]")] = None,
+    lr: Annotated[Optional[float], typer.Option(help="peak learning rate (warm-up, then cosine decay to zero) (default: 2e-3; with --init: 3e-4)")] = None,
     warmup_steps: Annotated[int, typer.Option(help="linear learning-rate warm-up steps")] = 200,
-    relu_leak: Annotated[Optional[float], typer.Option(help="ReLU negative slope at the start, annealed to 0 (plain ReLU) by --leak-until [default: 0.5; with --init: 0]")] = None,
+    relu_leak: Annotated[Optional[float], typer.Option(help="ReLU negative slope at the start, annealed to 0 (plain ReLU) by --leak-until (default: 0.5; with --init: 0)")] = None,
     leak_until: Annotated[float, typer.Option(help="fraction of the steps after which the ReLUs are plain ReLUs")] = 0.5,
     width: Annotated[int, typer.Option(help="width multiplier: 1 = the seed's network, 2 = its big network")] = 1,
     device: Annotated[str, typer.Option(help="auto (cuda, then mps, then cpu), cpu, cuda, cuda:N, mps")] = "auto",
@@ -198,7 +204,7 @@ class LatentDtype(str, Enum):
 @friendly_errors
 def encode(
     images: Annotated[list[Path], typer.Argument(help="image files, any size (kept: padded to a multiple of 16, cropped back by decode)")],
-    output: Annotated[Optional[Path], typer.Option("-o", "--output", help="latent .npy (+ .npy.json sidecar), or a folder for several")] = None,
+    output: Annotated[Optional[Path], typer.Option("-o", "--output", help="latent .npy (+ .npy.json sidecar), or a folder for several (default: ./NAME.npy, never over an existing file)")] = None,
     weights: WeightsOption = None,
     dtype: Annotated[LatentDtype, typer.Option(help="stored precision: int8 has per-channel scales in the sidecar")] = LatentDtype.float32,
     resize: Annotated[Optional[int], typer.Option(help="centre-crop to a square and resize to NxN first (64: the training size)")] = None,
@@ -223,7 +229,7 @@ def encode(
 @friendly_errors
 def decode(
     latents: Annotated[list[Path], typer.Argument(help="latent .npy files made by autoenc encode (sidecars are found beside them)")],
-    output: Annotated[Optional[Path], typer.Option("-o", "--output", help="PNG file, or a folder for several")] = None,
+    output: Annotated[Optional[Path], typer.Option("-o", "--output", help="PNG file, or a folder for several (default: ./NAME.rec.png, never over an existing file)")] = None,
     weights: WeightsOption = None,
 ):
     """Decode latents back into RGB PNG images of the size they were encoded from."""
@@ -233,7 +239,7 @@ def decode(
     from .weights import fingerprint, resolve_weights
     latents = without_sidecars(latents)
     check_inputs(latents)
-    targets = output_paths(latents, output, ".png")
+    targets = output_paths(latents, output, ".png", default_suffix=".rec.png")
     prepare_outputs(latents + [sidecar_path(p) for p in latents], targets)
     model, meta = load_weights(weights)
     using = fingerprint(resolve_weights(weights))["sha256"]
