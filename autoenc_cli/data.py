@@ -64,6 +64,7 @@ def open_image(path: str | os.PathLike) -> Image.Image:
         raise AutoencError(f"{path}: empty file")
     try:
         with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # Pillow's notes on files it reads anyway (odd EXIF, MPO, ...) are noise here
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(path) as img:
                 img.load()
