@@ -24,7 +24,7 @@ from .data import decode_or_none, load_square, split_dataset
 from .errors import AutoencError
 from .hardware import autocast, cpu_flags, cpu_has_native_bf16, keep_freed_memory, pick_device, pick_precision
 from .model import Autoencoder, encode_pixels, init_weights
-from .train import DEFAULT_BATCH
+from .config import DEFAULT_BATCH
 
 GFLOP_PER_TRAIN_IMAGE = 3 * 168.8e6 * 2 / 1e9
 FLAGS_THAT_MATTER = ["avx2", "fma", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile", "avx512_fp16"]

@@ -1,10 +1,11 @@
 """The training loop: one process, or DistributedDataParallel under torchrun.
 
-Data order: each epoch draws one permutation and one set of flips from a generator seeded
-by (seed, epoch). Global batch b of an epoch is the slice [b*B*W, (b+1)*B*W) of that
-permutation (B per process, W processes), and rank r takes its r-th part: so W processes
-at batch B see exactly the images of one process at batch B*W, and a resumed run sees
-exactly what the uninterrupted run would have.
+train() is a short driver. start_run() settles everything a run holds fixed (settings, processes,
+device, network, optimizer, data); then every step runs the same phases in the same order, as
+nanoGPT's train.py does: the batch, the learning rate and ReLU slope, forward/backward/update, the
+logged mean loss, validation and the artefacts at the end of an epoch, a checkpoint when due,
+progress, and stopping. What changes from step to step lives in one LoopState, which a checkpoint
+saves. Batches and their order come from sources.py; a resumed run sees what the uninterrupted run would have.
 """
 
 import datetime
@@ -13,7 +14,7 @@ import os
 import signal
 import threading
 import time
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -24,96 +25,20 @@ import torch.nn.functional as F
 from . import __version__
 from .checkpoint import LOG_FILE, STATE_FILE, Log, load_state, save_state
 from .codec import comparison_grid, save_png
-from .color import check_color, from_network, to_network
-from .data import all_thumbnails, cached_images, class_fraction, split_dataset
+from .color import from_network, to_network
+from .config import DEFAULT_EPOCHS, TrainConfig, resumed_config
+from .data import Split
 from .errors import AutoencError
 from .fileio import ensure_dir, remove_stale_temps
 from .hardware import autocast, keep_freed_memory, pick_device, pick_precision
 from .metrics import psnr_per_image
 from .model import Autoencoder, init_weights, relu_slope, swap_relus
 from .optim import adam
-from .photos import Photos, WindowDraws, cached_photos, draw_windows, fixed_windows, window_batch
 from .plot import CURVE_FILE, write_curve
+from .sources import Thumbnails, Windows, load_data
 from .weights import fingerprint, load_model, resolve_weights, save_weights
 
 SAMPLE_COUNT = 16
-MAX_BATCH = 65536  # per process; far past what fits in any memory today
-DEFAULT_EPOCHS = 10
-LEGACY_DEFAULTS = {"relu_leak": 0.0, "init": None, "max_zoom": None, "windows_per_photo": 64}  # a run saved before a setting existed resumes without it
-DEFAULT_BATCH = 32  # per process; measured against the seed's 64 in docs/training.md
-VAL_WINDOWS_PER_PHOTO = 8  # fixed windows cut from each validation photo
-
-
-@dataclass
-class TrainConfig:
-    data: str
-    out: str = "runs/autoenc"
-    epochs: int | None = None  # None: 10, or the saved run's value on --resume
-    max_steps: int | None = None  # stops earlier than --epochs when set; None on --resume: the saved value
-    batch_size: int = DEFAULT_BATCH
-    lr: float | None = None  # peak; warm-up then cosine decay to zero. None: RECIPES[from scratch or fine-tune]
-    warmup_steps: int = 200
-    grad_clip: float = 1.0
-    relu_leak: float | None = None  # ReLU negative slope at step 0, annealed to exactly 0 (the seed's ReLU). None: RECIPES
-    leak_until: float = 0.5  # ... by this fraction of the steps
-    width: int = 1
-    device: str = "auto"
-    precision: str = "auto"
-    seed: int = 0
-    cache_dir: str | None = None
-    save_every: int = 500  # steps between training-state saves
-    save_minutes: float = 5.0  # ... or minutes, whichever comes first
-    log_every: int = 50
-    fraction: float = 1.0  # of each class's training images (the seed's example: 0.2)
-    color: str = "rgb"  # the network's pixel encoding: rgb or lab
-    init: str | None = None  # weights file to start from ("default": the bundled weights); None: random
-    windows_per_photo: int = 64  # photos of any size: random windows drawn from each photo per epoch
-    max_zoom: float | None = None  # ... at zooms 1 (the photo's pixels) to this (None: the whole picture's short side)
-
-    def with_recipe_defaults(self) -> "TrainConfig":
-        """Settings left at None take the from-scratch or the fine-tuning recipe's value."""
-        recipe = RECIPES["fine-tune" if self.init else "scratch"]
-        return replace(self, **{k: v for k, v in recipe.items() if getattr(self, k) is None})
-
-    def check(self) -> None:
-        for name in ("epochs", "batch_size", "width", "save_every", "log_every"):
-            if getattr(self, name) is not None and getattr(self, name) < 1:
-                raise AutoencError(f"--{name.replace('_', '-')} must be at least 1 (got {getattr(self, name)})")
-        if self.max_steps is not None and self.max_steps < 1:
-            raise AutoencError(f"--max-steps must be at least 1 (got {self.max_steps})")
-        if self.lr is not None and not (math.isfinite(self.lr) and self.lr > 0):
-            raise AutoencError(f"--lr must be a positive number (got {self.lr})")
-        if self.warmup_steps < 0:
-            raise AutoencError(f"--warmup-steps must be at least 0 (got {self.warmup_steps})")
-        if not (math.isfinite(self.grad_clip) and self.grad_clip >= 0):
-            raise AutoencError(f"--grad-clip must be a number >= 0 (got {self.grad_clip})")
-        if self.relu_leak is not None and not (0 <= self.relu_leak < 1):
-            raise AutoencError(f"--relu-leak must be in [0, 1) (got {self.relu_leak})")
-        if not (0 < self.leak_until <= 1):
-            raise AutoencError(f"--leak-until must be in (0, 1] (got {self.leak_until})")
-        if not self.save_minutes > 0:  # also refuses nan
-            raise AutoencError(f"--save-minutes must be a positive number (got {self.save_minutes})")
-        if self.width > 16:
-            raise AutoencError(f"--width must be between 1 and 16 (got {self.width})")
-        if self.batch_size > MAX_BATCH:
-            raise AutoencError(f"--batch-size must be at most {MAX_BATCH:,} (got {self.batch_size})")
-        if not 0 <= self.seed < 2**32:
-            raise AutoencError(f"--seed must be between 0 and {2**32 - 1} (got {self.seed})")
-        if not 0 < self.fraction <= 1:
-            raise AutoencError(f"--fraction must be in (0, 1] (got {self.fraction})")
-        if self.windows_per_photo < 1:
-            raise AutoencError(f"--windows-per-photo must be at least 1 (got {self.windows_per_photo})")
-        if self.max_zoom is not None and not (math.isfinite(self.max_zoom) and self.max_zoom >= 1):
-            raise AutoencError(f"--max-zoom must be a number >= 1 (got {self.max_zoom})")
-        check_color(self.color)
-
-
-# Measured in docs/training.md: from random weights, a high rate and leaky ReLUs early (dead channels);
-# from trained plain-ReLU weights, a lower rate and no leak (a leak would first undo what they learned).
-RECIPES = {
-    "scratch": {"lr": 2e-3, "relu_leak": 0.5},
-    "fine-tune": {"lr": 3e-4, "relu_leak": 0.0},
-}
 
 
 def start_from(model: Autoencoder, cfg: TrainConfig) -> dict | None:
@@ -181,60 +106,6 @@ def set_slope(relus: list[torch.nn.LeakyReLU], slope: float) -> None:
         relu.negative_slope = slope
 
 
-def epoch_order(seed: int, epoch: int, n: int, global_batch: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """This epoch's image order (at least one global batch long) and per-position flips."""
-    g = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
-    order = torch.cat([torch.randperm(n, generator=g) for _ in range(-(-global_batch // n))])
-    flips = torch.rand(len(order), generator=g) < 0.5
-    return order, flips
-
-
-def make_batch(pixels, order, flips, start: int, size: int, device, color: str = "rgb") -> torch.Tensor:
-    """uint8 N x 64 x 64 x 3 rows -> a float channels_last batch in the network's encoding."""
-    idx, flip = order[start:start + size], flips[start:start + size]
-    if isinstance(pixels, torch.Tensor):  # the whole dataset already lives on the device
-        x = pixels[idx.to(pixels.device)]
-    else:
-        x = torch.from_numpy(pixels[idx.numpy()]).to(device, non_blocking=True)
-    flip = flip.to(x.device)
-    x = torch.where(flip[:, None, None, None], x.flip(2), x)
-    return to_network(x.permute(0, 3, 1, 2), color)  # NHWC storage == NCHW channels_last
-
-
-class Thumbnails:
-    """64x64 pictures (Tiny ImageNet, a folder of thumbnails): each epoch is one permutation of them."""
-
-    def __init__(self, pixels):
-        self.pixels = pixels
-
-    def __len__(self) -> int:
-        return len(self.pixels)
-
-    def epoch(self, seed: int, epoch: int, global_batch: int):
-        return epoch_order(seed, epoch, len(self.pixels), global_batch)
-
-    def batch(self, draws, start: int, size: int, device, color: str) -> torch.Tensor:
-        order, flips = draws
-        return make_batch(self.pixels, order, flips, start, size, device, color)
-
-
-class Windows:
-    """Photographs of any size: each epoch draws `per_photo` random windows from each (photos.py)."""
-
-    def __init__(self, photos: Photos, per_photo: int, max_zoom: float | None):
-        self.photos, self.per_photo, self.max_zoom = photos, per_photo, max_zoom
-
-    def __len__(self) -> int:
-        return len(self.photos) * self.per_photo
-
-    def epoch(self, seed: int, epoch: int, global_batch: int) -> WindowDraws:
-        return draw_windows(seed, epoch, len(self.photos), max(len(self), global_batch))
-
-    def batch(self, draws: WindowDraws, start: int, size: int, device, color: str) -> torch.Tensor:
-        x = window_batch(self.photos, draws, start, size, self.max_zoom).to(device, non_blocking=True)
-        return to_network(x.permute(0, 3, 1, 2), color)
-
-
 @torch.no_grad()
 def validate(model, pixels, device, precision, color: str = "rgb", batch: int = 256):
     """Mean loss (network units) and mean per-image PSNR (8-bit), plus the first reconstructions."""
@@ -264,45 +135,6 @@ def setup_distributed(device_name: str) -> tuple[int, int]:
     return (dist.get_rank(), world) if world > 1 else (0, 1)
 
 
-def load_data(cfg: TrainConfig, say, progress):
-    """(split, training source, validation pixels): thumbnails as they are, or windows of photographs."""
-    first_here = int(os.environ.get("LOCAL_RANK", "0")) == 0
-    if dist.is_initialized() and not first_here:
-        dist.barrier()  # one process per machine decodes the dataset into the cache, then the others read it
-    split = split_dataset(cfg.data)
-    files = class_fraction(split.train, cfg.fraction, cfg.seed, split.layout)
-    if split.layout == "folder" and not all_thumbnails(files):
-        source, val_pixels, skipped = load_photos(files, split.val, cfg, progress)
-    else:
-        source, val_pixels, skipped = load_thumbnails(files, split.val, cfg, progress)
-    if skipped:
-        say(f"[yellow]warning:[/] skipped {skipped} unreadable image file(s) in {cfg.data}")
-    if dist.is_initialized() and first_here:
-        dist.barrier()
-    return split, source, val_pixels
-
-
-def load_thumbnails(files, val_files, cfg: TrainConfig, progress):
-    train = cached_images(files, cfg.cache_dir, progress, "decoding train images")
-    val = cached_images(val_files, cfg.cache_dir, progress, "decoding val images") if val_files else None
-    if len(train.pixels) == 0:
-        raise AutoencError(f"{cfg.data}: none of the {len(files)} training image files could be read")
-    if val is None or len(val.pixels) == 0:
-        val_pixels = train.pixels[-min(len(train.pixels), 256):]
-    else:
-        val_pixels = val.pixels
-    return Thumbnails(train.pixels), val_pixels, train.skipped + (val.skipped if val else 0)
-
-
-def load_photos(files, val_files, cfg: TrainConfig, progress):
-    train = cached_photos(files, cfg.cache_dir, progress, "decoding train photos")
-    val = cached_photos(val_files, cfg.cache_dir, progress, "decoding val photos") if val_files else None
-    if len(train) == 0:
-        raise AutoencError(f"{cfg.data}: none of the {len(files)} training image files could be read")
-    val_pixels = fixed_windows(val if val is not None and len(val) else train, VAL_WINDOWS_PER_PHOTO, cfg.max_zoom)
-    return Windows(train, cfg.windows_per_photo, cfg.max_zoom), val_pixels, train.skipped + (val.skipped if val else 0)
-
-
 def prepare_run_folder(out: Path, data: str, resume: bool, main: bool) -> None:
     """Fail before any work if --out cannot be made, and never start a fresh run over a saved one."""
     if out.resolve().is_relative_to(Path(data).resolve()):  # its samples would become training images
@@ -317,158 +149,239 @@ def prepare_run_folder(out: Path, data: str, resume: bool, main: bool) -> None:
         remove_stale_temps(out / "samples")
 
 
-def train(cfg: TrainConfig, resume: bool = False, say=print, progress_factory=None) -> Result:
-    """Train (or continue training) an autoencoder; write log.csv, samples/, model.safetensors, state."""
+@dataclass
+class Run:
+    """What a run holds fixed once started."""
+    cfg: TrainConfig
+    rank: int
+    world: int
+    device: torch.device
+    precision: str
+    model: Autoencoder
+    net: torch.nn.Module  # the model, or its DistributedDataParallel wrapper
+    optimizer: torch.optim.Optimizer
+    split: Split
+    source: Thumbnails | Windows
+    val_pixels: object  # N x 64 x 64 x 3 uint8 rows
+    total: int  # steps
+    steps_per_epoch: int
+    log: Log
+    parent: dict | None  # the --init weights' name and sha256
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def global_batch(self) -> int:
+        return self.cfg.batch_size * self.world
+
+    @property
+    def out(self) -> Path:
+        return Path(self.cfg.out)
+
+
+@dataclass
+class LoopState:
+    """What changes from step to step; a checkpoint saves step, elapsed and the loss window."""
+    step: int
+    elapsed: float  # seconds inside training steps, over all sessions of the run
+    window_loss: torch.Tensor  # summed on the device: reading a GPU loss every step would stall the GPU
+    window_steps: int
+    window_images: int = 0
+    window_start: float = field(default_factory=time.monotonic)
+    last_save: float = field(default_factory=time.monotonic)
+    shown_loss: float = float("nan")  # the progress bar's: the last logged mean
+    val_loss: float = float("nan")
+    val_psnr: float = float("nan")
+    relus: list = field(default_factory=list)  # LeakyReLUs while the leak lasts
+    draws_epoch: int | None = None
+    draws: object = None  # this epoch's draws from the source
+
+
+def start_run(cfg: TrainConfig, resume: bool, say, cache_progress) -> tuple[Run, LoopState]:
+    """Settings (the saved run's on --resume), processes, device, network and optimizer, data, step count."""
     cfg.check()
     rank, world = setup_distributed(cfg.device)
-    main = rank == 0
-    out = Path(cfg.out)
-    state_path = out / STATE_FILE
-    prepare_run_folder(out, cfg.data, resume, main)
+    prepare_run_folder(Path(cfg.out), cfg.data, resume, rank == 0)
     device = pick_device(cfg.device)
-    precision = pick_precision(cfg.precision, device)
     keep_freed_memory()
-
     torch.manual_seed(cfg.seed)
     model = Autoencoder(cfg.width)
     init_weights(model)
     model.to(device, memory_format=torch.channels_last)
     optimizer = adam(model.parameters(), device, lr=0.0, betas=(0.9, 0.99))  # lr: set every step by lr_at
-    step, info = 0, {}
-    if resume:
-        info = load_state(state_path, model, optimizer)
-        step = info["step"]
-        parent = info.get("parent")
-        saved = {**LEGACY_DEFAULTS, **info["config"]}
-        given = {"data", "out", "device", "cache_dir"} | {k for k in ("epochs", "max_steps") if getattr(cfg, k) is not None}
-        cfg = TrainConfig(**{f.name: getattr(cfg, f.name) if f.name in given else saved.get(f.name, getattr(cfg, f.name))
-                             for f in fields(TrainConfig)})  # the rest comes from the saved run
-        precision = pick_precision(cfg.precision, device)
-    else:
-        parent = start_from(model, cfg)
+    info = load_state(Path(cfg.out) / STATE_FILE, model, optimizer) if resume else {}
+    cfg = resumed_config(cfg, info["config"]) if resume else cfg
+    parent = info.get("parent") if resume else start_from(model, cfg)
     cfg = cfg.with_recipe_defaults()
     cfg.check()
-    if cfg.epochs is None:
-        cfg.epochs = DEFAULT_EPOCHS
-
-    ctx = progress_factory() if (progress_factory and main) else None
-    cache_progress = ctx.cache_progress if ctx else None
-    split, source, val_pixels = load_data(cfg, say if main else (lambda *_: None), cache_progress)
+    cfg.epochs = DEFAULT_EPOCHS if cfg.epochs is None else cfg.epochs
+    split, source, val_pixels = load_data(cfg, say if rank == 0 else (lambda *_: None), cache_progress)
     if isinstance(source, Thumbnails) and device.type != "cpu" and source.pixels.nbytes < 0.25 * _free_memory(device):
         source.pixels = torch.from_numpy(np.ascontiguousarray(source.pixels)).to(device)  # whole dataset on the GPU
-    n = len(source)
-    global_batch = cfg.batch_size * world
-    steps_per_epoch = max(1, n // global_batch)
-    total = cfg.epochs * steps_per_epoch
-    if cfg.max_steps is not None:
-        total = min(total, cfg.max_steps)
-    if main:
-        what = f"{n} windows of {len(source.photos)} photos per epoch" if isinstance(source, Windows) else f"{n} images"
-        say(f"training on {what} ({split.layout}), validating on {len(val_pixels)}; {device.type} {precision}, "
-            f"{world} process(es) x batch {cfg.batch_size}, {total} steps ({steps_per_epoch} per epoch)")
-
-    net = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
-    log = Log(out / LOG_FILE, resume_step=step if resume else None)
-    elapsed = info.get("elapsed_s", 0.0)
-    window_steps = info.get("window_steps", 0)
-    # summed on the device: reading a GPU loss every step would stall the GPU until it finished the step
+    steps_per_epoch = max(1, len(source) // (cfg.batch_size * world))
+    total = min(cfg.epochs * steps_per_epoch, cfg.max_steps or math.inf)
+    step = info.get("step", 0)
+    run = Run(cfg, rank, world, device, pick_precision(cfg.precision, device), model,
+              torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model, optimizer, split, source,
+              val_pixels, total, steps_per_epoch, Log(Path(cfg.out) / LOG_FILE, resume_step=step if resume else None), parent)
     window_loss = torch.tensor(info.get("window_loss", 0.0), dtype=torch.float32, device=device)
-    shown_loss = float("nan")  # the progress bar's: the last logged mean
-    val_loss = val_psnr = float("nan")
-    relus = []  # LeakyReLUs while the leak lasts
-    result_weights = out / "model.safetensors"
+    return run, LoopState(step, info.get("elapsed_s", 0.0), window_loss, info.get("window_steps", 0))
 
-    def checkpoint():
-        if main:  # the log first: killed between the two, the log runs ahead and --resume trims it to the state
-            log.flush()
-            save_state(state_path, model, optimizer, {"step": step, "config": asdict(cfg), "elapsed_s": elapsed,
-                                                      "window_loss": window_loss.item(), "window_steps": window_steps,
-                                                      "parent": parent})
 
-    order_epoch, draws = None, None
-    last_save, window_start, window_images = time.monotonic(), time.monotonic(), 0
-    bar = ctx.start(total, step) if ctx else None
-    stop = StopOnInterrupt(say if main else (lambda *_: None))
+def describe(run: Run) -> str:
+    n = len(run.source)
+    what = f"{n} windows of {len(run.source.photos)} photos per epoch" if isinstance(run.source, Windows) else f"{n} images"
+    return (f"training on {what} ({run.split.layout}), validating on {len(run.val_pixels)}; {run.device.type} {run.precision}, "
+            f"{run.world} process(es) x batch {run.cfg.batch_size}, {run.total} steps ({run.steps_per_epoch} per epoch)")
+
+
+def next_batch(run: Run, s: LoopState) -> torch.Tensor:
+    epoch, in_epoch = divmod(s.step, run.steps_per_epoch)
+    if s.draws_epoch != epoch:
+        s.draws, s.draws_epoch = run.source.epoch(run.cfg.seed, epoch, run.global_batch), epoch
+    start = in_epoch * run.global_batch + run.rank * run.cfg.batch_size
+    return run.source.batch(s.draws, start, run.cfg.batch_size, run.device, run.cfg.color)
+
+
+def set_schedule(run: Run, s: LoopState) -> float:
+    """This step's learning rate and ReLU slope (swapping the ReLU modules when the leak starts or ends)."""
+    lr = lr_at(s.step, run.total, run.cfg)
+    for group in run.optimizer.param_groups:
+        group["lr"] = lr
+    slope = leak_at(s.step, run.total, run.cfg)
+    if (slope > 0) != bool(s.relus):
+        s.relus = swap_relus(run.model, slope)
+    set_slope(s.relus, slope)
+    return lr
+
+
+def optimize(run: Run, s: LoopState, x: torch.Tensor) -> None:
+    """Forward, backward, clip, update; the loss is summed on the device for the next log line."""
+    t0 = time.monotonic()
+    with autocast(run.device, run.precision):
+        y = run.net(x)
+    loss = F.mse_loss(y.float(), x)
+    run.optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    if run.cfg.grad_clip:
+        torch.nn.utils.clip_grad_norm_(run.model.parameters(), run.cfg.grad_clip)
+    run.optimizer.step()
+    s.step += 1
+    s.elapsed += time.monotonic() - t0
+    s.window_loss += loss.detach()
+    s.window_steps += 1
+    s.window_images += run.global_batch
+
+
+def log_window(run: Run, s: LoopState, lr: float) -> float:
+    """Log the mean loss since the last log (over all processes); return the images/s of that window."""
+    rate = s.window_images / max(1e-9, time.monotonic() - s.window_start)
+    mean_loss = _mean_over_processes(s.window_loss.item() / s.window_steps, run.device)
+    if not math.isfinite(mean_loss):
+        raise AutoencError(f"training diverged before step {s.step} (loss {mean_loss}); try a lower --lr")
+    s.shown_loss = mean_loss
+    run.log.add(step=s.step, epoch=epoch_of(run, s), lr=f"{lr:.6g}", train_loss=f"{mean_loss:.6f}",
+                images_per_s=f"{rate:.1f}", elapsed_s=f"{s.elapsed:.1f}", val_loss="", val_psnr="")
+    s.window_loss.zero_()
+    s.window_steps = 0
+    return rate
+
+
+def end_epoch(run: Run, s: LoopState, say) -> None:
+    """Validate the network as it stands (leaky ReLUs included), then write what a user looks at."""
+    s.val_loss, s.val_psnr, recon = validate(run.model, run.val_pixels, run.device, run.precision, run.cfg.color)
+    run.log.add(step=s.step, epoch=epoch_of(run, s), val_loss=f"{s.val_loss:.6f}", val_psnr=f"{s.val_psnr:.3f}")
+    write_artefacts(run, s, recon)
+    leaking = (f" (leaky ReLUs, slope {relu_slope(run.model):.3f}, as saved; plain ReLUs from step "
+               f"{math.ceil(run.cfg.leak_until * run.total):,})") if s.relus else ""
+    say(f"epoch {epoch_of(run, s)} step {s.step}: val loss {s.val_loss:.5f}, val PSNR {s.val_psnr:.2f} dB{leaking}")
+
+
+def write_artefacts(run: Run, s: LoopState, recon: np.ndarray | None = None) -> None:
+    """The weights (with provenance), and with reconstructions the sample grid and the curve."""
+    if recon is not None:
+        originals = np.asarray(run.val_pixels[:SAMPLE_COUNT])
+        save_png(comparison_grid(originals, recon), run.out / "samples" / f"step_{s.step:07d}.png")
+        write_curve(run.log.rows, run.out / CURVE_FILE, title=run.out.resolve().name)
+    save_weights(run.model, run.out / "model.safetensors", provenance(run, s), run.cfg.color)
+
+
+def checkpoint(run: Run, s: LoopState) -> None:
+    """The log first: killed between the two, the log runs ahead and --resume trims it to the state."""
+    if run.main:
+        run.log.flush()
+        save_state(run.out / STATE_FILE, run.model, run.optimizer,
+                   {"step": s.step, "config": asdict(run.cfg), "elapsed_s": s.elapsed, "window_loss": s.window_loss.item(),
+                    "window_steps": s.window_steps, "parent": run.parent})
+    s.last_save = time.monotonic()
+
+
+def epoch_of(run: Run, s: LoopState) -> int:
+    """The 1-based epoch that the last step belonged to."""
+    return (s.step - 1) // run.steps_per_epoch + 1
+
+
+def stop_requested(run: Run, stop: "StopOnInterrupt", logged: bool) -> bool:
+    """Under torchrun the processes agree at log steps (the same steps everywhere) and stop together."""
+    if run.world == 1:
+        return stop.requested
+    return logged and _any_process(stop.requested, run.device)
+
+
+def train(cfg: TrainConfig, resume: bool = False, say=print, progress_factory=None) -> Result:
+    """Train (or continue training) an autoencoder; write log.csv, samples/, model.safetensors, state."""
+    ctx = progress_factory() if (progress_factory and int(os.environ.get("RANK", "0")) == 0) else None
+    stop = None
     try:
-        while step < total:
-            epoch, in_epoch = divmod(step, steps_per_epoch)
-            if order_epoch != epoch:
-                draws = source.epoch(cfg.seed, epoch, global_batch)
-                order_epoch = epoch
-            x = source.batch(draws, in_epoch * global_batch + rank * cfg.batch_size, cfg.batch_size, device, cfg.color)
-            lr = lr_at(step, total, cfg)
-            for group in optimizer.param_groups:
-                group["lr"] = lr
-            slope = leak_at(step, total, cfg)
-            if (slope > 0) != bool(relus):
-                relus = swap_relus(model, slope)
-            set_slope(relus, slope)
-            t0 = time.monotonic()
-            with autocast(device, precision):
-                y = net(x)
-            loss = F.mse_loss(y.float(), x)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if cfg.grad_clip:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-            optimizer.step()
-            step += 1
-            elapsed += time.monotonic() - t0
-            window_loss += loss.detach()
-            window_steps += 1
-            window_images += global_batch
-            end_of_epoch = step % steps_per_epoch == 0 or step == total
-            logged = step % cfg.log_every == 0 or end_of_epoch
+        run, s = start_run(cfg, resume, say, ctx.cache_progress if ctx else None)
+        say = say if run.main else (lambda *_: None)
+        say(describe(run))
+        bar = ctx.start(run.total, s.step) if ctx else None
+        stop = StopOnInterrupt(say)
+        while s.step < run.total:
+            x = next_batch(run, s)
+            lr = set_schedule(run, s)
+            optimize(run, s, x)
+            end_of_epoch = s.step % run.steps_per_epoch == 0 or s.step == run.total
+            logged = s.step % run.cfg.log_every == 0 or end_of_epoch
+            rate = log_window(run, s, lr) if logged else None
+            if end_of_epoch and run.main:
+                end_epoch(run, s, say)
+            if end_of_epoch or s.step % run.cfg.save_every == 0 or time.monotonic() - s.last_save > 60 * run.cfg.save_minutes:
+                checkpoint(run, s)
             if logged:
-                rate = window_images / max(1e-9, time.monotonic() - window_start)
-                mean_loss = _mean_over_processes(window_loss.item() / window_steps, device)
-                if not math.isfinite(mean_loss):
-                    raise AutoencError(f"training diverged before step {step} (loss {mean_loss}); try a lower --lr")
-                shown_loss = mean_loss
-                log.add(step=step, epoch=epoch + 1, lr=f"{lr:.6g}", train_loss=f"{mean_loss:.6f}",
-                        images_per_s=f"{rate:.1f}", elapsed_s=f"{elapsed:.1f}", val_loss="", val_psnr="")
-                window_loss.zero_()
-                window_steps = 0
+                s.window_start, s.window_images = time.monotonic(), 0
                 if ctx:
                     ctx.rate = rate
-            if end_of_epoch:
-                if main:
-                    val_loss, val_psnr, recon = validate(model, val_pixels, device, precision, cfg.color)
-                    log.add(step=step, epoch=epoch + 1, val_loss=f"{val_loss:.6f}", val_psnr=f"{val_psnr:.3f}")
-                    originals = np.asarray(val_pixels[:SAMPLE_COUNT])
-                    save_png(comparison_grid(originals, recon), out / "samples" / f"step_{step:07d}.png")
-                    write_curve(log.rows, out / CURVE_FILE, title=out.resolve().name)
-                    save_weights(model, result_weights, _provenance(cfg, split, n, step, precision, world, val_psnr, parent), cfg.color)
-                    leaking = (f" (leaky ReLUs, slope {relu_slope(model):.3f}, as saved; plain ReLUs from step "
-                               f"{math.ceil(cfg.leak_until * total):,})") if relus else ""
-                    say(f"epoch {epoch + 1} step {step}: val loss {val_loss:.5f}, val PSNR {val_psnr:.2f} dB{leaking}")
-            if end_of_epoch or step % cfg.save_every == 0 or time.monotonic() - last_save > 60 * cfg.save_minutes:
-                checkpoint()
-                last_save = time.monotonic()
-            if logged:
-                window_start, window_images = time.monotonic(), 0
             if bar:
-                bar(step, shown_loss, epoch + 1)
-            # under torchrun the processes agree at log steps (the same steps everywhere) and stop together
-            if (stop.requested and world == 1) or (world > 1 and logged and _any_process(stop.requested, device)):
-                checkpoint()
-                again = ("the same torchrun command with --resume" if world > 1 else
-                         f"autoenc train {cfg.data} --out {cfg.out} --resume")
-                raise TrainingInterrupted(f"interrupted at step {step}; state saved in {state_path}. Resume with: {again}")
-        if world > 1:
+                bar(s.step, s.shown_loss, epoch_of(run, s))
+            if stop_requested(run, stop, logged):
+                checkpoint(run, s)
+                raise TrainingInterrupted(f"interrupted at step {s.step}; state saved in {run.out / STATE_FILE}. "
+                                          f"Resume with: {resume_command(run)}")
+        if run.world > 1:
             dist.barrier()  # the others wait for rank 0's last validation and saves: all leave together
+        if resume and run.main and not (run.out / "model.safetensors").exists():
+            write_artefacts(run, s)
+        return Result(s.step, s.val_loss, s.val_psnr, run.out / "model.safetensors", run.log.rows)
     except torch.OutOfMemoryError:
-        raise AutoencError(f"out of {device.type} memory at --batch-size {cfg.batch_size} (width {cfg.width}); "
+        raise AutoencError(f"out of memory at --batch-size {cfg.batch_size} (width {cfg.width}); "
                            "try a smaller --batch-size") from None
     finally:
-        stop.restore()
+        if stop:
+            stop.restore()
         if ctx:
             ctx.stop()
-        if world > 1 and dist.is_initialized():
+        if dist.is_initialized() and int(os.environ.get("WORLD_SIZE", "1")) > 1:
             dist.destroy_process_group()
-    if resume and not result_weights.exists() and main:
-        save_weights(model, result_weights, _provenance(cfg, split, n, step, precision, world, val_psnr, parent), cfg.color)
-    return Result(step, val_loss, val_psnr, result_weights, log.rows)
+
+
+def resume_command(run: Run) -> str:
+    if run.world > 1:
+        return "the same torchrun command with --resume"
+    return f"autoenc train {run.cfg.data} --out {run.cfg.out} --resume"
 
 
 def _free_memory(device: torch.device) -> int:
@@ -492,7 +405,9 @@ def _mean_over_processes(value: float, device: torch.device) -> float:
     return t.item() / dist.get_world_size()
 
 
-def _provenance(cfg, split, n, step, precision, world, val_psnr, parent) -> dict:
+def provenance(run: Run, s: LoopState) -> dict:
+    cfg, split, n, step, precision, world, val_psnr, parent = (run.cfg, run.split, len(run.source), s.step, run.precision,
+                                                               run.world, s.val_psnr, run.parent)
     return {
         "data": os.path.abspath(cfg.data), "layout": split.layout, "train_images": n, "steps": step,
         "batch_size": cfg.batch_size * world, "lr": cfg.lr, "warmup_steps": cfg.warmup_steps, "seed": cfg.seed,
