@@ -18,6 +18,7 @@ except ImportError:
     from click import exceptions as click_errors
 
 from . import __version__
+from .config import DEFAULT_EPOCHS, RANGES, RECIPES, TrainConfig
 from .errors import AutoencError
 
 out = Console(soft_wrap=True)
@@ -150,44 +151,69 @@ def download(
         out.print(f"ready: {escape(str(folder))}; train with: autoenc train {escape(str(folder))}")
 
 
+class Precision(str, Enum):
+    auto = "auto"
+    fp32 = "fp32"
+    bf16 = "bf16"
+
+
+def complete_device(incomplete: str) -> list[str]:
+    return [d for d in ("auto", "cpu", "cuda", "cuda:0", "mps") if d.startswith(incomplete)]
+
+
+DEVICE_HELP = "auto (cuda, then mps, then cpu), cpu, cuda, cuda:N, mps"
+DeviceOption = Annotated[str, typer.Option(help=DEVICE_HELP, autocompletion=complete_device)]
+
+
+def setting(name: str, help: str, **extra):
+    """A train option whose default and range live in config.py (TrainConfig, RANGES); --help shows both."""
+    return typer.Option(help=help, **(RANGES[name].typer() if name in RANGES else {}), **extra)
+
+
+D = TrainConfig(data="")  # the defaults, read from their one home
+
+
 @app.command()
 @friendly_errors
 def train(
-    data: Annotated[Path, typer.Argument(help="a Tiny ImageNet root (tiny-imagenet-200) or any folder of images")],
-    out_dir: Annotated[Path, typer.Option("--out", "-o", help="run folder: model, state, log.csv, samples/")] = Path("runs/autoenc"),
-    epochs: Annotated[Optional[int], typer.Option(help="passes over the training images (default: 10; on --resume: the run's)")] = None,
-    max_steps: Annotated[Optional[int], typer.Option(help="stop after this many steps (overrides --epochs when smaller; on --resume: the run's)")] = None,
-    batch_size: Annotated[int, typer.Option(help="images per step, per process")] = 32,
-    lr: Annotated[Optional[float], typer.Option(help="peak learning rate (warm-up, then cosine decay to zero) (default: 2e-3; with --init: 3e-4)")] = None,
-    warmup_steps: Annotated[int, typer.Option(help="linear learning-rate warm-up steps")] = 200,
-    relu_leak: Annotated[Optional[float], typer.Option(help="ReLU negative slope at the start, annealed to 0 (plain ReLU) by --leak-until (default: 0.5; with --init: 0)")] = None,
-    leak_until: Annotated[float, typer.Option(help="fraction of the steps after which the ReLUs are plain ReLUs")] = 0.5,
-    width: Annotated[int, typer.Option(help="width multiplier: 1 = the seed's network, 2 = its big network")] = 1,
-    device: Annotated[str, typer.Option(help="auto (cuda, then mps, then cpu), cpu, cuda, cuda:N, mps")] = "auto",
-    precision: Annotated[str, typer.Option(help="auto (bf16 only where native), fp32, bf16")] = "auto",
-    seed: Annotated[int, typer.Option(help="random seed: initialisation, order and flips")] = 0,
+    data: Annotated[Path, typer.Argument(help="a Tiny ImageNet root (tiny-imagenet-200) or any folder of images (photos of any size: random windows)")],
+    out_dir: Annotated[Path, typer.Option("--out", "-o", help="run folder: model, state, log.csv, samples/")] = Path(D.out),
+    epochs: Annotated[Optional[int], setting("epochs", f"passes over the training images (default: {DEFAULT_EPOCHS}; on --resume: the run's)")] = None,
+    max_steps: Annotated[Optional[int], setting("max_steps", "stop after this many steps (overrides --epochs when smaller; on --resume: the run's)")] = None,
+    batch_size: Annotated[int, setting("batch_size", "images per step, per process")] = D.batch_size,
+    lr: Annotated[Optional[float], setting("lr", "peak learning rate (warm-up, then cosine decay to zero) "
+                                           f"(default: {RECIPES['scratch']['lr']:g}; with --init: {RECIPES['fine-tune']['lr']:g})")] = None,
+    warmup_steps: Annotated[int, setting("warmup_steps", "linear learning-rate warm-up steps")] = D.warmup_steps,
+    relu_leak: Annotated[Optional[float], setting("relu_leak", "ReLU negative slope at the start, annealed to 0 (plain ReLU) by --leak-until "
+                                                  f"(default: {RECIPES['scratch']['relu_leak']:g}; with --init: {RECIPES['fine-tune']['relu_leak']:g})")] = None,
+    leak_until: Annotated[float, setting("leak_until", "fraction of the steps after which the ReLUs are plain ReLUs")] = D.leak_until,
+    width: Annotated[int, setting("width", "channel multiplier: 1 = the seed's network, 2 = its big network")] = D.width,
+    device: DeviceOption = D.device,
+    precision: Annotated[Precision, typer.Option(help="auto (bf16 only where native), fp32, bf16")] = Precision(D.precision),
+    seed: Annotated[int, setting("seed", "random seed: initialisation, order, windows and flips")] = D.seed,
     resume: Annotated[bool, typer.Option("--resume", help="continue the run saved in --out")] = False,
     cache_dir: Annotated[Optional[Path], typer.Option(help="dataset cache (default $XDG_CACHE_HOME/autoenc)")] = None,
-    save_every: Annotated[int, typer.Option(help="save the training state every N steps")] = 500,
-    save_minutes: Annotated[float, typer.Option(help="... or every M minutes, whichever comes first")] = 5.0,
-    fraction: Annotated[float, typer.Option(help="train on this fraction of each class's images, chosen from --seed (the seed's example: 0.2)")] = 1.0,
-    color: Annotated[Color, typer.Option(help="the network's pixel encoding (stored in the weights; PSNR is always RGB)")] = Color.rgb,
+    save_every: Annotated[int, setting("save_every", "save the training state every N steps")] = D.save_every,
+    save_minutes: Annotated[float, setting("save_minutes", "... or every M minutes, whichever comes first")] = D.save_minutes,
+    fraction: Annotated[float, setting("fraction", "train on this fraction of each class's images, chosen from --seed (the seed's example: 0.2)")] = D.fraction,
+    color: Annotated[Color, typer.Option(help="the network's pixel encoding (stored in the weights; PSNR is always RGB)")] = Color(D.color),
     download: Annotated[bool, typer.Option("--download", help="if DATA is missing, download Tiny ImageNet into it first")] = False,
     init: Annotated[Optional[str], typer.Option(help="start from these weights (a .safetensors, or 'default': the bundled ones) instead of random ones")] = None,
-    windows_per_photo: Annotated[int, typer.Option(help="photos larger than 64x64: random 64x64 windows drawn from each photo per epoch")] = 64,
-    max_zoom: Annotated[Optional[float], typer.Option(help="... at zooms from 1 (the photo's own pixels) to this (default: the whole picture's short side)")] = None,
+    windows_per_photo: Annotated[int, setting("windows_per_photo", "photos larger than 64x64: random 64x64 windows drawn from each photo per epoch")] = D.windows_per_photo,
+    max_zoom: Annotated[Optional[float], setting("max_zoom", "... at zooms from 1 (the photo's own pixels) to this (default: the whole picture's short side)")] = None,
 ):
     """Train an autoencoder; writes OUT/model.safetensors, log.csv, samples/ and the state for --resume."""
     from .progress import TrainProgress
-    from .train import TrainConfig, train as run_training
+    from .train import train as run_training
     if download and not data.exists():
         if int(os.environ.get("WORLD_SIZE", "1")) > 1:
             raise AutoencError(f"{data}: missing; run `autoenc download {data}` once before launching torchrun")
         get_dataset(data)
-    cfg = TrainConfig(data=str(data), out=str(out_dir), epochs=epochs, max_steps=max_steps, batch_size=batch_size,
-                      lr=lr, warmup_steps=warmup_steps, relu_leak=relu_leak, leak_until=leak_until, width=width, device=device, precision=precision, seed=seed,
-                      cache_dir=str(cache_dir) if cache_dir else None, save_every=save_every, save_minutes=save_minutes,
-                      fraction=fraction, color=color.value, init=init, windows_per_photo=windows_per_photo, max_zoom=max_zoom)
+    cfg = TrainConfig(data=str(data), out=str(out_dir), epochs=epochs, max_steps=max_steps, batch_size=batch_size, lr=lr,
+                      warmup_steps=warmup_steps, relu_leak=relu_leak, leak_until=leak_until, width=width, device=device,
+                      precision=precision.value, seed=seed, cache_dir=str(cache_dir) if cache_dir else None,
+                      save_every=save_every, save_minutes=save_minutes, fraction=fraction, color=color.value, init=init,
+                      windows_per_photo=windows_per_photo, max_zoom=max_zoom)
     result = run_training(cfg, resume=resume, say=err.print, progress_factory=lambda: TrainProgress(err))
     if os.environ.get("RANK", "0") != "0":
         return  # under torchrun, rank 0 reports
@@ -261,7 +287,7 @@ def evaluate(
     as_json: Annotated[bool, typer.Option("--json", help="print one JSON object on stdout instead of a table")] = False,
     limit: Annotated[Optional[int], typer.Option(help="only the first N image files (sorted by path)")] = None,
     worst_png: Annotated[Path, typer.Option(help="PNG of the 16 worst reconstructions (originals above them)")] = Path("eval_worst.png"),
-    device: Annotated[str, typer.Option(help="auto (cuda, then mps, then cpu), cpu, cuda, cuda:N, mps")] = "auto",
+    device: DeviceOption = "auto",
     cache_dir: Annotated[Optional[Path], typer.Option(help="dataset cache (default $XDG_CACHE_HOME/autoenc)")] = None,
     whole: Annotated[bool, typer.Option("--whole", help="score each picture at its own size (one-pass encode + decode), against bicubic at 1/6 of the numbers")] = False,
 ):
@@ -363,7 +389,7 @@ def bench(
     data: Annotated[Path, typer.Argument(help="dataset to train on (its cache is built first if missing)")],
     epochs: Annotated[int, typer.Option(help="epochs of the timed `autoenc train` process")] = 1,
     naive_steps: Annotated[int, typer.Option(help="steps of the naive reference")] = 8,
-    device: Annotated[str, typer.Option(help="auto, cpu, cuda, mps")] = "auto",
+    device: DeviceOption = "auto",
     cache_dir: Annotated[Optional[Path], typer.Option(help="dataset cache (default $XDG_CACHE_HOME/autoenc)")] = None,
     json_out: Annotated[Optional[Path], typer.Option("--json", help="also write the full report as JSON")] = None,
 ):

@@ -8,10 +8,10 @@ Whatever the encoding, callers hand in and get back uint8 RGB; PSNR is always me
 
 import torch
 
+from .config import COLORS
 from .errors import AutoencError
 from .model import decode_pixels, encode_pixels
 
-COLORS = ("rgb", "lab")
 
 # sRGB linear -> XYZ, D65 white (IEC 61966-2-1), and the D65 reference white
 RGB_TO_XYZ = torch.tensor([[0.4124564, 0.3575761, 0.1804375],

@@ -3,7 +3,6 @@
 import math
 from dataclasses import dataclass, fields, replace
 
-from .color import check_color
 from .errors import AutoencError
 
 MAX_BATCH = 65536  # per process; far past what fits in any memory today
@@ -44,36 +43,50 @@ class TrainConfig:
         return replace(self, **{k: v for k, v in recipe.items() if getattr(self, k) is None})
 
     def check(self) -> None:
-        for name in ("epochs", "batch_size", "width", "save_every", "log_every"):
-            if getattr(self, name) is not None and getattr(self, name) < 1:
-                raise AutoencError(f"--{name.replace('_', '-')} must be at least 1 (got {getattr(self, name)})")
-        if self.max_steps is not None and self.max_steps < 1:
-            raise AutoencError(f"--max-steps must be at least 1 (got {self.max_steps})")
-        if self.lr is not None and not (math.isfinite(self.lr) and self.lr > 0):
-            raise AutoencError(f"--lr must be a positive number (got {self.lr})")
-        if self.warmup_steps < 0:
-            raise AutoencError(f"--warmup-steps must be at least 0 (got {self.warmup_steps})")
-        if not (math.isfinite(self.grad_clip) and self.grad_clip >= 0):
-            raise AutoencError(f"--grad-clip must be a number >= 0 (got {self.grad_clip})")
-        if self.relu_leak is not None and not (0 <= self.relu_leak < 1):
-            raise AutoencError(f"--relu-leak must be in [0, 1) (got {self.relu_leak})")
-        if not (0 < self.leak_until <= 1):
-            raise AutoencError(f"--leak-until must be in (0, 1] (got {self.leak_until})")
-        if not self.save_minutes > 0:  # also refuses nan
-            raise AutoencError(f"--save-minutes must be a positive number (got {self.save_minutes})")
-        if self.width > 16:
-            raise AutoencError(f"--width must be between 1 and 16 (got {self.width})")
-        if self.batch_size > MAX_BATCH:
-            raise AutoencError(f"--batch-size must be at most {MAX_BATCH:,} (got {self.batch_size})")
-        if not 0 <= self.seed < 2**32:
-            raise AutoencError(f"--seed must be between 0 and {2**32 - 1} (got {self.seed})")
-        if not 0 < self.fraction <= 1:
-            raise AutoencError(f"--fraction must be in (0, 1] (got {self.fraction})")
-        if self.windows_per_photo < 1:
-            raise AutoencError(f"--windows-per-photo must be at least 1 (got {self.windows_per_photo})")
-        if self.max_zoom is not None and not (math.isfinite(self.max_zoom) and self.max_zoom >= 1):
-            raise AutoencError(f"--max-zoom must be a number >= 1 (got {self.max_zoom})")
-        check_color(self.color)
+        for name, allowed in RANGES.items():
+            value = getattr(self, name)
+            if value is not None and not allowed.holds(value):
+                raise AutoencError(f"--{name.replace('_', '-')} must be {allowed} (got {value})")
+        if self.color not in COLORS:
+            raise AutoencError(f"--color {self.color!r}: use {' or '.join(COLORS)}")
+
+
+@dataclass(frozen=True)
+class Range:
+    """Allowed values of a numeric setting: checked by TrainConfig.check, shown and checked by Typer (closed ends)."""
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False  # low itself not allowed
+    high_open: bool = False
+
+    def holds(self, v) -> bool:  # NaN fails every comparison, so it is refused too
+        above = self.low is None or (v > self.low if self.low_open else v >= self.low)
+        below = self.high is None or (v < self.high if self.high_open else v <= self.high)
+        return bool(above and below and v == v)
+
+    def typer(self) -> dict:
+        """min/max for typer.Option: the closed ends (Typer has no open ones; check() refuses those)."""
+        return {k: v for k, v, is_open in (("min", self.low, self.low_open), ("max", self.high, self.high_open))
+                if v is not None and not is_open}
+
+    def __str__(self) -> str:
+        if self.high in (None, INF):
+            return f"{'above' if self.low_open else 'at least'} {self.low:,}" + (" (a finite number)" if self.high == INF else "")
+        if self.low is not None and not self.low_open and not self.high_open:
+            return f"between {self.low:,} and {self.high:,}"
+        return f"in {'(' if self.low_open else '['}{self.low}, {self.high}{')' if self.high_open else ']'}"
+
+
+INF = float("inf")
+RANGES = {
+    "epochs": Range(1), "max_steps": Range(1), "batch_size": Range(1, MAX_BATCH), "width": Range(1, 16),
+    "lr": Range(0, INF, low_open=True, high_open=True), "warmup_steps": Range(0),
+    "grad_clip": Range(0, INF, high_open=True), "relu_leak": Range(0, 1, high_open=True),
+    "leak_until": Range(0, 1, low_open=True), "seed": Range(0, 2**32 - 1), "save_every": Range(1),
+    "save_minutes": Range(0, INF, low_open=True, high_open=True), "log_every": Range(1),
+    "fraction": Range(0, 1, low_open=True), "windows_per_photo": Range(1), "max_zoom": Range(1, INF, high_open=True),
+}
+COLORS = ("rgb", "lab")  # the network's pixel encodings (color.py)
 
 
 # Measured in docs/training.md: from random weights, a high rate and leaky ReLUs early (dead channels);

@@ -34,8 +34,10 @@ class TrainProgress:
 
         return update
 
-    def stop(self) -> None:
+    def stop(self, keep: bool = True) -> None:
+        """keep=False (a run that failed): the bars vanish, so that the error is the only line left."""
         if self.progress.live.is_started:
+            self.progress.live.transient = not keep
             self.progress.stop()
 
 

@@ -333,12 +333,13 @@ def stop_requested(run: Run, stop: "StopOnInterrupt", logged: bool) -> bool:
 def train(cfg: TrainConfig, resume: bool = False, say=print, progress_factory=None) -> Result:
     """Train (or continue training) an autoencoder; write log.csv, samples/, model.safetensors, state."""
     ctx = progress_factory() if (progress_factory and int(os.environ.get("RANK", "0")) == 0) else None
-    stop = None
+    stop, started = None, False
     try:
         run, s = start_run(cfg, resume, say, ctx.cache_progress if ctx else None)
         say = say if run.main else (lambda *_: None)
         say(describe(run))
         bar = ctx.start(run.total, s.step) if ctx else None
+        started = True
         stop = StopOnInterrupt(say)
         while s.step < run.total:
             x = next_batch(run, s)
@@ -373,7 +374,7 @@ def train(cfg: TrainConfig, resume: bool = False, say=print, progress_factory=No
         if stop:
             stop.restore()
         if ctx:
-            ctx.stop()
+            ctx.stop(keep=started)  # a run that failed before training leaves its one-line error alone
         if dist.is_initialized() and int(os.environ.get("WORLD_SIZE", "1")) > 1:
             dist.destroy_process_group()
 

@@ -57,7 +57,7 @@ class CtrlCAt:
                 signal.raise_signal(signal.SIGINT)
         return update
 
-    def stop(self):
+    def stop(self, keep=True):
         pass
 
 
