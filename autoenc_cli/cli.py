@@ -20,9 +20,10 @@ except ImportError:
 from . import __version__
 from .config import DEFAULT_EPOCHS, RANGES, RECIPES, TrainConfig
 from .errors import AutoencError
+from .terminal import QuietWhenClosed
 
-out = Console(soft_wrap=True)
-err = Console(stderr=True, soft_wrap=True)
+out = Console(file=QuietWhenClosed("stdout"), soft_wrap=True)
+err = Console(file=QuietWhenClosed("stderr"), soft_wrap=True)
 
 
 class OneLineUsageErrors(TyperGroup):

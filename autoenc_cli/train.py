@@ -332,15 +332,15 @@ def stop_requested(run: Run, stop: "StopOnInterrupt", logged: bool) -> bool:
 
 def train(cfg: TrainConfig, resume: bool = False, say=print, progress_factory=None) -> Result:
     """Train (or continue training) an autoencoder; write log.csv, samples/, model.safetensors, state."""
-    ctx = progress_factory() if (progress_factory and int(os.environ.get("RANK", "0")) == 0) else None
-    stop, started = None, False
+    main = int(os.environ.get("RANK", "0")) == 0
+    say = say if main else (lambda *_: None)
+    ctx = progress_factory() if (progress_factory and main) else None
+    stop, started = StopOnInterrupt(say), False  # from the start: a Ctrl-C while the data loads stops at step 1, saved
     try:
         run, s = start_run(cfg, resume, say, ctx.cache_progress if ctx else None)
-        say = say if run.main else (lambda *_: None)
         say(describe(run))
         bar = ctx.start(run.total, s.step) if ctx else None
         started = True
-        stop = StopOnInterrupt(say)
         while s.step < run.total:
             x = next_batch(run, s)
             lr = set_schedule(run, s)
@@ -371,8 +371,7 @@ def train(cfg: TrainConfig, resume: bool = False, say=print, progress_factory=No
         raise AutoencError(f"out of memory at --batch-size {cfg.batch_size} (width {cfg.width}); "
                            "try a smaller --batch-size") from None
     finally:
-        if stop:
-            stop.restore()
+        stop.restore()
         if ctx:
             ctx.stop(keep=started)  # a run that failed before training leaves its one-line error alone
         if dist.is_initialized() and int(os.environ.get("WORLD_SIZE", "1")) > 1:

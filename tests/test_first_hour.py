@@ -31,3 +31,23 @@ def test_help_shows_defaults_that_hold_brackets_and_the_fine_tuning_ones():
     assert "(default: 10; on --resume: the run's)" in text
     assert "(default: 0.002; with --init: 0.0003)" in text
     assert "NAME.rec.png" in " ".join(invoke("decode", "--help").output.split())
+
+
+def test_ctrl_c_under_a_pipe_whose_reader_has_gone_still_saves(tiny_imagenet, tmp_path):
+    """`autoenc train DATA 2>&1 | tee log` and Ctrl-C: tee dies too; the next write must not stop the save."""
+    import os
+    import signal
+    import subprocess
+
+    from conftest import autoenc_command
+    run = tmp_path / "run"
+    proc = subprocess.Popen(autoenc_command() + ["train", str(tiny_imagenet), "--out", str(run), "--epochs", "100000",
+                                                 "--batch-size", "4", "--save-every", "100000", "--save-minutes", "1000"],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=dict(os.environ, COLUMNS="200"))
+    for line in proc.stdout:  # wait until training runs
+        if b"training on" in line:
+            break
+    proc.stdout.close()  # the reader goes away, as tee does on Ctrl-C
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(timeout=120) == 130
+    assert (run / "state.safetensors").is_file()  # saved although every write after the signal failed
