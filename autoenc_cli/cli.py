@@ -202,6 +202,8 @@ def train(
     init: Annotated[Optional[str], typer.Option(help="start from these weights (a .safetensors, or 'default': the bundled ones) instead of random ones")] = None,
     windows_per_photo: Annotated[int, setting("windows_per_photo", "photos larger than 64x64: random 64x64 windows drawn from each photo per epoch")] = D.windows_per_photo,
     max_zoom: Annotated[Optional[float], setting("max_zoom", "... at zooms from 1 (the photo's own pixels) to this (default: the whole picture's short side)")] = None,
+    rotate: Annotated[bool, typer.Option("--rotate", help="photos: also turn windows by random quarter turns")] = D.rotate,
+    shuffle_channels: Annotated[bool, typer.Option("--shuffle-channels", help="photos: put windows' RGB channels in a random order")] = D.shuffle_channels,
 ):
     """Train an autoencoder; writes OUT/model.safetensors, log.csv, samples/ and the state for --resume."""
     from .progress import TrainProgress
@@ -214,7 +216,7 @@ def train(
                       warmup_steps=warmup_steps, relu_leak=relu_leak, leak_until=leak_until, width=width, device=device,
                       precision=precision.value, seed=seed, cache_dir=str(cache_dir) if cache_dir else None,
                       save_every=save_every, save_minutes=save_minutes, fraction=fraction, color=color.value, init=init,
-                      windows_per_photo=windows_per_photo, max_zoom=max_zoom)
+                      windows_per_photo=windows_per_photo, max_zoom=max_zoom, rotate=rotate, shuffle_channels=shuffle_channels)
     result = run_training(cfg, resume=resume, say=err.print, progress_factory=lambda: TrainProgress(err))
     if os.environ.get("RANK", "0") != "0":
         return  # under torchrun, rank 0 reports

@@ -8,7 +8,8 @@ from .errors import AutoencError
 MAX_BATCH = 65536  # per process; far past what fits in any memory today
 DEFAULT_EPOCHS = 10
 DEFAULT_BATCH = 32  # per process; measured against the seed's 64 in docs/training.md
-LEGACY_DEFAULTS = {"relu_leak": 0.0, "init": None, "max_zoom": None, "windows_per_photo": 64}  # a run saved before a setting existed resumes without it
+LEGACY_DEFAULTS = {"relu_leak": 0.0, "init": None, "max_zoom": None, "windows_per_photo": 64, "rotate": False,
+                   "shuffle_channels": False}  # a run saved before a setting existed resumes without it
 
 
 @dataclass
@@ -36,6 +37,8 @@ class TrainConfig:
     init: str | None = None  # weights file to start from ("default": the bundled weights); None: random
     windows_per_photo: int = 64  # photos of any size: random windows drawn from each photo per epoch
     max_zoom: float | None = None  # ... at zooms 1 (the photo's pixels) to this (None: the whole picture's short side)
+    rotate: bool = False  # photos: windows also turned by random quarter turns
+    shuffle_channels: bool = False  # photos: windows' RGB channels in a random order (colour coverage)
 
     def with_recipe_defaults(self) -> "TrainConfig":
         """Settings left at None take the from-scratch or the fine-tuning recipe's value."""

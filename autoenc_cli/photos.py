@@ -115,19 +115,27 @@ def cached_photos(files: list[Path], cache_dir=None, progress=None, label: str =
     return Photos(flat, index, len(files) - len(index))
 
 
+PERMUTATIONS = torch.tensor([[0, 1, 2], [0, 2, 1], [1, 0, 2], [1, 2, 0], [2, 0, 1], [2, 1, 0]])
+
+
 @dataclass
 class WindowDraws:
-    """One epoch's draws, one row per window: picture, then uniform numbers for zoom, x, y, and a flip."""
+    """One epoch's draws, one row per window: picture, then uniform numbers for zoom, x, y, and a flip;
+    for the optional augmentations a quarter-turn count and a channel order."""
     picture: torch.Tensor
     uniform: torch.Tensor  # len x 3, in [0, 1)
     flips: torch.Tensor
+    turns: torch.Tensor  # 0..3 quarter turns
+    channel_order: torch.Tensor  # index into PERMUTATIONS; 0 keeps RGB
 
 
 def draw_windows(seed: int, epoch: int, pictures: int, count: int) -> WindowDraws:
     """`count` windows for this epoch: every picture equally often (a permutation repeated), from (seed, epoch)."""
     g = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
     picture = torch.cat([torch.randperm(pictures, generator=g) for _ in range(-(-count // pictures))])[:count]
-    return WindowDraws(picture, torch.rand(count, 3, generator=g), torch.rand(count, generator=g) < 0.5)
+    uniform, flips = torch.rand(count, 3, generator=g), torch.rand(count, generator=g) < 0.5
+    return WindowDraws(picture, uniform, flips, torch.randint(4, (count,), generator=g),
+                       torch.randint(len(PERMUTATIONS), (count,), generator=g))
 
 
 def cut_window(photos: Photos, picture: int, u: tuple[float, float, float], max_zoom: float | None) -> torch.Tensor:
@@ -147,12 +155,17 @@ def cut_window(photos: Photos, picture: int, u: tuple[float, float, float], max_
     return x[0].permute(1, 2, 0).round().clamp(0, 255).to(torch.uint8)
 
 
-def window_batch(photos: Photos, draws: WindowDraws, start: int, size: int, max_zoom: float | None = None) -> torch.Tensor:
-    """Windows [start, start + size) of an epoch's draws as N x 64 x 64 x 3 uint8 (flipped where drawn)."""
-    rows = [cut_window(photos, int(draws.picture[i]), draws.uniform[i].tolist(), max_zoom) for i in range(start, start + size)]
-    x = torch.stack(rows)
-    flip = draws.flips[start:start + size]
-    return torch.where(flip[:, None, None, None], x.flip(2), x)
+def window_batch(photos: Photos, draws: WindowDraws, start: int, size: int, max_zoom: float | None = None,
+                 turns: bool = False, channel_orders: bool = False) -> torch.Tensor:
+    """Windows [start, start + size) of an epoch's draws as N x 64 x 64 x 3 uint8 (flipped where drawn; with
+    `turns` also turned by quarter turns, with `channel_orders` with their RGB channels reordered)."""
+    rows = []
+    for i in range(start, start + size):
+        w = cut_window(photos, int(draws.picture[i]), draws.uniform[i].tolist(), max_zoom)
+        w = w.flip(1) if draws.flips[i] else w
+        w = torch.rot90(w, int(draws.turns[i]), (0, 1)) if turns else w
+        rows.append(w[:, :, PERMUTATIONS[draws.channel_order[i]]] if channel_orders else w)
+    return torch.stack(rows)
 
 
 def fixed_windows(photos: Photos, per_picture: int, max_zoom: float | None = None, seed: int = 12345) -> np.ndarray:

@@ -60,8 +60,8 @@ class Thumbnails:
 class Windows:
     """Photographs of any size: each epoch draws `per_photo` random windows from each (photos.py)."""
 
-    def __init__(self, photos: Photos, per_photo: int, max_zoom: float | None):
-        self.photos, self.per_photo, self.max_zoom = photos, per_photo, max_zoom
+    def __init__(self, photos: Photos, cfg: TrainConfig):
+        self.photos, self.per_photo, self.cfg = photos, cfg.windows_per_photo, cfg
 
     def __len__(self) -> int:
         return len(self.photos) * self.per_photo
@@ -70,7 +70,8 @@ class Windows:
         return draw_windows(seed, epoch, len(self.photos), max(len(self), global_batch))
 
     def batch(self, draws: WindowDraws, start: int, size: int, device, color: str) -> torch.Tensor:
-        x = window_batch(self.photos, draws, start, size, self.max_zoom).to(device, non_blocking=True)
+        x = window_batch(self.photos, draws, start, size, self.cfg.max_zoom, self.cfg.rotate,
+                         self.cfg.shuffle_channels).to(device, non_blocking=True)
         return to_network(x.permute(0, 3, 1, 2), color)
 
 
@@ -110,4 +111,4 @@ def load_photos(files, val_files, cfg: TrainConfig, progress):
     if len(train) == 0:
         raise AutoencError(f"{cfg.data}: none of the {len(files)} training image files could be read")
     val_pixels = fixed_windows(val if val is not None and len(val) else train, VAL_WINDOWS_PER_PHOTO, cfg.max_zoom)
-    return Windows(train, cfg.windows_per_photo, cfg.max_zoom), val_pixels, train.skipped + (val.skipped if val else 0)
+    return Windows(train, cfg), val_pixels, train.skipped + (val.skipped if val else 0)

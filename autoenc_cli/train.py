@@ -414,6 +414,7 @@ def provenance(run: Run, s: LoopState) -> dict:
         "relu_leak": cfg.relu_leak, "leak_until": cfg.leak_until,
         "fraction": cfg.fraction, "color": cfg.color, "parent": parent,
         "windows_per_photo": cfg.windows_per_photo if split.layout == "folder" else None, "max_zoom": cfg.max_zoom,
+        "rotate": cfg.rotate, "shuffle_channels": cfg.shuffle_channels,
         "precision": precision, "processes": world, "val_psnr": round(val_psnr, 3),
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "autoenc_version": __version__,

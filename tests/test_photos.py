@@ -110,3 +110,15 @@ def test_whole_picture_eval_matches_encode_decode_and_keeps_a_sixth(tmp_path):
     summary = result.to_json()
     assert summary["pictures"] == 3 and len(summary["per_picture"]) == 3
     assert summary["vs_bicubic_db"]["mean"] == pytest.approx(summary["psnr"] - summary["baselines"]["bicubic"]["psnr"])
+
+
+def test_quarter_turns_and_channel_orders_are_the_plain_windows_turned_and_reordered(tmp_path):
+    from autoenc_cli.photos import PERMUTATIONS
+    photos = cached_photos(sorted(make_photos(tmp_path / "p", count=3).glob("*.png")), tmp_path / "cache")
+    draws = draw_windows(seed=2, epoch=1, pictures=len(photos), count=12)
+    plain = window_batch(photos, draws, 0, 12)
+    both = window_batch(photos, draws, 0, 12, turns=True, channel_orders=True)
+    assert len(set(draws.turns.tolist())) > 1 and len(set(draws.channel_order.tolist())) > 1
+    for i in range(12):
+        expected = torch.rot90(plain[i], int(draws.turns[i]), (0, 1))[:, :, PERMUTATIONS[draws.channel_order[i]]]
+        assert torch.equal(both[i], expected)
