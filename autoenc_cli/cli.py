@@ -174,9 +174,16 @@ def setting(name: str, help: str, **extra):
 D = TrainConfig(data="")  # the defaults, read from their one home
 
 
+def named_options(ctx: typer.Context) -> set[str]:
+    """The TrainConfig fields whose options were given on the command line (not left at their defaults)."""
+    given = {name for name in ctx.params if getattr(ctx.get_parameter_source(name), "name", "") == "COMMANDLINE"}
+    return {"out" if name == "out_dir" else name for name in given}
+
+
 @app.command()
 @friendly_errors
 def train(
+    ctx: typer.Context,
     data: Annotated[Path, typer.Argument(help="a Tiny ImageNet root (tiny-imagenet-200) or any folder of images (photos of any size: random windows)")],
     out_dir: Annotated[Path, typer.Option("--out", "-o", help="run folder: model, state, log.csv, samples/")] = Path(D.out),
     epochs: Annotated[Optional[int], setting("epochs", f"passes over the training images (default: {DEFAULT_EPOCHS}; on --resume: the run's)")] = None,
@@ -217,7 +224,7 @@ def train(
                       precision=precision.value, seed=seed, cache_dir=str(cache_dir) if cache_dir else None,
                       save_every=save_every, save_minutes=save_minutes, fraction=fraction, color=color.value, init=init,
                       windows_per_photo=windows_per_photo, max_zoom=max_zoom, rotate=rotate, shuffle_channels=shuffle_channels)
-    result = run_training(cfg, resume=resume, say=err.print, progress_factory=lambda: TrainProgress(err))
+    result = run_training(cfg, resume=resume, say=err.print, progress_factory=lambda: TrainProgress(err), named=named_options(ctx))
     if os.environ.get("RANK", "0") != "0":
         return  # under torchrun, rank 0 reports
     out.print(f"done: step {result.step}, val PSNR {result.val_psnr:.2f} dB; weights in {escape(str(result.weights))}")

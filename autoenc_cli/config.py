@@ -100,9 +100,24 @@ RECIPES = {
 }
 
 
-def resumed_config(given: TrainConfig, saved: dict) -> TrainConfig:
-    """The saved run's settings, but for where the data and outputs are and what the user set for the run's length."""
+# what --resume takes from the command line: where things are, and how long and how often (the trajectory stays the same)
+CHANGEABLE_ON_RESUME = ("data", "out", "device", "cache_dir", "epochs", "max_steps", "save_every", "save_minutes", "log_every")
+
+
+def resumed_config(given: TrainConfig, saved: dict, named: set[str] | None = None) -> tuple[TrainConfig, str]:
+    """The saved run's settings, but for CHANGEABLE_ON_RESUME where the user gave them; and one line that says
+    which options the user named were applied and which were taken from the run instead ("" if none).
+
+    named: the options given on the command line (None: epochs and max_steps when they are not None)."""
     saved = {**LEGACY_DEFAULTS, **saved}
-    keep = {"data", "out", "device", "cache_dir"} | {k for k in ("epochs", "max_steps") if getattr(given, k) is not None}
-    return TrainConfig(**{f.name: getattr(given, f.name) if f.name in keep else saved.get(f.name, getattr(given, f.name))
-                          for f in fields(TrainConfig)})
+    named = {k for k in ("epochs", "max_steps") if getattr(given, k) is not None} if named is None else named
+    keep = {"data", "out", "device", "cache_dir"} | (named & set(CHANGEABLE_ON_RESUME))
+    cfg = TrainConfig(**{f.name: getattr(given, f.name) if f.name in keep else saved.get(f.name, getattr(given, f.name))
+                         for f in fields(TrainConfig)})
+    flag = lambda k: "--" + k.replace("_", "-")  # noqa: E731
+    applied = [f"{flag(k)} {getattr(cfg, k)}" for k in sorted(named & set(CHANGEABLE_ON_RESUME) - {"data", "out"})]
+    ignored = [f"{flag(k)} (the run's: {saved[k]})" for k in sorted(named - set(CHANGEABLE_ON_RESUME))
+               if k in saved and saved[k] != getattr(given, k)]
+    parts = ([f"applied {', '.join(applied)}"] if applied else []) + \
+            ([f"kept the run's settings over {', '.join(ignored)}"] if ignored else [])
+    return cfg, ("resuming: " + "; ".join(parts)) if parts else ""

@@ -199,7 +199,7 @@ class LoopState:
     draws: object = None  # this epoch's draws from the source
 
 
-def start_run(cfg: TrainConfig, resume: bool, say, cache_progress) -> tuple[Run, LoopState]:
+def start_run(cfg: TrainConfig, resume: bool, say, cache_progress, named: set[str] | None = None) -> tuple[Run, LoopState]:
     """Settings (the saved run's on --resume), processes, device, network and optimizer, data, step count."""
     cfg.check()
     rank, world = setup_distributed(cfg.device)
@@ -212,7 +212,10 @@ def start_run(cfg: TrainConfig, resume: bool, say, cache_progress) -> tuple[Run,
     model.to(device, memory_format=torch.channels_last)
     optimizer = adam(model.parameters(), device, lr=0.0, betas=(0.9, 0.99))  # lr: set every step by lr_at
     info = load_state(Path(cfg.out) / STATE_FILE, model, optimizer) if resume else {}
-    cfg = resumed_config(cfg, info["config"]) if resume else cfg
+    if resume:
+        cfg, changes = resumed_config(cfg, info["config"], named)
+        if changes:
+            say(changes)
     parent = info.get("parent") if resume else start_from(model, cfg)
     cfg = cfg.with_recipe_defaults()
     cfg.check()
@@ -330,14 +333,18 @@ def stop_requested(run: Run, stop: "StopOnInterrupt", logged: bool) -> bool:
     return logged and _any_process(stop.requested, run.device)
 
 
-def train(cfg: TrainConfig, resume: bool = False, say=print, progress_factory=None) -> Result:
-    """Train (or continue training) an autoencoder; write log.csv, samples/, model.safetensors, state."""
+def train(cfg: TrainConfig, resume: bool = False, say=print, progress_factory=None, named: set[str] | None = None) -> Result:
+    """Train (or continue training) an autoencoder; write log.csv, samples/, model.safetensors, state.
+
+    named: the options the user gave (the CLI knows); on --resume they are applied or reported as ignored."""
     main = int(os.environ.get("RANK", "0")) == 0
     say = say if main else (lambda *_: None)
     ctx = progress_factory() if (progress_factory and main) else None
     stop, started = StopOnInterrupt(say), False  # from the start: a Ctrl-C while the data loads stops at step 1, saved
     try:
-        run, s = start_run(cfg, resume, say, ctx.cache_progress if ctx else None)
+        run, s = start_run(cfg, resume, say, ctx.cache_progress if ctx else None, named)
+        if resume and s.step >= run.total:
+            return finished_already(run, s, say)
         say(describe(run))
         bar = ctx.start(run.total, s.step) if ctx else None
         started = True
@@ -381,7 +388,18 @@ def train(cfg: TrainConfig, resume: bool = False, say=print, progress_factory=No
 def resume_command(run: Run) -> str:
     if run.world > 1:
         return "the same torchrun command with --resume"
-    return f"autoenc train {run.cfg.data} --out {run.cfg.out} --resume"
+    where = (f" --cache-dir {run.cfg.cache_dir}" if run.cfg.cache_dir else "") + \
+            (f" --device {run.cfg.device}" if run.cfg.device != "auto" else "")
+    return f"autoenc train {run.cfg.data} --out {run.cfg.out}{where} --resume"
+
+
+def finished_already(run: Run, s: LoopState, say) -> Result:
+    """--resume on a run that has done all its steps: say so, and report its last validation."""
+    last = next((r for r in reversed(run.log.rows) if r.get("val_psnr")), {})
+    s.val_loss, s.val_psnr = float(last.get("val_loss") or "nan"), float(last.get("val_psnr") or "nan")
+    say(f"{run.out}: this run has finished ({s.step:,} of {run.total:,} steps); "
+        "give a larger --max-steps or --epochs to train it further")
+    return Result(s.step, s.val_loss, s.val_psnr, run.out / "model.safetensors", run.log.rows)
 
 
 def _free_memory(device: torch.device) -> int:

@@ -51,3 +51,15 @@ def test_ctrl_c_under_a_pipe_whose_reader_has_gone_still_saves(tiny_imagenet, tm
     proc.send_signal(signal.SIGINT)
     assert proc.wait(timeout=120) == 130
     assert (run / "state.safetensors").is_file()  # saved although every write after the signal failed
+
+
+def test_resume_says_which_options_it_applied_and_which_it_kept_and_when_a_run_is_finished(tiny_imagenet, tmp_path):
+    run = tmp_path / "run"
+    assert invoke("train", tiny_imagenet, "--out", run, "--max-steps", 3, "--batch-size", 4).exit_code == 0
+    result = invoke("train", tiny_imagenet, "--out", run, "--resume", "--max-steps", 5, "--batch-size", 8, "--lr", 0.01)
+    text = " ".join(result.output.split())
+    assert result.exit_code == 0 and "resuming: applied --max-steps 5" in text
+    assert "kept the run's settings over --batch-size (the run's: 4), --lr (the run's: 0.002)" in text
+    finished = invoke("train", tiny_imagenet, "--out", run, "--resume")
+    text = " ".join(finished.output.split())
+    assert finished.exit_code == 0 and "this run has finished (5 of 5 steps)" in text and "nan" not in text
