@@ -64,7 +64,7 @@ def friendly_errors(fn):
         except TrainingInterrupted as e:
             if os.environ.get("RANK", "0") == "0":  # under torchrun, one process says it
                 err.print(f"[yellow]{escape(str(e))}[/]")
-            raise typer.Exit(130) from None
+            raise typer.Exit(e.exit_code) from None
         except AutoencError as e:
             err.print(f"[red]error:[/] {escape(str(e))}")
             raise typer.Exit(1) from None

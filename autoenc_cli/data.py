@@ -125,13 +125,24 @@ class Split:
     layout: str  # "tiny-imagenet" or "folder"
 
 
+def check_folder(root: Path) -> None:
+    """A dataset folder that exists (a missing Tiny ImageNet points to `autoenc download`)."""
+    if not root.exists():
+        hint = ("; download it with `autoenc download` (or add --download to train)"
+                if root.name.startswith("tiny-imagenet") else "")
+        raise AutoencError(f"{root}: no such file or directory{hint}")
+    if root.is_file():
+        raise AutoencError(f"{root}: is a file; give a folder of images or a Tiny ImageNet root")
+
+
+def no_images(root: Path) -> AutoencError:
+    return AutoencError(f"{root}: no images found (looked for {', '.join(sorted(IMAGE_EXTENSIONS))})")
+
+
 def split_dataset(root: str | os.PathLike) -> Split:
     """Tiny ImageNet root: train/*/images and val/images. Any other folder: a hashed 5% held out."""
     root = Path(root)
-    if not root.exists():
-        raise AutoencError(f"{root}: no such file or directory")
-    if root.is_file():
-        raise AutoencError(f"{root}: is a file; give a folder of images or a Tiny ImageNet root")
+    check_folder(root)
     if is_tiny_imagenet(root):
         train = sorted(p for d in sorted((root / "train").glob("*/images")) for p in find_images(d))
         val = find_images(root / "val" / "images") if (root / "val" / "images").is_dir() else []
@@ -147,7 +158,7 @@ def split_dataset(root: str | os.PathLike) -> Split:
             val, train = train[-1:], train[:-1] or train[-1:]
         split = Split(train, val, "folder")
     if not split.train:
-        raise AutoencError(f"{root}: no images found (looked for {', '.join(sorted(IMAGE_EXTENSIONS))})")
+        raise no_images(root)
     return split
 
 

@@ -18,7 +18,7 @@ import torch
 from PIL import Image
 
 from .codec import comparison_grid, reconstruct_picture, save_png
-from .data import cached_images, find_images, is_tiny_imagenet, open_image, split_dataset
+from .data import cached_images, check_folder, find_images, is_tiny_imagenet, no_images, open_image, split_dataset
 from .errors import AutoencError
 from .metrics import mse_per_image, psnr_per_image, ssim_per_image
 from .model import Autoencoder, decode_pixels, encode_pixels
@@ -36,13 +36,10 @@ CHUNK = 256  # images per chunk (model batch, metrics, baselines)
 def eval_files(data: str | os.PathLike) -> list[Path]:
     """A Tiny ImageNet root: its val split. Any other folder: all of its images (eval is not training)."""
     root = Path(data)
-    if not root.exists():
-        raise AutoencError(f"{root}: no such file or directory")
-    if root.is_file():
-        raise AutoencError(f"{root}: is a file; give a folder of images or a Tiny ImageNet root")
+    check_folder(root)
     files = split_dataset(root).val if is_tiny_imagenet(root) else find_images(root)
     if not files:
-        raise AutoencError(f"{root}: no images found")
+        raise no_images(root)
     return files
 
 

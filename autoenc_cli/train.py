@@ -56,7 +56,11 @@ def start_from(model: Autoencoder, cfg: TrainConfig) -> dict | None:
 
 
 class TrainingInterrupted(AutoencError):
-    """Ctrl-C: the state was saved; the message says how to resume."""
+    """Ctrl-C or SIGTERM: the state was saved; the message says how to resume. exit_code: 128 + the signal."""
+
+    def __init__(self, message: str, signum: int = signal.SIGINT):
+        super().__init__(message)
+        self.exit_code = 128 + int(signum)
 
 
 @dataclass
@@ -73,6 +77,7 @@ class StopOnInterrupt:
 
     def __init__(self, say):
         self.requested = False
+        self.signum = signal.SIGINT
         self.previous = {}
         self.say = say
         if threading.current_thread() is threading.main_thread():
@@ -81,8 +86,9 @@ class StopOnInterrupt:
     def handle(self, signum, frame):
         if self.requested:
             raise KeyboardInterrupt
-        self.requested = True
-        self.say("[yellow]stopping soon to save the state (Ctrl-C again to abort without saving)[/]")
+        self.requested, self.signum = True, signum
+        again = " (Ctrl-C again to abort without saving)" if signum == signal.SIGINT else ""
+        self.say(f"[yellow]stopping soon to save the state{again}[/]")
 
     def restore(self):
         for sig, handler in self.previous.items():
@@ -341,6 +347,7 @@ def train(cfg: TrainConfig, resume: bool = False, say=print, progress_factory=No
     say = say if main else (lambda *_: None)
     ctx = progress_factory() if (progress_factory and main) else None
     stop, started = StopOnInterrupt(say), False  # from the start: a Ctrl-C while the data loads stops at step 1, saved
+    made_out = not Path(cfg.out).exists()
     try:
         run, s = start_run(cfg, resume, say, ctx.cache_progress if ctx else None, named)
         if resume and s.step >= run.total:
@@ -368,7 +375,7 @@ def train(cfg: TrainConfig, resume: bool = False, say=print, progress_factory=No
             if stop_requested(run, stop, logged):
                 checkpoint(run, s)
                 raise TrainingInterrupted(f"interrupted at step {s.step}; state saved in {run.out / STATE_FILE}. "
-                                          f"Resume with: {resume_command(run)}")
+                                          f"Resume with: {resume_command(run)}", stop.signum)
         if run.world > 1:
             dist.barrier()  # the others wait for rank 0's last validation and saves: all leave together
         if resume and run.main and not (run.out / "model.safetensors").exists():
@@ -381,8 +388,18 @@ def train(cfg: TrainConfig, resume: bool = False, say=print, progress_factory=No
         stop.restore()
         if ctx:
             ctx.stop(keep=started)  # a run that failed before training leaves its one-line error alone
+        if made_out and not started and main:
+            remove_if_empty(Path(cfg.out))  # nor an empty --out folder
         if dist.is_initialized() and int(os.environ.get("WORLD_SIZE", "1")) > 1:
             dist.destroy_process_group()
+
+
+def remove_if_empty(folder: Path) -> None:
+    for f in (folder / "samples", folder):
+        try:
+            f.rmdir()  # only ever removes an empty folder
+        except OSError:
+            pass
 
 
 def resume_command(run: Run) -> str:

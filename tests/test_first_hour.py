@@ -63,3 +63,14 @@ def test_resume_says_which_options_it_applied_and_which_it_kept_and_when_a_run_i
     finished = invoke("train", tiny_imagenet, "--out", run, "--resume")
     text = " ".join(finished.output.split())
     assert finished.exit_code == 0 and "this run has finished (5 of 5 steps)" in text and "nan" not in text
+
+
+def test_messages_that_point_the_way(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    missing = invoke("train", "tiny-imagenet-200", "--out", "run")
+    assert missing.exit_code == 1 and "autoenc download" in missing.output
+    assert not (tmp_path / "run").exists()  # a failed train leaves no empty --out behind
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "notes.txt").write_text("no pictures here")
+    nothing = " ".join(invoke("eval", "empty", "--worst-png", "w.png").output.split())
+    assert "no images found (looked for .bmp, .gif" in nothing
