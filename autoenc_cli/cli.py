@@ -85,7 +85,21 @@ def weights_note(weights: Optional[Path], meta: dict) -> str:
     from .weights import default_weights_path, resolve_weights
     path = resolve_weights(weights)
     label = " (bundled default)" if path == default_weights_path() else ""
-    return f"weights: {escape(str(path))}{label}, width {meta['width']}"
+    return f"weights: {escape(str(path))}{label}, width {meta['width']}" + barely_trained(meta)
+
+
+BARELY_TRAINED_DB = 20.0  # validation PSNR under which reconstructions are mostly blur or flat colour
+
+
+def barely_trained(meta: dict) -> str:
+    """A warning for weights saved early in a run (their own validation said they reconstruct poorly)."""
+    from .weights import provenance
+    prov = provenance(meta)
+    psnr = prov.get("val_psnr")
+    if not isinstance(psnr, (int, float)) or psnr != psnr or psnr >= BARELY_TRAINED_DB:
+        return ""
+    return (f"\n[yellow]warning:[/] these weights were saved at step {prov.get('steps', '?')}, when they scored "
+            f"{psnr:.1f} dB on validation: barely trained, expect blurred or flat pictures")
 
 
 def check_inputs(paths: list[Path]) -> None:

@@ -69,7 +69,10 @@ def recipe_phase(model, prov: dict) -> str:
                 "but is not yet the seed's plain-ReLU network)")
     parent = prov.get("parent")
     start = f"fine-tuned from {parent.get('file')} (sha256 {str(parent.get('sha256'))[:12]})" if isinstance(parent, dict) else "trained"
-    return f"{start}; plain ReLUs (the seed's network)"
+    psnr = prov.get("val_psnr")
+    early = (f"; barely trained: {psnr:.1f} dB on validation at step {prov.get('steps', '?')}"
+             if isinstance(psnr, (int, float)) and psnr < 20 else "")
+    return f"{start}; plain ReLUs (the seed's network){early}"
 
 
 def describe_weights(path: Path, layers: bool = False) -> Group:

@@ -74,3 +74,16 @@ def test_messages_that_point_the_way(tmp_path, monkeypatch):
     (tmp_path / "empty" / "notes.txt").write_text("no pictures here")
     nothing = " ".join(invoke("eval", "empty", "--worst-png", "w.png").output.split())
     assert "no images found (looked for .bmp, .gif" in nothing
+
+
+def test_barely_trained_weights_are_flagged_by_encode_and_info(tmp_path):
+    from conftest import make_tiny_imagenet
+    data = make_tiny_imagenet(tmp_path / "data", classes=2, per_class=4, val=2, corrupt=False)
+    assert invoke("train", data, "--out", tmp_path / "run", "--max-steps", 2, "--batch-size", 4).exit_code == 0
+    weights = tmp_path / "run" / "model.safetensors"
+    img = write_image(tmp_path / "a.png", photo_like(np.random.default_rng(2)), format="PNG")
+    encoded = " ".join(invoke("encode", img, "-o", tmp_path / "a.npy", "-w", weights).output.split())
+    assert "barely trained, expect blurred or flat pictures" in encoded
+    assert "barely trained" in " ".join(invoke("info", weights).output.split())
+    bundled = invoke("encode", img, "-o", tmp_path / "b.npy")
+    assert bundled.exit_code == 0 and "barely trained" not in bundled.output
