@@ -26,10 +26,30 @@ out = Console(file=QuietWhenClosed("stdout"), soft_wrap=True)
 err = Console(file=QuietWhenClosed("stderr"), soft_wrap=True)
 
 
+SHELLS = ("bash", "zsh", "fish", "powershell", "pwsh")
+
+
+def named_shell_completion(args: list[str]) -> None:
+    """`--show-completion SHELL` / `--install-completion SHELL` for the shell named: where Typer can detect the
+    running shell it makes both options plain flags, and a shell name given after them was ignored."""
+    if len(args) != 2 or args[0] not in ("--show-completion", "--install-completion") or args[1] not in SHELLS:
+        return
+    from typer._completion_shared import get_completion_script, install
+    stdout = QuietWhenClosed("stdout")  # `| head` may close it: no traceback for that
+    if args[0] == "--show-completion":
+        stdout.write(get_completion_script(prog_name="autoenc", complete_var="_AUTOENC_COMPLETE", shell=args[1]) + "\n")
+    else:
+        shell, path = install(shell=args[1], prog_name="autoenc", complete_var="_AUTOENC_COMPLETE")
+        stdout.write(f"{shell} completion installed in {path}\nCompletion will take effect once you restart the terminal\n")
+    stdout.flush()
+    sys.exit(0)
+
+
 class OneLineUsageErrors(TyperGroup):
     """A bad option value or a missing argument is one line on stderr too (exit 2), like every other error."""
 
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        named_shell_completion(sys.argv[1:] if args is None else list(args))
         if not standalone_mode:
             return super().main(args, prog_name, complete_var, standalone_mode, **extra)
         try:
@@ -48,6 +68,7 @@ class OneLineUsageErrors(TyperGroup):
 
 
 app = typer.Typer(cls=OneLineUsageErrors, add_completion=True, no_args_is_help=True, pretty_exceptions_show_locals=False,
+                  context_settings={"help_option_names": ["-h", "--help"]},
                   help="Train and run the seed's convolutional image autoencoder: a 64x64 picture <-> a 4x4x128 latent "
                        "(any size: 128 channels at 1/16 of the side).")
 

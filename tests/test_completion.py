@@ -1,5 +1,6 @@
-"""Shell completion as Typer provides it: the installed `autoenc` completes commands and choices."""
+"""Shell completion as Typer provides it: the installed `autoenc` completes commands and choices, for the shell named."""
 
+import pytest
 from conftest import run_cli
 
 
@@ -15,12 +16,23 @@ def test_completes_commands_options_and_choices():
     assert {"info", "plot"} <= set(complete("autoenc "))
     assert "--dtype" in complete("autoenc encode --d")
     assert set(complete("autoenc encode --dtype ")) == {"float32", "float16", "int8"}
+    assert set(complete("autoenc train --precision ")) == {"auto", "fp32", "bf16"}
+    assert "cuda" in complete("autoenc train --device cu")
 
 
-def test_install_completion_writes_the_script(tmp_path):
-    proc = run_cli("--install-completion", "bash", env={"HOME": str(tmp_path), "SHELL": "/bin/bash"})
-    assert "completion installed" in proc.stdout
-    script = tmp_path / ".bash_completions" / "autoenc.sh"
-    assert "_AUTOENC_COMPLETE=complete_bash" in script.read_text()
-    assert str(script) in (tmp_path / ".bashrc").read_text()
-    assert "complete -o default -F _autoenc_completion autoenc" in run_cli("--show-completion", "bash").stdout
+SCRIPTS = {"bash": ("complete -o default -F _autoenc_completion autoenc", ".bash_completions/autoenc.sh"),
+           "zsh": ("#compdef autoenc", ".zfunc/_autoenc"),
+           "fish": ("complete --command autoenc", ".config/fish/completions/autoenc.fish")}
+
+
+@pytest.mark.parametrize("shell", sorted(SCRIPTS))
+def test_show_and_install_completion_for_the_shell_named(tmp_path, shell):
+    marker, installed = SCRIPTS[shell]
+    assert marker in run_cli("--show-completion", shell).stdout
+    proc = run_cli("--install-completion", shell, env={"HOME": str(tmp_path), "SHELL": "/bin/bash"})
+    assert f"{shell} completion installed" in proc.stdout
+    assert (tmp_path / installed).is_file()
+
+
+def test_powershell_script_is_its_own():
+    assert "Register-ArgumentCompleter" in run_cli("--show-completion", "powershell").stdout
