@@ -178,7 +178,7 @@ def get_dataset(folder: Path, url: Optional[str] = None, md5: Optional[str] = No
 @app.command()
 @friendly_errors
 def download(
-    folder: Annotated[Path, typer.Argument(help="where the dataset goes")] = Path("tiny-imagenet-200"),
+    folder: Annotated[Path, typer.Argument(metavar="FOLDER", help="where the dataset goes")] = Path("tiny-imagenet-200"),
     url: Annotated[Optional[str], typer.Option(help="a mirror (http, https, file://) or a local zip, instead of the official URL")] = None,
     md5: Annotated[Optional[str], typer.Option(help="expected MD5 of the zip (default: the official one, or none with --url)")] = None,
 ):
@@ -219,7 +219,7 @@ def named_options(ctx: typer.Context) -> set[str]:
 @friendly_errors
 def train(
     ctx: typer.Context,
-    data: Annotated[Path, typer.Argument(help="a Tiny ImageNet root (tiny-imagenet-200) or any folder of images (photos of any size: random windows)")],
+    data: Annotated[Path, typer.Argument(metavar="DATA", help="a Tiny ImageNet root (tiny-imagenet-200) or any folder of images (photos of any size: random windows)")],
     out_dir: Annotated[Path, typer.Option("--out", "-o", help="run folder: model, state, log.csv, samples/")] = Path(D.out),
     epochs: Annotated[Optional[int], setting("epochs", f"passes over the training images (default: {DEFAULT_EPOCHS}; on --resume: the run's)")] = None,
     max_steps: Annotated[Optional[int], setting("max_steps", "stop after this many steps (overrides --epochs when smaller; on --resume: the run's)")] = None,
@@ -274,7 +274,7 @@ class LatentDtype(str, Enum):
 @app.command()
 @friendly_errors
 def encode(
-    images: Annotated[list[Path], typer.Argument(help="image files, any size (kept: padded to a multiple of 16, cropped back by decode)")],
+    images: Annotated[list[Path], typer.Argument(metavar="IMAGE", help="image files, any size (kept: padded to a multiple of 16, cropped back by decode)")],
     output: Annotated[Optional[Path], typer.Option("-o", "--output", help="latent .npy (+ .npy.json sidecar), or a folder for several (default: ./NAME.npy, never over an existing file)")] = None,
     weights: WeightsOption = None,
     dtype: Annotated[LatentDtype, typer.Option(help="stored precision: int8 has per-channel scales in the sidecar")] = LatentDtype.float32,
@@ -299,7 +299,7 @@ def encode(
 @app.command()
 @friendly_errors
 def decode(
-    latents: Annotated[list[Path], typer.Argument(help="latent .npy files made by autoenc encode (sidecars are found beside them)")],
+    latents: Annotated[list[Path], typer.Argument(metavar="LATENT", help="latent .npy files made by autoenc encode (sidecars are found beside them)")],
     output: Annotated[Optional[Path], typer.Option("-o", "--output", help="PNG file, or a folder for several (default: ./NAME.rec.png, never over an existing file)")] = None,
     weights: WeightsOption = None,
 ):
@@ -327,7 +327,7 @@ def decode(
 @app.command("eval")
 @friendly_errors
 def evaluate(
-    data: Annotated[Path, typer.Argument(help="a Tiny ImageNet root (its val split is used) or a folder of images (all used)")],
+    data: Annotated[Path, typer.Argument(metavar="DATA", help="a Tiny ImageNet root (its val split is used) or a folder of images (all used)")],
     weights: WeightsOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="print one JSON object on stdout instead of a table")] = False,
     limit: Annotated[Optional[int], typer.Option(help="only the first N image files (sorted by path)")] = None,
@@ -409,7 +409,7 @@ def evaluate_whole_pictures(data: Path, weights: Optional[Path], as_json: bool, 
 @app.command()
 @friendly_errors
 def info(
-    file: Annotated[Path, typer.Argument(help="a weights .safetensors, a training state, or a latent .npy (or its .npy.json)")],
+    file: Annotated[Path, typer.Argument(metavar="FILE", help="a weights .safetensors, a training state, or a latent .npy (or its .npy.json)")],
     layers: Annotated[bool, typer.Option("--layers", help="for weights: also the layer table with shapes")] = False,
 ):
     """Show what a file holds: a model's config, parameters and provenance, or a latent's shape, dtype and source."""
@@ -420,7 +420,7 @@ def info(
 @app.command()
 @friendly_errors
 def plot(
-    run: Annotated[Path, typer.Argument(help="a run folder made by autoenc train, or its log.csv")],
+    run: Annotated[Path, typer.Argument(metavar="RUN", help="a run folder made by autoenc train, or its log.csv")],
     output: Annotated[Optional[Path], typer.Option("-o", "--output", help="PNG to write (default: curve.png beside log.csv)")] = None,
 ):
     """Draw the training curve (loss and validation PSNR against steps) from log.csv as a PNG."""
@@ -431,7 +431,7 @@ def plot(
 @app.command()
 @friendly_errors
 def bench(
-    data: Annotated[Path, typer.Argument(help="dataset to train on (its cache is built first if missing)")],
+    data: Annotated[Path, typer.Argument(metavar="DATA", help="dataset to train on (its cache is built first if missing)")],
     epochs: Annotated[int, typer.Option(help="epochs of the timed `autoenc train` process")] = 1,
     naive_steps: Annotated[int, typer.Option(help="steps of the naive reference")] = 8,
     device: DeviceOption = "auto",
