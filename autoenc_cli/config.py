@@ -93,10 +93,11 @@ COLORS = ("rgb", "lab")  # the network's pixel encodings (color.py)
 
 
 # Measured in docs/training.md: from random weights, a high rate and leaky ReLUs early (dead channels);
-# from trained plain-ReLU weights, a lower rate and no leak (a leak would first undo what they learned).
+# from trained plain-ReLU weights no leak (it would first undo what they learned) and half the rate: 1e-3
+# beat 3e-4 on held-out photos after 2,000 steps from the bundled weights (+0.13 dB on crops, +0.14 whole).
 RECIPES = {
     "scratch": {"lr": 2e-3, "relu_leak": 0.5},
-    "fine-tune": {"lr": 3e-4, "relu_leak": 0.0},
+    "fine-tune": {"lr": 1e-3, "relu_leak": 0.0},
 }
 
 

@@ -29,7 +29,7 @@ def test_a_default_output_name_never_replaces_the_users_file(tmp_path, monkeypat
 def test_help_shows_defaults_that_hold_brackets_and_the_fine_tuning_ones():
     text = " ".join(invoke("train", "--help").output.split())
     assert "(default: 10; on --resume: the run's)" in text
-    assert "(default: 0.002; with --init: 0.0003)" in text
+    assert "(default: 0.002; with --init: 0.001)" in text
     assert "NAME.rec.png" in " ".join(invoke("decode", "--help").output.split())
 
 
