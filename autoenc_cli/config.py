@@ -1,6 +1,5 @@
 """Training settings: every default and range of `autoenc train` lives here (the CLI reads them from TrainConfig)."""
 
-import math
 from dataclasses import dataclass, fields, replace
 
 from .errors import AutoencError

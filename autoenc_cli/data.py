@@ -276,42 +276,61 @@ class CachedImages:
     path: Path
 
 
-def cached_images(files: list[Path], cache_dir=None, progress=None, label: str = "images", workers: int | None = None) -> CachedImages:
-    """Decode `files` once into a uint8 cache (in parallel, with a progress callback); rows are read on demand."""
+def open_cache(files: list[Path], cache_dir, kind: str, opener):
+    """(npy, meta, entry): the cache files for `files` decoded as `kind`, and opener(npy, info) if a readable
+    entry is there already (None otherwise: a damaged entry is rebuilt)."""
     root = cache_root(cache_dir)
-    key = file_key(files, f"v{CACHE_VERSION} {IMAGE_SIZE}")
+    key = file_key(files, kind)
     npy, meta = root / f"{key}.npy", root / f"{key}.json"
     if npy.exists() and meta.exists():
         try:
-            info = json.loads(meta.read_text())
-            return CachedImages(ImageRows(npy), info["skipped"], npy)
+            return npy, meta, opener(npy, json.loads(meta.read_text()))
         except (OSError, ValueError, KeyError):
-            pass  # a damaged cache entry is rebuilt
-    workers = workers or min(len(files) // 256 + 1, os.cpu_count() or 1)
-    out = np.empty((len(files), IMAGE_SIZE, IMAGE_SIZE, 3), np.uint8)
-    n = 0
+            pass
+    return npy, meta, None
+
+
+def decode_all(decode, files: list[Path], workers: int, progress=None, label: str = "images"):
+    """decode(file) for every file in order, in `workers` processes, calling progress(done, total, label)."""
     chunks = max(1, min(64, len(files) // (8 * workers) or 1))
-    results = map(decode_or_none, files) if workers == 1 else None
     pool = ProcessPoolExecutor(workers) if workers > 1 else None
     try:
-        if pool is not None:
-            results = pool.map(decode_or_none, files, chunksize=chunks)
-        for i, arr in enumerate(results):
-            if arr is not None:
-                out[n] = arr
-                n += 1
+        results = pool.map(decode, files, chunksize=chunks) if pool else map(decode, files)
+        for i, result in enumerate(results):
+            yield result
             if progress is not None:
                 progress(i + 1, len(files), label)
     finally:
         if pool is not None:
             pool.shutdown(cancel_futures=True)
-    out = out[:n]
+
+
+def save_cache(npy: Path, meta: Path, array: np.ndarray, info: dict) -> bool:
+    """Write a cache entry atomically (the array, then its description); False if the folder is not writable."""
     try:
         with atomic_path(npy) as tmp:
             with open(tmp, "wb") as f:
-                np.save(f, out)
-        write_text_atomic(meta, json.dumps({"files": len(files), "images": n, "skipped": len(files) - n}))
-        out = ImageRows(npy)
+                np.save(f, array)
+        write_text_atomic(meta, json.dumps(info))
+        return True
     except AutoencError:
-        pass  # cache directory not writable: train from memory this time
+        return False  # cache directory not writable: train from memory this time
+
+
+def cached_images(files: list[Path], cache_dir=None, progress=None, label: str = "images", workers: int | None = None) -> CachedImages:
+    """Decode `files` once into a uint8 cache (in parallel, with a progress callback); rows are read on demand."""
+    npy, meta, entry = open_cache(files, cache_dir, f"v{CACHE_VERSION} {IMAGE_SIZE}",
+                                  lambda npy, info: CachedImages(ImageRows(npy), info["skipped"], npy))
+    if entry is not None:
+        return entry
+    workers = workers or min(len(files) // 256 + 1, os.cpu_count() or 1)
+    out = np.empty((len(files), IMAGE_SIZE, IMAGE_SIZE, 3), np.uint8)
+    n = 0
+    for arr in decode_all(decode_or_none, files, workers, progress, label):
+        if arr is not None:
+            out[n] = arr
+            n += 1
+    out = out[:n]
+    if save_cache(npy, meta, out, {"files": len(files), "images": n, "skipped": len(files) - n}):
+        out = ImageRows(npy)
     return CachedImages(out, len(files) - n, npy)

@@ -12,10 +12,8 @@ floor(log2 z), where it is 64..127 pixels wide, and resized to 64x64 there (bicu
 Every draw comes from a generator seeded by (seed, epoch), so a resumed run draws the same windows.
 """
 
-import json
 import math
 import os
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,9 +22,8 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from .data import cache_root, file_key, open_image
+from .data import decode_all, open_cache, open_image, save_cache
 from .errors import AutoencError
-from .fileio import atomic_path, write_text_atomic
 from .model import IMAGE_SIZE
 
 MAX_STORED_SIDE = 2048  # longer sides are scaled down once, when cached (a 12 MP photo: 12 MB -> 4 MB per level 0)
@@ -77,41 +74,21 @@ class Photos:
 
 def cached_photos(files: list[Path], cache_dir=None, progress=None, label: str = "decoding photos") -> Photos:
     """Decode `files` once into a pyramid cache (in parallel, with a progress callback) and map it."""
-    root = cache_root(cache_dir)
-    key = file_key(files, f"pyramid v{PYRAMID_VERSION} {MAX_STORED_SIDE}")
-    npy, meta = root / f"{key}.npy", root / f"{key}.json"
-    if npy.exists() and meta.exists():
-        try:
-            info = json.loads(meta.read_text())
-            return Photos(np.load(npy, mmap_mode="r"), info["index"], info["skipped"])
-        except (OSError, ValueError, KeyError):
-            pass  # a damaged cache entry is rebuilt
-    workers = min(len(files) // 16 + 1, os.cpu_count() or 1)
+    npy, meta, entry = open_cache(files, cache_dir, f"pyramid v{PYRAMID_VERSION} {MAX_STORED_SIDE}",
+                                  lambda npy, info: Photos(np.load(npy, mmap_mode="r"), info["index"], info["skipped"]))
+    if entry is not None:
+        return entry
     parts, index, offset = [], [], 0
-    pool = ProcessPoolExecutor(workers) if workers > 1 else None
-    try:
-        results = pool.map(_decode_levels, files) if pool else map(_decode_levels, files)
-        for i, levels in enumerate(results):
-            if levels is not None:
-                index.append([])
-                for a in levels:
-                    index[-1].append((offset, a.shape[0], a.shape[1]))
-                    parts.append(a.reshape(-1))
-                    offset += a.size
-            if progress is not None:
-                progress(i + 1, len(files), label)
-    finally:
-        if pool is not None:
-            pool.shutdown(cancel_futures=True)
+    for levels in decode_all(_decode_levels, files, min(len(files) // 16 + 1, os.cpu_count() or 1), progress, label):
+        if levels is not None:
+            index.append([])
+            for a in levels:
+                index[-1].append((offset, a.shape[0], a.shape[1]))
+                parts.append(a.reshape(-1))
+                offset += a.size
     flat = np.concatenate(parts) if parts else np.zeros(0, np.uint8)
-    try:
-        with atomic_path(npy) as tmp:
-            with open(tmp, "wb") as f:
-                np.save(f, flat)
-        write_text_atomic(meta, json.dumps({"files": len(files), "skipped": len(files) - len(index), "index": index}))
+    if save_cache(npy, meta, flat, {"files": len(files), "skipped": len(files) - len(index), "index": index}):
         flat = np.load(npy, mmap_mode="r")
-    except AutoencError:
-        pass  # cache directory not writable: train from memory this time
     return Photos(flat, index, len(files) - len(index))
 
 
