@@ -1,0 +1,54 @@
+"""The CUDA path, run by benchmarks/gpu_check.py on a GPU machine (`pytest -m gpu`); skipped where there is no GPU."""
+
+import os
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+from conftest import make_tiny_imagenet, photo_like
+
+from autoenc_cli.codec import reconstruct_picture
+from autoenc_cli.hardware import pick_precision
+from autoenc_cli.train import TrainConfig, train
+from autoenc_cli.weights import load_model
+
+pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")]
+
+
+def quiet(*_):
+    pass
+
+
+def test_training_and_resume_on_cuda(tmp_path):
+    data = make_tiny_imagenet(tmp_path / "data", classes=2, per_class=8, val=2, corrupt=False)
+    common = dict(data=str(data), out=str(tmp_path / "run"), epochs=1000, batch_size=4, device="cuda", log_every=5)
+    first = train(TrainConfig(max_steps=10, **common), say=quiet)
+    again = train(TrainConfig(max_steps=20, **common), resume=True, say=quiet)
+    assert first.step == 10 and again.step == 20 and np.isfinite(again.val_psnr)
+
+
+def test_encode_decode_on_cuda_matches_the_cpu():
+    model, _ = load_model(__import__("autoenc_cli.weights", fromlist=["x"]).default_weights_path())
+    pixels = photo_like(np.random.default_rng(0), 128)
+    on_cpu = reconstruct_picture(model, pixels).astype(int)
+    on_gpu = reconstruct_picture(model.to("cuda"), pixels).astype(int)
+    diff = np.abs(on_cpu - on_gpu)
+    assert diff.max() <= 2 and diff.mean() < 0.05  # float order differs (TF32/cuDNN): at most 2 levels, rarely
+
+
+def test_auto_precision_is_bf16_on_a_gpu_that_runs_it():
+    expected = "bf16" if torch.cuda.is_bf16_supported(including_emulation=False) else "fp32"
+    assert pick_precision("auto", torch.device("cuda")) == expected
+
+
+def test_one_process_nccl_group(tmp_path):
+    data = make_tiny_imagenet(tmp_path / "data", classes=2, per_class=4, val=2, corrupt=False)
+    launcher = [shutil.which("torchrun")] if shutil.which("torchrun") else [sys.executable, "-m", "torch.distributed.run"]
+    proc = subprocess.run(launcher + ["--standalone", "--nproc_per_node=1", "-m", "autoenc_cli", "train", str(data),
+                                      "--out", str(tmp_path / "run"), "--max-steps", "5", "--batch-size", "4", "--device", "cuda"],
+                          capture_output=True, text=True, timeout=300, env=dict(os.environ, COLUMNS="200"))
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "run" / "model.safetensors").is_file()

@@ -1,0 +1,29 @@
+"""benchmarks/gpu_check.py's plumbing, in its dry mode on the CPU: every step runs and reports."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import photo_like, write_image
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.mark.slow
+def test_the_gpu_check_runs_every_step_and_reports(tmp_path):
+    rng = np.random.default_rng(0)
+    for i in range(4):
+        write_image(tmp_path / "photos" / f"p{i}.png", np.tile(photo_like(rng, 64), (2, 2, 1)))
+    out = tmp_path / "out"
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "gpu_check.py"), str(tmp_path / "photos"), "--out", str(out),
+                           "--dry-run"], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads((out / "report.json").read_text())
+    assert set(report["steps"]) == {"tests", "bench", "sweep", "train"}
+    assert report["steps"]["tests"]["status"] == "ok" and report["steps"]["sweep"]["status"] == "ok"
+    assert report["steps"]["train"]["status"] in ("ok", "stopped to save")
+    assert [r["batch"] for r in json.loads((out / "sweep.json").read_text())["results"]] == [4, 8]
+    assert (out / "model.safetensors").is_file() and report["versions"]["torch"]
