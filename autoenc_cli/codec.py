@@ -91,7 +91,7 @@ def decode_file(model: Autoencoder, latent_path, image_path) -> tuple[tuple[int,
 
     Returns the picture's (width, height) and the weights the latent says it was made with (or None).
     """
-    latent = load_latent(latent_path, model.encoder[-2].out_channels)
+    latent = load_latent(latent_path, model.latent_channels)
     pixels = decode_picture(model, latent)
     save_png(pixels, image_path)
     made_with = latent.meta.get("weights")

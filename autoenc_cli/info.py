@@ -78,7 +78,7 @@ def recipe_phase(model, prov: dict) -> str:
 def describe_weights(path: Path, layers: bool = False) -> Group:
     model, meta = load_model(path)
     params = sum(p.numel() for p in model.parameters())
-    channels = model.encoder[-2].out_channels
+    channels = model.latent_channels
     sha = fingerprint(path)["sha256"]
     rows = [
         ("file", f"{path} ({path.stat().st_size:,} bytes)" + (", the bundled default" if same_file_as_default(sha) else "")),

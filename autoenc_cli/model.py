@@ -31,7 +31,7 @@ def conv(c_in: int, c_out: int, stride: int = 1, bias: bool = False) -> nn.Conv2
 class Autoencoder(nn.Module):
     def __init__(self, width: int = 1):
         super().__init__()
-        w = width  # the seed's NeuronMultiplier; 2 is its "big network"
+        w = width  # the channel multiplier (the seed's NeuronMultiplier; 2 is its "big network"), not a picture's width
         self.width = width
         self.encoder = Layers(  # Layers: nn.Sequential, running conv + ReLU as one kernel where it can
             conv(3, 32 * w, stride=2), nn.ReLU(),  # 32x32
@@ -58,6 +58,15 @@ class Autoencoder(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.decoder(self.encoder(x))
+
+    @property
+    def latent_channels(self) -> int:
+        return LATENT_CHANNELS * self.width
+
+    @property
+    def to_pixels(self) -> nn.Conv2d:
+        """The last convolution (1x1, linear): the one layer whose output is pixels."""
+        return self.decoder[-2]
 
 
 def swap_relus(model: Autoencoder, slope: float) -> list[nn.LeakyReLU]:
@@ -98,5 +107,5 @@ def init_weights(model: Autoencoder) -> None:
             nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
             if m.bias is not None:
                 nn.init.zeros_(m.bias)
-    last = model.decoder[-2]
+    last = model.to_pixels
     nn.init.kaiming_normal_(last.weight, nonlinearity="linear")
