@@ -60,12 +60,18 @@ def decode_picture(model: Autoencoder, latent: Latent) -> np.ndarray:
 
 
 @torch.inference_mode()
-def reconstruct_picture(model: Autoencoder, pixels: np.ndarray) -> np.ndarray:
-    """One H x W x 3 uint8 picture of any size through encoder and decoder in one pass, as encode + decode give it."""
-    h, w = pixels.shape[:2]
+def reconstruct(model: Autoencoder, pixels: np.ndarray) -> np.ndarray:
+    """N x H x W x 3 uint8 (H, W multiples of 16) -> the model's reconstructions, on the model's device:
+    the one path from pixels through encoder and decoder back to pixels that eval, galleries and bench use."""
     device = next(model.parameters()).device
-    x = encode_pixels(torch.from_numpy(pad_to_multiple(pixels)).to(device).permute(2, 0, 1)[None])
-    return decode_pixels(model(x))[0].permute(1, 2, 0)[:h, :w].cpu().numpy()
+    x = torch.from_numpy(np.ascontiguousarray(pixels)).to(device).permute(0, 3, 1, 2)
+    return decode_pixels(model(encode_pixels(x))).permute(0, 2, 3, 1).cpu().numpy()
+
+
+def reconstruct_picture(model: Autoencoder, pixels: np.ndarray) -> np.ndarray:
+    """One H x W x 3 uint8 picture of any size, padded as encode pads it and cropped as decode crops it."""
+    h, w = pixels.shape[:2]
+    return reconstruct(model, pad_to_multiple(pixels)[None])[0][:h, :w]
 
 
 def read_picture(path, resize: int | None = None) -> np.ndarray:

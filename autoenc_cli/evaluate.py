@@ -14,14 +14,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import torch
 from PIL import Image
 
-from .codec import comparison_grid, reconstruct_picture, save_png
+from .codec import comparison_grid, reconstruct, reconstruct_picture, save_png
 from .data import cached_images, check_folder, find_images, is_tiny_imagenet, no_images, open_image, split_dataset
 from .errors import AutoencError
 from .metrics import mse_per_image, psnr_per_image, ssim_per_image
-from .model import Autoencoder, decode_pixels, encode_pixels
+from .model import Autoencoder
 
 BICUBIC_SIDE = 26  # 26 * 26 * 3 = 2,028 <= 2,048 latent numbers
 KEPT_FRACTION = 1 / 6  # of a picture's numbers that the latent keeps: 2,048 of 64 * 64 * 3
@@ -83,16 +82,6 @@ def jpeg(pixels: np.ndarray, budget: int = JPEG_BUDGET) -> tuple[np.ndarray, np.
         with Image.open(io.BytesIO(data)) as img:
             out[i] = np.asarray(img.convert("RGB"))
     return out, sizes, qualities
-
-
-# ---------------------------------------------------------------- the model
-
-@torch.inference_mode()
-def reconstruct(model: Autoencoder, pixels: np.ndarray) -> np.ndarray:
-    """N x H x W x 3 uint8 -> the model's reconstructions, same shape (one batch, on the model's device)."""
-    device = next(model.parameters()).device
-    x = torch.from_numpy(np.ascontiguousarray(pixels)).to(device).permute(0, 3, 1, 2)
-    return decode_pixels(model(encode_pixels(x))).permute(0, 2, 3, 1).cpu().numpy()
 
 
 # ---------------------------------------------------------------- scores

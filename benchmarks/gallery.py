@@ -10,7 +10,7 @@ import torch
 
 from autoenc_cli.codec import comparison_grid, save_png
 from autoenc_cli.data import cached_images, split_dataset
-from autoenc_cli.evaluate import reconstruct
+from autoenc_cli.codec import reconstruct
 from autoenc_cli.weights import load_model, resolve_weights
 
 

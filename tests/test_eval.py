@@ -7,7 +7,8 @@ from PIL import Image
 from skimage.metrics import structural_similarity  # the independent reference (test extra)
 
 from autoenc_cli.errors import AutoencError
-from autoenc_cli.evaluate import JPEG_BUDGET, bicubic, eval_files, jpeg, jpeg_bytes, jpeg_fit, reconstruct, worst_grid
+from autoenc_cli.codec import reconstruct
+from autoenc_cli.evaluate import JPEG_BUDGET, bicubic, eval_files, jpeg, jpeg_bytes, jpeg_fit, worst_grid
 from autoenc_cli.metrics import mse_per_image, psnr_per_image, ssim_per_image
 from autoenc_cli.model import Autoencoder
 
