@@ -104,14 +104,31 @@ def decode_file(model: Autoencoder, latent_path, image_path) -> tuple[tuple[int,
     return (pixels.shape[1], pixels.shape[0]), made_with if isinstance(made_with, dict) else None
 
 
+LABEL_WIDTH = 104  # pixels left of a comparison grid for the row names
+PSNR_HEIGHT = 14  # pixels under each row of reconstructions for their PSNR
+
+
 def comparison_grid(originals: np.ndarray, reconstructions: np.ndarray, columns: int = 8, scale: int = 2) -> np.ndarray:
-    """Rows of originals, each followed by the row of their reconstructions, 1px gaps, upscaled."""
+    """Rows of originals, each followed by the row of their reconstructions, upscaled, with 1px gaps (before
+    scaling); the rows are named on the left and each reconstruction's PSNR is written under it."""
+    from PIL import ImageDraw, ImageFont
+
+    from .metrics import psnr_per_image
     n, h, w, _ = originals.shape
     rows = -(-n // columns)
-    grid = np.full((rows * 2 * (h + 1) + 1, columns * (w + 1) + 1, 3), 255, np.uint8)
+    pair = 2 * (h + 1) * scale + PSNR_HEIGHT  # one row of originals, one of reconstructions, their PSNRs
+    canvas = Image.new("RGB", (LABEL_WIDTH + (columns * (w + 1) + 1) * scale, rows * pair + scale), "white")
+    draw, font = ImageDraw.Draw(canvas), ImageFont.load_default(11)
+    psnr = psnr_per_image(originals, reconstructions).tolist()
+    for r in range(rows):
+        top = r * pair + scale
+        draw.text((4, top + h * scale // 2 - 6), "original", fill="black", font=font)
+        draw.text((4, top + (h + 1) * scale + h * scale // 2 - 6), "reconstruction", fill="black", font=font)
     for i in range(n):
         r, c = divmod(i, columns)
-        y, x = r * 2 * (h + 1) + 1, c * (w + 1) + 1
-        grid[y:y + h, x:x + w] = originals[i]
-        grid[y + h + 1:y + 2 * h + 1, x:x + w] = reconstructions[i]
-    return grid.repeat(scale, 0).repeat(scale, 1)
+        x, y = LABEL_WIDTH + (c * (w + 1) + 1) * scale, r * pair + scale
+        for k, tile in enumerate((originals[i], reconstructions[i])):
+            big = Image.fromarray(np.ascontiguousarray(tile)).resize((w * scale, h * scale), Image.NEAREST)
+            canvas.paste(big, (x, y + k * (h + 1) * scale))
+        draw.text((x + 2, y + 2 * (h + 1) * scale - scale + 1), f"{psnr[i]:.1f} dB", fill="black", font=font)
+    return np.asarray(canvas)

@@ -7,7 +7,7 @@ from PIL import Image
 from skimage.metrics import structural_similarity  # the independent reference (test extra)
 
 from autoenc_cli.errors import AutoencError
-from autoenc_cli.codec import reconstruct
+from autoenc_cli.codec import LABEL_WIDTH, reconstruct
 from autoenc_cli.evaluate import JPEG_BUDGET, bicubic, eval_files, jpeg, jpeg_bytes, jpeg_fit, worst_grid
 from autoenc_cli.metrics import mse_per_image, psnr_per_image, ssim_per_image
 from autoenc_cli.model import Autoencoder
@@ -84,7 +84,8 @@ def test_eval_files_and_worst_grid(tmp_path):
     psnr = psnr_per_image(pixels, reconstruct(model, pixels)).tolist()
     grid = worst_grid(model, pixels, psnr)
     worst = int(np.argmin(psnr))
-    assert (grid[2:130, 2:130] == pixels[worst].repeat(2, 0).repeat(2, 1)).all()  # worst first, top left
+    left = LABEL_WIDTH + 2  # right of the row names
+    assert (grid[2:130, left:left + 128] == pixels[worst].repeat(2, 0).repeat(2, 1)).all()  # worst first, top left
 
 
 def test_eval_cli_json_table_and_worst_png(tmp_path):
