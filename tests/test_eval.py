@@ -7,7 +7,7 @@ from PIL import Image
 from skimage.metrics import structural_similarity  # the independent reference (test extra)
 
 from autoenc_cli.errors import AutoencError
-from autoenc_cli.codec import LABEL_WIDTH, reconstruct
+from autoenc_cli.codec import LABEL_WIDTH, PSNR_HEIGHT, reconstruct
 from autoenc_cli.evaluate import JPEG_BUDGET, bicubic, eval_files, jpeg, jpeg_bytes, jpeg_fit, worst_grid
 from autoenc_cli.metrics import mse_per_image, psnr_per_image, ssim_per_image
 from autoenc_cli.model import Autoencoder
@@ -110,7 +110,7 @@ def test_eval_cli_json_table_and_worst_png(tmp_path):
     assert result["baselines"]["bicubic"]["psnr"] > result["psnr"]  # 2 training steps lose to bicubic
     assert "model.safetensors" in proc.stderr and "skipped 1 unreadable" in proc.stderr
     worst = Image.open(tmp_path / "eval_worst.png")
-    assert worst.mode == "RGB" and worst.size == (2 * (8 * 65 + 1), 2 * (2 * 65 + 1))
+    assert worst.mode == "RGB" and worst.size == (LABEL_WIDTH + 2 * (8 * 65 + 1), 2 * 2 * 65 + PSNR_HEIGHT + 2)
 
     proc = run_cli("eval", folder, "--limit", 3, "-w", weights, "--worst-png", tmp_path / "w.png", cwd=tmp_path)
     assert "bicubic" in proc.stdout and "jpeg" in proc.stdout
