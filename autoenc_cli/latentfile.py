@@ -101,6 +101,8 @@ def read_array(path: Path) -> np.ndarray:
         raise AutoencError(f"{path}: no such latent file")
     with open(path, "rb") as f:
         if f.read(len(NPY_MAGIC)) != NPY_MAGIC:
+            if is_sidecar(path):
+                raise AutoencError(f"{path}: is the JSON sidecar of a latent; give the latent itself, {str(path)[:-5]}")
             raise AutoencError(f"{path}: not a .npy file")
     try:
         z = np.load(path, allow_pickle=False)

@@ -87,3 +87,11 @@ def test_barely_trained_weights_are_flagged_by_encode_and_info(tmp_path):
     assert "barely trained" in " ".join(invoke("info", weights).output.split())
     bundled = invoke("encode", img, "-o", tmp_path / "b.npy")
     assert bundled.exit_code == 0 and "barely trained" not in bundled.output
+
+
+def test_decoding_a_sidecar_points_to_its_latent(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    write_image(tmp_path / "photo.png", photo_like(np.random.default_rng(3)), format="PNG")
+    assert invoke("encode", "photo.png").exit_code == 0
+    result = invoke("decode", "photo.npy.json", "-o", "out.png")
+    assert result.exit_code == 1 and "give the latent itself, photo.npy" in " ".join(result.output.split())
