@@ -78,6 +78,7 @@ def read_png(path) -> np.ndarray:
     return np.asarray(Image.open(path).convert("RGB"))
 
 
+@pytest.mark.slow
 def test_512x384_photo_gives_128x24x32_and_comes_back_512x384(block, tmp_path):
     _, weights = block
     pixels = smooth_picture(np.random.default_rng(1), 384, 512)
@@ -123,6 +124,7 @@ def test_whole_picture_equals_its_64x64_pieces_with_the_block_network(block):
     assert np.array_equal(whole, stitched)
 
 
+@pytest.mark.slow
 def test_large_photo_psnr_is_within_1_db_of_its_64x64_crops(tuned):
     """The issue's seam check with trained weights: the whole picture in one pass against its 64x64
     crops stitched back, both scored over the whole picture (a mean of the crops' own PSNRs would
@@ -140,6 +142,7 @@ def test_large_photo_psnr_is_within_1_db_of_its_64x64_crops(tuned):
     assert whole_psnr > crop_psnr - 1.0, (whole_psnr, crop_psnr)
 
 
+@pytest.mark.slow
 def test_resize_64_centre_crops_and_resizes(block, tmp_path):
     _, weights = block
     src = write_image(tmp_path / "wide.png", smooth_picture(np.random.default_rng(5), 384, 512), format="PNG")
@@ -151,6 +154,7 @@ def test_resize_64_centre_crops_and_resizes(block, tmp_path):
     assert Image.open(tmp_path / "out.png").size == (64, 64)
 
 
+@pytest.mark.slow
 def test_compact_dtypes_decode_close_to_float32(tuned, tmp_path):
     _, weights = tuned
     src = write_image(tmp_path / "in.png", smooth_picture(np.random.default_rng(6), 128, 192), format="PNG")
@@ -195,6 +199,7 @@ def test_plain_npy_without_sidecar_still_decodes(block, tmp_path):
     assert Image.open(tmp_path / "out" / "half.png").size == (112, 80)  # 16 times the latent: nothing to crop to
 
 
+@pytest.mark.slow
 def test_odd_sizes_and_a_glob_that_also_matches_the_sidecars(block, tmp_path):
     _, weights = block
     rng = np.random.default_rng(8)

@@ -1,3 +1,4 @@
+import pytest
 import numpy as np
 from conftest import photo_like, run_cli, write_image
 from PIL import Image
@@ -23,6 +24,7 @@ def test_train_encode_decode_end_to_end(tiny_imagenet, tmp_path):
     assert out.size == (64, 64) and out.mode == "RGB"
 
 
+@pytest.mark.slow
 def test_resume_from_cli_continues_step_count(tiny_imagenet, tmp_path):
     run = tmp_path / "run"
     run_cli("train", tiny_imagenet, "--out", run, "--max-steps", 4, "--batch-size", 4)
@@ -32,6 +34,7 @@ def test_resume_from_cli_continues_step_count(tiny_imagenet, tmp_path):
     assert steps[-1] == "8" and len(steps) == len(set(steps))
 
 
+@pytest.mark.slow
 def test_several_files_at_once_into_folders(tiny_imagenet, tmp_path):
     run = tmp_path / "run"
     run_cli("train", tiny_imagenet, "--out", run, "--max-steps", 2, "--batch-size", 4)

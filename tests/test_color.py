@@ -55,6 +55,7 @@ def test_lab_is_recorded_in_the_weights_and_applied_on_loading(lab_run):
     assert (direct.int() - via_rgb.int()).abs().max() <= 1
 
 
+@pytest.mark.slow
 def test_eval_encode_decode_use_lab_without_a_flag(lab_run, tmp_path):
     data, result = lab_run
     proc = run_cli("eval", data, "-w", result.weights, "--json", "--worst-png", tmp_path / "worst.png")

@@ -1,6 +1,6 @@
 import numpy as np
 import pytest
-from conftest import make_tiny_imagenet, photo_like, write_image
+from conftest import photo_like, write_image
 from PIL import Image
 
 from autoenc_cli.data import cached_images, load_square, split_dataset
@@ -95,4 +95,3 @@ def test_all_unreadable_images_is_an_error(tmp_path):
         (root / f"x{i}.png").write_text("text, not a png")
     with pytest.raises(AutoencError, match="could be read"):
         train(TrainConfig(data=str(root), out=str(tmp_path / "run"), max_steps=1), say=lambda *a: None)
-    assert make_tiny_imagenet  # fixture helper import kept for other tests

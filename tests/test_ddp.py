@@ -14,7 +14,7 @@ from conftest import make_tiny_imagenet
 from autoenc_cli.checkpoint import read_log
 from autoenc_cli.train import TrainConfig, train
 
-pytestmark = pytest.mark.skipif(not dist.is_available() or not dist.is_gloo_available(), reason="needs torch.distributed with gloo")
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(not dist.is_available() or not dist.is_gloo_available(), reason="needs torch.distributed with gloo")]
 
 COMMON = ["--batch-size", "2", "--lr", "1e-3", "--warmup-steps", "3", "--precision", "fp32", "--seed", "1", "--device", "cpu"]
 

@@ -100,6 +100,7 @@ def tree(folder: Path) -> set[str]:
     return {str(p.relative_to(folder)) for p in folder.rglob("*")}
 
 
+@pytest.mark.slow
 def test_download_checks_md5_extracts_and_a_second_run_does_nothing(tmp_path, server, dataset_zip):
     server.files["/tiny.zip"] = dataset_zip
     dest = tmp_path / "tiny-imagenet-200"
@@ -142,6 +143,7 @@ def test_a_wrong_checksum_leaves_nothing_behind(tmp_path, server, dataset_zip):
     assert tree(tmp_path) == set()
 
 
+@pytest.mark.slow
 def test_http_404_and_no_server_are_one_line_each(tmp_path, server):
     proc = run_cli("download", tmp_path / "d", "--url", server.url("/missing.zip"), check=False)
     assert proc.returncode == 1 and "HTTP 404" in proc.stderr and "Traceback" not in proc.stderr

@@ -88,6 +88,7 @@ def test_eval_files_and_worst_grid(tmp_path):
     assert (grid[2:130, left:left + 128] == pixels[worst].repeat(2, 0).repeat(2, 1)).all()  # worst first, top left
 
 
+@pytest.mark.slow
 def test_eval_cli_json_table_and_worst_png(tmp_path):
     rng = np.random.default_rng(5)
     folder = tmp_path / "pictures"

@@ -1,5 +1,6 @@
 """--fraction: the same share of every class, chosen deterministically from the seed, recorded in the weights."""
 
+import pytest
 from pathlib import Path
 
 import numpy as np
@@ -39,6 +40,7 @@ def test_a_plain_folder_uses_parent_folders_as_classes(tmp_path):
     assert per_class(subset, "folder") == {"cats": 4, "dogs": 2, "puppies": 2}
 
 
+@pytest.mark.slow
 def test_train_fraction_is_recorded_in_the_weights(tmp_path):
     root = make_tiny_imagenet(tmp_path / "t", classes=2, per_class=10, val=2, corrupt=False)
     run_cli("train", root, "--out", tmp_path / "run", "--fraction", 0.5, "--max-steps", 2, "--batch-size", 4, "--seed", 3)

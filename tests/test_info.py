@@ -39,6 +39,7 @@ def test_info_on_weights_shows_config_parameters_and_provenance(weights):
     assert "depth-to-space x2" in text and "4x4x128" in text  # --layers
 
 
+@pytest.mark.slow
 def test_info_on_a_latent_shows_shape_dtype_size_and_weights(weights, tmp_path):
     z = np.abs(np.random.default_rng(0).normal(size=(128, 5, 7))).astype(np.float32)
     save_latent(tmp_path / "z.npy", z, (100, 70), "int8", weights=fingerprint(weights))

@@ -66,6 +66,7 @@ def test_photo_folder_trains_on_windows_and_resumes_on_the_same_trajectory(tmp_p
                                [float(r["train_loss"]) for r in b if r["train_loss"]], rtol=1e-5)
 
 
+@pytest.mark.slow
 def test_init_starts_from_weights_and_records_the_parent(tmp_path):
     data = make_photos(tmp_path / "photos", count=6)
     common = dict(data=str(data), epochs=100, batch_size=4, warmup_steps=5, log_every=5, precision="fp32", windows_per_photo=4)

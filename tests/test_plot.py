@@ -24,6 +24,7 @@ def color_pixels(img: Image.Image, hex_color: str, box) -> int:
     return int(np.all(a == rgb, axis=-1).sum())
 
 
+@pytest.mark.slow
 def test_plot_command_draws_both_panels(tmp_path):
     (tmp_path / "run").mkdir()
     (tmp_path / "run" / "log.csv").write_text(LOG)

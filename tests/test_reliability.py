@@ -348,6 +348,7 @@ def assert_one_line(proc, *says):
         assert words in lines[0], (words, lines[0])
 
 
+@pytest.mark.slow
 def test_the_installed_command_answers_one_line(files, tmp_path):
     assert_one_line(run_cli("encode", files / "bomb.png", "-w", files / "w1.safetensors", "-o", tmp_path / "z.npy", check=False),
                     "bomb.png", "decompression bomb")

@@ -17,6 +17,7 @@ def quiet(*_):
     pass
 
 
+@pytest.mark.slow
 def test_training_really_lowers_the_loss(tmp_path):
     data = make_tiny_imagenet(tmp_path / "data", classes=2, per_class=4, val=2, corrupt=False)
     cfg = TrainConfig(data=str(data), out=str(tmp_path / "run"), epochs=10_000, max_steps=300, batch_size=8,
@@ -32,7 +33,7 @@ def test_training_really_lowers_the_loss(tmp_path):
 def test_resume_continues_from_saved_step_on_the_same_trajectory(tmp_path):
     data = make_tiny_imagenet(tmp_path / "data", classes=2, per_class=8, val=2, corrupt=False)
     common = dict(data=str(data), epochs=100, batch_size=4, warmup_steps=5, log_every=5, save_every=10, precision="fp32", seed=3)
-    full = train(TrainConfig(out=str(tmp_path / "full"), max_steps=40, **common), say=quiet)
+    train(TrainConfig(out=str(tmp_path / "full"), max_steps=40, **common), say=quiet)
     with pytest.raises(TrainingInterrupted, match="--resume"):  # Ctrl-C after step 17
         train(TrainConfig(out=str(tmp_path / "part"), max_steps=40, **common), say=quiet, progress_factory=lambda: CtrlCAt(17))
     resumed = train(TrainConfig(out=str(tmp_path / "part"), max_steps=40, **common), resume=True, say=quiet)
@@ -61,6 +62,7 @@ class CtrlCAt:
         pass
 
 
+@pytest.mark.slow
 def test_relu_leak_anneals_to_the_seeds_plain_relu(tmp_path):
 
     cfg = TrainConfig(data="unused", relu_leak=0.2, leak_until=0.5)
