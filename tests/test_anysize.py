@@ -115,13 +115,18 @@ def test_sizes_that_are_not_multiples_of_16_round_trip_in_size(block, w, h):
 def test_whole_picture_equals_its_64x64_pieces_with_the_block_network(block):
     """No seams by construction: the whole picture is one pass, and here the pieces agree to the pixel."""
     model, _ = block
-    h, w = 192, 256
-    big = smooth_picture(np.random.default_rng(3), h, w)
+    big = smooth_picture(np.random.default_rng(3), 192, 256)
+    whole, stitched = whole_and_stitched(model, big)
+    assert np.array_equal(whole, stitched)
+
+
+def whole_and_stitched(model, big: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The picture through the network in one pass, and its 64x64 pieces through it one by one, put back together."""
+    h, w = big.shape[:2]
     whole = decode_picture(model, Latent(encode_picture(model, big), (w, h)))
     crops = big.reshape(h // 64, 64, w // 64, 64, 3).swapaxes(1, 2).reshape(-1, 64, 64, 3)
     pieces = decode_latents(model, encode_images(model, crops))
-    stitched = pieces.reshape(h // 64, w // 64, 64, 64, 3).swapaxes(1, 2).reshape(h, w, 3)
-    assert np.array_equal(whole, stitched)
+    return whole, pieces.reshape(h // 64, w // 64, 64, 64, 3).swapaxes(1, 2).reshape(h, w, 3)
 
 
 @pytest.mark.slow
@@ -130,12 +135,8 @@ def test_large_photo_psnr_is_within_1_db_of_its_64x64_crops(tuned):
     crops stitched back, both scored over the whole picture (a mean of the crops' own PSNRs would
     not compare: averaging dB favours smooth crops)."""
     model, _ = tuned
-    h, w = 384, 512
-    big = smooth_picture(np.random.default_rng(4), h, w)
-    whole = decode_picture(model, Latent(encode_picture(model, big), (w, h)))
-    crops = big.reshape(h // 64, 64, w // 64, 64, 3).swapaxes(1, 2).reshape(-1, 64, 64, 3)
-    pieces = decode_latents(model, encode_images(model, crops))
-    stitched = pieces.reshape(h // 64, w // 64, 64, 64, 3).swapaxes(1, 2).reshape(h, w, 3)
+    big = smooth_picture(np.random.default_rng(4), 384, 512)
+    whole, stitched = whole_and_stitched(model, big)
     crop_psnr = psnr_per_image(stitched[None], big[None]).item()
     whole_psnr = psnr_per_image(whole[None], big[None]).item()
     assert crop_psnr > 24  # the tuned network reconstructs: the comparison means something
