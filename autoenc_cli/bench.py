@@ -6,6 +6,7 @@ so images/s <= matmul GFLOP/s / 1.01 for the best precision the hardware runs na
 """
 
 import json
+import math
 import os
 import platform
 import random
@@ -321,4 +322,14 @@ def table(report: dict) -> list[tuple[str, str]]:
 
 
 def to_json(report: dict) -> str:
-    return json.dumps(report, indent=2, default=float)
+    """Valid JSON: a measure that could not be taken (NaN or inf, e.g. too few images) is null."""
+    def finite(v):
+        if isinstance(v, dict):
+            return {k: finite(x) for k, x in v.items()}
+        if isinstance(v, (list, tuple)):
+            return [finite(x) for x in v]
+        if isinstance(v, float) or hasattr(v, "__float__") and not isinstance(v, (int, str, bool)):
+            f = float(v)
+            return f if math.isfinite(f) else None
+        return v
+    return json.dumps(finite(report), indent=2, allow_nan=False)

@@ -26,3 +26,12 @@ def test_table_reports_the_convolution_bound_against_the_ceiling():
     assert rows["autoenc train, whole process"] == "40 img/s = 40% of ceiling = 2.0x naive"
     bound = [v for k, v in rows.items() if k.startswith("the 17 convolutions alone")]
     assert bound == ["50 img/s = 50% of ceiling"]
+
+
+def test_the_json_report_is_valid_json_when_a_measure_is_missing():
+    import json
+
+    from autoenc_cli.bench import to_json
+    text = to_json({"train": {"images_per_s": float("nan"), "peak_rss_mb": 700.0}, "codec": [1.0, float("inf")], "cores": 2})
+    assert json.loads(text) == {"train": {"images_per_s": None, "peak_rss_mb": 700.0}, "codec": [1.0, None], "cores": 2}
+    assert "NaN" not in text and "Infinity" not in text
