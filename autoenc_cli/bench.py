@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from .checkpoint import read_log
 from .data import decode_or_none, load_square, split_dataset
 from .errors import AutoencError
-from .hardware import autocast, cpu_flags, cpu_has_native_bf16, keep_freed_memory, pick_device, pick_precision
+from .hardware import autocast, cpu_flags, cpu_has_native_bf16, cpuinfo, keep_freed_memory, pick_device, pick_precision
 from .model import Autoencoder, encode_pixels, init_weights
 from .config import DEFAULT_BATCH
 
@@ -34,13 +34,7 @@ FLAGS_THAT_MATTER = ["avx2", "fma", "avx512f", "avx512_bf16", "amx_bf16", "amx_t
 def machine() -> dict:
     info = {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(), "torch": torch.__version__,
             "threads": torch.get_num_threads()}
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                info["cpu"] = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    info["cpu"] = cpuinfo("model name") or info["cpu"]
     flags = cpu_flags()
     info["cpu_flags"] = [f for f in FLAGS_THAT_MATTER if f in flags]
     info["cpu_native_bf16"] = cpu_has_native_bf16(flags)

@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 
 import torch
-from safetensors import SafetensorError
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
 from .errors import AutoencError
@@ -40,12 +40,11 @@ def load_state(path: Path, model: torch.nn.Module, optimizer) -> dict:
         raise AutoencError(f"{path}: no training state to resume from (train without --resume first)")
     try:
         tensors = load_file(str(path))
-        with open(path, "rb") as f:
-            n = int.from_bytes(f.read(8), "little")
-            meta = json.loads(f.read(n))["__metadata__"]
+        with safe_open(str(path), "pt") as f:
+            meta = f.metadata()
         info = json.loads(meta["info"])
         groups = json.loads(meta["param_groups"])
-    except (SafetensorError, OSError, ValueError, KeyError) as e:
+    except (SafetensorError, OSError, ValueError, KeyError, TypeError) as e:
         raise AutoencError(f"{path}: damaged training state ({e})") from None
     model_state = {k[6:]: v for k, v in tensors.items() if k.startswith("model.")}
     try:

@@ -32,14 +32,19 @@ def pick_device(name: str = "auto") -> torch.device:
     return device
 
 
-def cpu_flags() -> set[str]:
+def cpuinfo(field: str) -> str | None:
+    """The first `field` line of /proc/cpuinfo (Linux), or None."""
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("flags"):
-                return set(line.split(":", 1)[1].split())
+            if line.startswith(field):
+                return line.split(":", 1)[1].strip()
     except OSError:
         pass
-    return set()
+    return None
+
+
+def cpu_flags() -> set[str]:
+    return set((cpuinfo("flags") or "").split())
 
 
 def cpu_has_native_bf16(flags: set[str] | None = None) -> bool:

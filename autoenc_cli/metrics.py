@@ -1,4 +1,7 @@
-"""Image quality on 8-bit pixels: MSE, PSNR (per image, then averaged), SSIM."""
+"""Image quality on 8-bit pixels: MSE, PSNR (per image, then averaged), SSIM.
+
+SSIM is written here rather than taken from scikit-image (a runtime dependency of tens of MB with
+SciPy) because it is 25 lines; tests/test_eval.py checks it against scikit-image's to 1e-6."""
 
 import numpy as np
 import torch

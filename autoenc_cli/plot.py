@@ -1,4 +1,7 @@
-"""Training curves from log.csv, drawn with Pillow: loss (log scale) and validation PSNR against steps."""
+"""Training curves from log.csv, drawn with Pillow: loss (log scale) and validation PSNR against steps.
+
+Why not matplotlib: it and the packages it brings are about 20 MB of wheels beyond numpy and Pillow, and
+`import matplotlib.pyplot` took 0.64 s here (python -X importtime, 2026-11-26), for two line charts."""
 
 import csv
 import io

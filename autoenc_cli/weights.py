@@ -12,7 +12,7 @@ from importlib import resources
 from pathlib import Path
 
 import torch
-from safetensors import SafetensorError
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
 from .color import COLORS, speak_rgb
@@ -60,20 +60,13 @@ def read_metadata(path: str | os.PathLike) -> dict[str, str]:
     if not path.is_file():
         raise AutoencError(f"{path}: no such weights file")
     try:
-        with open(path, "rb") as f:
-            head = f.read(8)
-            if len(head) < 8:
-                raise ValueError("file too short")
-            n = int.from_bytes(head, "little")
-            if n <= 0 or n > 100_000_000 or n + 8 > path.stat().st_size:
-                raise ValueError("bad header length")
-            header = json.loads(f.read(n))
-        meta = header.get("__metadata__") or {}
-        if not isinstance(meta, dict):
-            raise ValueError("bad metadata")
-        return meta
-    except (ValueError, UnicodeDecodeError):
+        with safe_open(str(path), "pt") as f:  # reads the header only
+            meta = f.metadata() or {}
+    except (SafetensorError, OSError, ValueError, UnicodeDecodeError):
         raise AutoencError(f"{path}: not a safetensors weights file") from None
+    if not isinstance(meta, dict):
+        raise AutoencError(f"{path}: not a safetensors weights file")
+    return meta
 
 
 def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> tuple[Autoencoder, dict[str, str]]:
