@@ -332,17 +332,19 @@ def epoch_of(run: Run, s: LoopState) -> int:
     return (s.step - 1) // run.steps_per_epoch + 1
 
 
-def stop_requested(run: Run, stop: "StopOnInterrupt", logged: bool) -> bool:
+def stop_requested(run: Run, asked: bool, logged: bool) -> bool:
     """Under torchrun the processes agree at log steps (the same steps everywhere) and stop together."""
     if run.world == 1:
-        return stop.requested
-    return logged and _any_process(stop.requested, run.device)
+        return asked
+    return logged and _any_process(asked, run.device)
 
 
-def train(cfg: TrainConfig, resume: bool = False, say=print, progress_factory=None, named: set[str] | None = None) -> Result:
+def train(cfg: TrainConfig, resume: bool = False, say=print, progress_factory=None, named: set[str] | None = None,
+          should_stop=None) -> Result:
     """Train (or continue training) an autoencoder; write log.csv, samples/, model.safetensors, state.
 
-    named: the options the user gave (the CLI knows); on --resume they are applied or reported as ignored."""
+    named: the options the user gave (the CLI knows); on --resume they are applied or reported as ignored.
+    should_stop(step) -> bool, called after every step: True stops the run as Ctrl-C does (saved, resumable)."""
     main = int(os.environ.get("RANK", "0")) == 0
     say = say if main else (lambda *_: None)
     ctx = progress_factory() if (progress_factory and main) else None
@@ -372,7 +374,7 @@ def train(cfg: TrainConfig, resume: bool = False, say=print, progress_factory=No
                     ctx.rate = rate
             if bar:
                 bar(s.step, s.shown_loss, epoch_of(run, s))
-            if stop_requested(run, stop, logged):
+            if stop_requested(run, stop.requested or bool(should_stop and should_stop(s.step)), logged):
                 checkpoint(run, s)
                 raise TrainingInterrupted(f"interrupted at step {s.step}; state saved in {run.out / STATE_FILE}. "
                                           f"Resume with: {resume_command(run)}", stop.signum)
