@@ -62,8 +62,8 @@ def panel(draw: ImageDraw.ImageDraw, box: tuple[int, int, int, int], title: str,
     pts = [p for points, *_ in lines for p in points]
     xs, ys = [p[0] for p in pts], [p[1] for p in pts]
     x0, x1 = min(xs), max(xs)
-    if x1 <= x0:
-        x0, x1 = x0 - 1, x1 + 1
+    if x1 <= x0:  # one point (one validation so far): the axis from step 0 to a little past it
+        x0, x1 = 0, max(1.0, x1 * 1.1)
     if log_y:
         y0, y1 = min(y for y in ys if y > 0) / 1.2, max(ys) * 1.2
         f = math.log10
@@ -100,9 +100,9 @@ def panel(draw: ImageDraw.ImageDraw, box: tuple[int, int, int, int], title: str,
         if dots or len(xy) == 1:
             for x, y in xy:
                 draw.ellipse([x - 3, y - 3, x + 3, y + 3], fill=color)
-        legend_x -= draw.textlength(name, font=small) + 26
-        draw.rectangle([legend_x, top + 10, legend_x + 12, top + 22], fill=color)
-        draw.text((legend_x + 16, top + 9), name, fill="black", font=small)
+        legend_x -= draw.textlength(name, font=small) + 26  # above the axes, right-aligned: never over the data
+        draw.rectangle([legend_x, top - 16, legend_x + 12, top - 4], fill=color)
+        draw.text((legend_x + 16, top - 17), name, fill="black", font=small)
 
 
 def curve_image(rows: list[dict], title: str = "") -> Image.Image:

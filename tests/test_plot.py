@@ -69,3 +69,30 @@ def test_training_writes_the_curve_at_each_validation(tiny_imagenet, tmp_path):
     img = Image.open(tmp_path / "run" / "curve.png")
     assert img.size == (1000, 440)
     assert color_pixels(img, VAL_COLOR, (580, 90, 980, 380)) > 20  # two validation PSNR points
+
+
+def test_one_validation_point_gets_an_axis_from_step_0_and_the_legend_stays_off_the_data():
+    from PIL import ImageDraw
+
+    from autoenc_cli.plot import curve_image, panel
+    img = curve_image([{"step": "500", "train_loss": "0.5", "val_loss": "0.4", "val_psnr": "20.0"}])
+    assert img.size == (1000, 440)
+
+    class Recorder:
+        """Records what panel() draws, to check where the ticks and the legend go."""
+        def __init__(self):
+            self.texts = []
+            self.draw = ImageDraw.Draw(img)
+
+        def text(self, xy, text, **kw):
+            self.texts.append((xy, text))
+
+        def __getattr__(self, name):
+            return getattr(self.draw, name)
+
+    rec = Recorder()
+    panel(rec, (580, 90, 980, 380), "psnr", [([(500.0, 20.0)], "#000000", "validation", True)], log_y=False)
+    x_labels = [t for (x, y), t in rec.texts if y > 380 and t != "step"]
+    assert x_labels[0] == "0" and "500" in x_labels  # whole steps from 0, not 499.5, 500, 500.5
+    legend = [(x, y) for (x, y), t in rec.texts if t == "validation"]
+    assert legend and all(y < 90 for _, y in legend)  # above the axes box, never over the data
