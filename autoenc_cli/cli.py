@@ -436,7 +436,7 @@ def bench(
     naive_steps: Annotated[int, typer.Option(help="steps of the naive reference")] = 8,
     device: DeviceOption = "auto",
     cache_dir: Annotated[Optional[Path], typer.Option(help="dataset cache (default $XDG_CACHE_HOME/autoenc)")] = None,
-    json_out: Annotated[Optional[Path], typer.Option("--json", help="also write the full report as JSON")] = None,
+    json_out: Annotated[Optional[Path], typer.Option("--json", help="also write the full report as JSON to this file (a file, unlike eval's --json on stdout: bench runs for minutes and its table is what a person reads)")] = None,
 ):
     """Measure this machine: matmul ceiling, naive reference, `autoenc train` speed, codec speed, memory."""
     from rich.table import Table

@@ -11,7 +11,7 @@ from rich.table import Table
 from .architecture import layer_table
 from .errors import AutoencError
 from .latentfile import NPY_MAGIC, bits_per_pixel, is_sidecar, load_latent, sidecar_path
-from .model import relu_slope
+from .model import LATENT_CHANNELS, relu_slope
 from .weights import FORMAT, default_weights_path, fingerprint, load_model, provenance, read_metadata
 
 NETWORK_NAMES = {1: " (the seed's network)", 2: " (the seed's big network)"}
@@ -140,7 +140,16 @@ def describe_latent(path: Path) -> Group:
         rows.append(("weights", "not recorded"))
     else:
         rows.append(("weights", f"not recorded (no sidecar: decodes to {pw}x{ph})"))
+    rows.append(("decodes with", decodable_by(latent.values.shape[0])))
     return Group(table("latent", rows))
+
+
+def decodable_by(channels: int) -> str:
+    """Which weights `autoenc decode` accepts for a latent of this many channels (128 per unit of width)."""
+    width, rest = divmod(channels, LATENT_CHANNELS)
+    if rest or not 1 <= width <= 16:
+        return f"nothing: not decodable ({channels} channels; autoenc weights give 128 x width, width 1 to 16)"
+    return "the bundled weights (width 1)" if width == 1 else f"width-{width} weights only (the bundled ones are width 1)"
 
 
 def describe(path: str | os.PathLike, layers: bool = False) -> Group:

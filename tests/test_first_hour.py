@@ -95,3 +95,12 @@ def test_decoding_a_sidecar_points_to_its_latent(tmp_path, monkeypatch):
     assert invoke("encode", "photo.png").exit_code == 0
     result = invoke("decode", "photo.npy.json", "-o", "out.png")
     assert result.exit_code == 1 and "give the latent itself, photo.npy" in " ".join(result.output.split())
+
+
+def test_info_says_which_weights_decode_a_latent(tmp_path):
+    np.save(tmp_path / "odd.npy", np.zeros((100, 4, 4), np.float32))
+    np.save(tmp_path / "wide.npy", np.zeros((256, 4, 4), np.float32))
+    np.save(tmp_path / "plain.npy", np.zeros((128, 4, 4), np.float32))
+    assert "nothing: not decodable (100 channels" in " ".join(invoke("info", tmp_path / "odd.npy").output.split())
+    assert "width-2 weights only" in " ".join(invoke("info", tmp_path / "wide.npy").output.split())
+    assert "the bundled weights (width 1)" in " ".join(invoke("info", tmp_path / "plain.npy").output.split())
