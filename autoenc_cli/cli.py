@@ -20,29 +20,10 @@ except ImportError:
 from . import __version__
 from .config import DEFAULT_EPOCHS, RANGES, RECIPES, TrainConfig
 from .errors import AutoencError
-from .terminal import QuietWhenClosed
+from .terminal import QuietWhenClosed, named_shell_completion
 
 out = Console(file=QuietWhenClosed("stdout"), soft_wrap=True)
 err = Console(file=QuietWhenClosed("stderr"), soft_wrap=True)
-
-
-SHELLS = ("bash", "zsh", "fish", "powershell", "pwsh")
-
-
-def named_shell_completion(args: list[str]) -> None:
-    """`--show-completion SHELL` / `--install-completion SHELL` for the shell named: where Typer can detect the
-    running shell it makes both options plain flags, and a shell name given after them was ignored."""
-    if len(args) != 2 or args[0] not in ("--show-completion", "--install-completion") or args[1] not in SHELLS:
-        return
-    from typer._completion_shared import get_completion_script, install
-    stdout = QuietWhenClosed("stdout")  # `| head` may close it: no traceback for that
-    if args[0] == "--show-completion":
-        stdout.write(get_completion_script(prog_name="autoenc", complete_var="_AUTOENC_COMPLETE", shell=args[1]) + "\n")
-    else:
-        shell, path = install(shell=args[1], prog_name="autoenc", complete_var="_AUTOENC_COMPLETE")
-        stdout.write(f"{shell} completion installed in {path}\nCompletion will take effect once you restart the terminal\n")
-    stdout.flush()
-    sys.exit(0)
 
 
 class OneLineUsageErrors(TyperGroup):

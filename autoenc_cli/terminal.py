@@ -1,4 +1,4 @@
-"""Terminal output that never stops the work: once the reader of stdout or stderr has gone (`| tee log`
+"""Terminal output that never stops the work, and shell completion for the shell a user names.
 and Ctrl-C, which the terminal sends to tee too), writes are dropped silently, so a save still happens."""
 
 import errno
@@ -54,3 +54,22 @@ class QuietWhenClosed:
     @property
     def encoding(self) -> str:
         return getattr(self.stream, "encoding", None) or "utf-8"
+
+
+SHELLS = ("bash", "zsh", "fish", "powershell", "pwsh")
+
+
+def named_shell_completion(args: list[str]) -> None:
+    """`--show-completion SHELL` / `--install-completion SHELL` for the shell named: where Typer can detect the
+    running shell it makes both options plain flags, and a shell name given after them was ignored."""
+    if len(args) != 2 or args[0] not in ("--show-completion", "--install-completion") or args[1] not in SHELLS:
+        return
+    from typer._completion_shared import get_completion_script, install
+    stdout = QuietWhenClosed("stdout")  # `| head` may close it: no traceback for that
+    if args[0] == "--show-completion":
+        stdout.write(get_completion_script(prog_name="autoenc", complete_var="_AUTOENC_COMPLETE", shell=args[1]) + "\n")
+    else:
+        shell, path = install(shell=args[1], prog_name="autoenc", complete_var="_AUTOENC_COMPLETE")
+        stdout.write(f"{shell} completion installed in {path}\nCompletion will take effect once you restart the terminal\n")
+    stdout.flush()
+    sys.exit(0)

@@ -11,8 +11,6 @@ saves. Batches and their order come from sources.py; a resumed run sees what the
 import datetime
 import math
 import os
-import signal
-import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -35,6 +33,8 @@ from .metrics import psnr_per_image
 from .model import Autoencoder, init_weights, relu_slope, swap_relus
 from .optim import adam
 from .plot import CURVE_FILE, write_curve
+from .processes import (StopOnInterrupt, TrainingInterrupted, any_process, free_memory,  # noqa: F401 (TrainingInterrupted: cli, tests)
+                        mean_over_processes, setup_distributed)
 from .sources import Thumbnails, Windows, load_data
 from .weights import fingerprint, load_model, resolve_weights, save_weights
 
@@ -55,14 +55,6 @@ def start_from(model: Autoencoder, cfg: TrainConfig) -> dict | None:
     return fingerprint(path)
 
 
-class TrainingInterrupted(AutoencError):
-    """Ctrl-C or SIGTERM: the state was saved; the message says how to resume. exit_code: 128 + the signal."""
-
-    def __init__(self, message: str, signum: int = signal.SIGINT):
-        super().__init__(message)
-        self.exit_code = 128 + int(signum)
-
-
 @dataclass
 class Result:
     step: int
@@ -70,30 +62,6 @@ class Result:
     val_psnr: float
     weights: Path
     history: list = field(default_factory=list)
-
-
-class StopOnInterrupt:
-    """The first Ctrl-C (or SIGTERM) asks the loop to stop after the current step (and save); a second one aborts."""
-
-    def __init__(self, say):
-        self.requested = False
-        self.signum = signal.SIGINT
-        self.previous = {}
-        self.say = say
-        if threading.current_thread() is threading.main_thread():
-            self.previous = {s: signal.signal(s, self.handle) for s in (signal.SIGINT, signal.SIGTERM)}
-
-    def handle(self, signum, frame):
-        if self.requested:
-            raise KeyboardInterrupt
-        self.requested, self.signum = True, signum
-        again = " (Ctrl-C again to abort without saving)" if signum == signal.SIGINT else ""
-        self.say(f"[yellow]stopping soon to save the state{again}[/]")
-
-    def restore(self):
-        for sig, handler in self.previous.items():
-            signal.signal(sig, handler)
-        self.previous = {}
 
 
 def lr_at(step: int, total: int, cfg: TrainConfig) -> float:
@@ -129,16 +97,6 @@ def validate(model, pixels, device, precision, color: str = "rgb", batch: int = 
             firsts = out[:SAMPLE_COUNT].numpy()
     model.train()
     return torch.cat(losses).mean().item(), torch.cat(psnrs).mean().item(), firsts
-
-
-def setup_distributed(device_name: str) -> tuple[int, int]:
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world > 1 and not dist.is_initialized():
-        use_nccl = torch.cuda.is_available() and device_name in ("auto", "cuda")
-        if use_nccl:
-            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
-        dist.init_process_group("nccl" if use_nccl else "gloo")
-    return (dist.get_rank(), world) if world > 1 else (0, 1)
 
 
 def prepare_run_folder(out: Path, data: str, resume: bool, main: bool) -> None:
@@ -227,7 +185,7 @@ def start_run(cfg: TrainConfig, resume: bool, say, cache_progress, named: set[st
     cfg.check()
     cfg.epochs = DEFAULT_EPOCHS if cfg.epochs is None else cfg.epochs
     split, source, val_pixels = load_data(cfg, say if rank == 0 else (lambda *_: None), cache_progress)
-    if isinstance(source, Thumbnails) and device.type != "cpu" and source.pixels.nbytes < 0.25 * _free_memory(device):
+    if isinstance(source, Thumbnails) and device.type != "cpu" and source.pixels.nbytes < 0.25 * free_memory(device):
         source.pixels = torch.from_numpy(np.ascontiguousarray(source.pixels)).to(device)  # whole dataset on the GPU
     steps_per_epoch = max(1, len(source) // (cfg.batch_size * world))
     total = min(cfg.epochs * steps_per_epoch, cfg.max_steps or math.inf)
@@ -287,7 +245,7 @@ def optimize(run: Run, s: LoopState, x: torch.Tensor) -> None:
 def log_window(run: Run, s: LoopState, lr: float) -> float:
     """Log the mean loss since the last log (over all processes); return the images/s of that window."""
     rate = s.window_images / max(1e-9, time.monotonic() - s.window_start)
-    mean_loss = _mean_over_processes(s.window_loss.item() / s.window_steps, run.device)
+    mean_loss = mean_over_processes(s.window_loss.item() / s.window_steps, run.device)
     if not math.isfinite(mean_loss):
         raise AutoencError(f"training diverged before step {s.step} (loss {mean_loss}); try a lower --lr")
     s.shown_loss = mean_loss
@@ -336,7 +294,7 @@ def stop_requested(run: Run, asked: bool, logged: bool) -> bool:
     """Under torchrun the processes agree at log steps (the same steps everywhere) and stop together."""
     if run.world == 1:
         return asked
-    return logged and _any_process(asked, run.device)
+    return logged and any_process(asked, run.device)
 
 
 def train(cfg: TrainConfig, resume: bool = False, say=print, progress_factory=None, named: set[str] | None = None,
@@ -419,27 +377,6 @@ def finished_already(run: Run, s: LoopState, say) -> Result:
     say(f"{run.out}: this run has finished ({s.step:,} of {run.total:,} steps); "
         "give a larger --max-steps or --epochs to train it further")
     return Result(s.step, s.val_loss, s.val_psnr, run.out / "model.safetensors", run.log.rows)
-
-
-def _free_memory(device: torch.device) -> int:
-    if device.type == "cuda":
-        return torch.cuda.mem_get_info(device)[0]
-    return 0
-
-
-def _any_process(flag: bool, device: torch.device) -> bool:
-    t = torch.tensor([float(flag)], device=device)
-    dist.all_reduce(t, op=dist.ReduceOp.MAX)
-    return t.item() > 0
-
-
-def _mean_over_processes(value: float, device: torch.device) -> float:
-    """The logged loss is the whole global batch's, as one process at batch B*W would log it."""
-    if not dist.is_initialized():
-        return value
-    t = torch.tensor([value], dtype=torch.float64, device=device)
-    dist.all_reduce(t)
-    return t.item() / dist.get_world_size()
 
 
 def provenance(run: Run, s: LoopState) -> dict:
