@@ -1,5 +1,7 @@
 """Terminal output that never stops the work, and shell completion for the shell a user names.
-and Ctrl-C, which the terminal sends to tee too), writes are dropped silently, so a save still happens."""
+
+Once the reader of stdout or stderr has gone (`| tee log` and Ctrl-C, which the terminal sends to tee too),
+writes are dropped silently, so a save still happens."""
 
 import errno
 import os
