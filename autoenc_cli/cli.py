@@ -22,6 +22,19 @@ from .config import DEFAULT_EPOCHS, RANGES, RECIPES, TrainConfig
 from .errors import AutoencError
 from .terminal import QuietWhenClosed, named_shell_completion
 
+def plain_help_types() -> None:
+    """Typer 0.29 (pinned) writes a flag's type as <bool>, a required argument as {NAME} and a list of paths as
+    <list[Path]>: flags get no type, arguments their NAME, and a list of paths <path>..., as click wrote them."""
+    from typer.core import TyperArgument, TyperOption
+    option_type, argument_type = TyperOption.display_type_rich, TyperArgument.display_type_rich
+    TyperOption.display_type_rich = lambda self, ctx: None if self.is_flag else option_type(self, ctx)
+    TyperArgument.display_type_rich = lambda self, ctx: (
+        "<path>..." if str(argument_type(self, ctx)).startswith("<list[Path]") else argument_type(self, ctx))
+    TyperArgument._usage_display_name = lambda self: (
+        (self.display_name_raw if self.required else f"[{self.display_name_raw}]") + ("..." if self.nargs != 1 else ""))
+
+
+plain_help_types()
 out = Console(file=QuietWhenClosed("stdout"), soft_wrap=True)
 err = Console(file=QuietWhenClosed("stderr"), soft_wrap=True)
 

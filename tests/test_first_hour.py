@@ -104,3 +104,11 @@ def test_info_says_which_weights_decode_a_latent(tmp_path):
     assert "nothing: not decodable (100 channels" in " ".join(invoke("info", tmp_path / "odd.npy").output.split())
     assert "width-2 weights only" in " ".join(invoke("info", tmp_path / "wide.npy").output.split())
     assert "the bundled weights (width 1)" in " ".join(invoke("info", tmp_path / "plain.npy").output.split())
+
+
+def test_help_names_arguments_and_leaves_flags_without_a_type():
+    encode = invoke("encode", "--help").output
+    assert "IMAGE..." in encode and "<list[Path]>" not in encode and "{IMAGE}" not in encode
+    train = invoke("train", "--help").output
+    assert "train [OPTIONS] DATA" in " ".join(train.split()) and "<bool>" not in train
+    assert "-h" in invoke("train", "-h").output
