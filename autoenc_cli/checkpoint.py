@@ -12,11 +12,12 @@ import os
 from pathlib import Path
 
 import torch
-from safetensors import SafetensorError, safe_open
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from .errors import AutoencError
 from .fileio import atomic_path, write_text_atomic
+from .weights import read_metadata
 
 STATE_FILE = "state.safetensors"
 LOG_FILE = "log.csv"
@@ -40,8 +41,7 @@ def load_state(path: Path, model: torch.nn.Module, optimizer) -> dict:
         raise AutoencError(f"{path}: no training state to resume from (train without --resume first)")
     try:
         tensors = load_file(str(path))
-        with safe_open(str(path), "pt") as f:
-            meta = f.metadata()
+        meta = read_metadata(path)
         info = json.loads(meta["info"])
         groups = json.loads(meta["param_groups"])
     except (SafetensorError, OSError, ValueError, KeyError, TypeError) as e:

@@ -12,7 +12,7 @@ from importlib import resources
 from pathlib import Path
 
 import torch
-from safetensors import SafetensorError, safe_open
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from .color import COLORS, speak_rgb
@@ -55,18 +55,28 @@ def save_weights(model: Autoencoder, path: str | os.PathLike, provenance: dict |
 
 
 def read_metadata(path: str | os.PathLike) -> dict[str, str]:
-    """The safetensors header metadata, or AutoencError if the file is not a safetensors file."""
+    """The safetensors header metadata, or AutoencError if the file is not a safetensors file.
+
+    Read from one open file, not with safe_open(...).metadata(): safe_open opens the path twice, and a state
+    replaced between the two (a save while `autoenc info` or a test reads it) failed with a size mismatch."""
     path = Path(path)
     if not path.is_file():
         raise AutoencError(f"{path}: no such weights file")
     try:
-        with safe_open(str(path), "pt") as f:  # reads the header only
-            meta = f.metadata() or {}
-    except (SafetensorError, OSError, ValueError, UnicodeDecodeError):
+        with open(path, "rb") as f:
+            head = f.read(8)
+            if len(head) < 8:
+                raise ValueError("file too short")
+            n = int.from_bytes(head, "little")
+            if n <= 0 or n > 100_000_000 or n + 8 > os.fstat(f.fileno()).st_size:
+                raise ValueError("bad header length")
+            header = json.loads(f.read(n))
+        meta = header.get("__metadata__") or {}
+        if not isinstance(meta, dict):
+            raise ValueError("bad metadata")
+        return meta
+    except (ValueError, UnicodeDecodeError, AttributeError):
         raise AutoencError(f"{path}: not a safetensors weights file") from None
-    if not isinstance(meta, dict):
-        raise AutoencError(f"{path}: not a safetensors weights file")
-    return meta
 
 
 def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> tuple[Autoencoder, dict[str, str]]:
