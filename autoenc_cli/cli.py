@@ -103,15 +103,12 @@ def weights_note(weights: Optional[Path], meta: dict) -> str:
     return f"weights: {escape(str(path))}{label}, width {meta['width']}" + barely_trained(meta)
 
 
-BARELY_TRAINED_DB = 20.0  # validation PSNR under which reconstructions are mostly blur or flat colour
-
-
 def barely_trained(meta: dict) -> str:
     """A warning for weights saved early in a run (their own validation said they reconstruct poorly)."""
-    from .weights import provenance
+    from .weights import barely_trained_psnr, provenance
     prov = provenance(meta)
-    psnr = prov.get("val_psnr")
-    if not isinstance(psnr, (int, float)) or psnr != psnr or psnr >= BARELY_TRAINED_DB:
+    psnr = barely_trained_psnr(prov)
+    if psnr is None:
         return ""
     return (f"\n[yellow]warning:[/] these weights were saved at step {prov.get('steps', '?')}, when they scored "
             f"{psnr:.1f} dB on validation: barely trained, expect blurred or flat pictures")

@@ -62,7 +62,7 @@ def decode_picture(model: Autoencoder, latent: Latent) -> np.ndarray:
 @torch.inference_mode()
 def reconstruct(model: Autoencoder, pixels: np.ndarray) -> np.ndarray:
     """N x H x W x 3 uint8 (H, W multiples of 16) -> the model's reconstructions, on the model's device:
-    the one path from pixels through encoder and decoder back to pixels that eval, galleries and bench use."""
+    the one path from pixels through encoder and decoder back to pixels that eval and the galleries use."""
     device = next(model.parameters()).device
     x = torch.from_numpy(np.ascontiguousarray(pixels)).to(device).permute(0, 3, 1, 2)
     return decode_pixels(model(encode_pixels(x))).permute(0, 2, 3, 1).cpu().numpy()

@@ -12,7 +12,7 @@ from .architecture import layer_table
 from .errors import AutoencError
 from .latentfile import NPY_MAGIC, bits_per_pixel, is_sidecar, load_latent, sidecar_path
 from .model import LATENT_CHANNELS, relu_slope
-from .weights import FORMAT, default_weights_path, fingerprint, load_model, provenance, read_metadata
+from .weights import FORMAT, barely_trained_psnr, default_weights_path, fingerprint, load_model, provenance, read_metadata
 
 NETWORK_NAMES = {1: " (the seed's network)", 2: " (the seed's big network)"}
 
@@ -69,9 +69,8 @@ def recipe_phase(model, prov: dict) -> str:
                 "but is not yet the seed's plain-ReLU network)")
     parent = prov.get("parent")
     start = f"fine-tuned from {parent.get('file')} (sha256 {str(parent.get('sha256'))[:12]})" if isinstance(parent, dict) else "trained"
-    psnr = prov.get("val_psnr")
-    early = (f"; barely trained: {psnr:.1f} dB on validation at step {prov.get('steps', '?')}"
-             if isinstance(psnr, (int, float)) and psnr < 20 else "")
+    psnr = barely_trained_psnr(prov)
+    early = f"; barely trained: {psnr:.1f} dB on validation at step {prov.get('steps', '?')}" if psnr is not None else ""
     return f"{start}; plain ReLUs (the seed's network){early}"
 
 

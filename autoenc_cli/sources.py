@@ -58,13 +58,13 @@ class Thumbnails:
 
 
 class Windows:
-    """Photographs of any size: each epoch draws `per_photo` random windows from each (photos.py)."""
+    """Photographs of any size: each epoch draws cfg.windows_per_photo random windows from each (photos.py)."""
 
     def __init__(self, photos: Photos, cfg: TrainConfig):
-        self.photos, self.per_photo, self.cfg = photos, cfg.windows_per_photo, cfg
+        self.photos, self.cfg = photos, cfg
 
     def __len__(self) -> int:
-        return len(self.photos) * self.per_photo
+        return len(self.photos) * self.cfg.windows_per_photo
 
     def epoch(self, seed: int, epoch: int, global_batch: int) -> WindowDraws:
         return draw_windows(seed, epoch, len(self.photos), max(len(self), global_batch))

@@ -143,6 +143,17 @@ def provenance(meta: dict[str, str]) -> dict:
         return {}
 
 
+BARELY_TRAINED_DB = 20.0  # validation PSNR under which reconstructions are mostly blur or flat colour
+
+
+def barely_trained_psnr(prov: dict) -> float | None:
+    """The validation PSNR recorded in provenance if it says the weights were saved barely trained, else None."""
+    psnr = prov.get("val_psnr")
+    if isinstance(psnr, (int, float)) and psnr == psnr and psnr < BARELY_TRAINED_DB:
+        return float(psnr)
+    return None
+
+
 def fingerprint(path: str | os.PathLike) -> dict[str, str]:
     """The file name and sha256 of a weights file: what a latent records about the weights that made it."""
     path = Path(path)
