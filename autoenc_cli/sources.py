@@ -8,6 +8,7 @@ the images of one process at batch B*W, and a resumed run sees exactly what the 
 
 import os
 
+import numpy as np
 import torch
 import torch.distributed as dist
 
@@ -49,6 +50,12 @@ class Thumbnails:
     def __len__(self) -> int:
         return len(self.pixels)
 
+    def nbytes(self) -> int:
+        return self.pixels.nbytes
+
+    def to(self, device: torch.device) -> None:
+        self.pixels = torch.from_numpy(np.array(self.pixels)).to(device)
+
     def epoch(self, seed: int, epoch: int, global_batch: int):
         return epoch_order(seed, epoch, len(self.pixels), global_batch)
 
@@ -66,8 +73,15 @@ class Windows:
     def __len__(self) -> int:
         return len(self.photos) * self.cfg.windows_per_photo
 
+    def nbytes(self) -> int:
+        return self.photos.flat.nbytes
+
+    def to(self, device: torch.device) -> None:
+        self.photos.to(device)  # windows are then cut on the device, a batch at once
+
     def epoch(self, seed: int, epoch: int, global_batch: int) -> WindowDraws:
-        return draw_windows(seed, epoch, len(self.photos), max(len(self), global_batch))
+        draws = draw_windows(seed, epoch, len(self.photos), max(len(self), global_batch))
+        return draws.to(self.photos.table.device)  # on the GPU with the pixels: no copy from the host per batch
 
     def batch(self, draws: WindowDraws, start: int, size: int, device, color: str) -> torch.Tensor:
         x = window_batch(self.photos, draws, start, size, self.cfg.max_zoom, self.cfg.rotate,

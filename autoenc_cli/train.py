@@ -170,6 +170,7 @@ def start_run(cfg: TrainConfig, resume: bool, say, cache_progress, named: set[st
     prepare_run_folder(Path(cfg.out), cfg.data, resume, rank == 0)
     device = pick_device(cfg.device)
     keep_freed_memory()
+    torch.backends.cudnn.benchmark = device.type == "cuda"  # every batch has the same shape: pick the fastest kernels once
     torch.manual_seed(cfg.seed)
     model = Autoencoder(cfg.width)
     init_weights(model)
@@ -185,8 +186,8 @@ def start_run(cfg: TrainConfig, resume: bool, say, cache_progress, named: set[st
     cfg.check()
     cfg.epochs = DEFAULT_EPOCHS if cfg.epochs is None else cfg.epochs
     split, source, val_pixels = load_data(cfg, say if rank == 0 else (lambda *_: None), cache_progress)
-    if isinstance(source, Thumbnails) and device.type != "cpu" and source.pixels.nbytes < 0.25 * free_memory(device):
-        source.pixels = torch.from_numpy(np.ascontiguousarray(source.pixels)).to(device)  # whole dataset on the GPU
+    if device.type != "cpu" and source.nbytes() < 0.25 * free_memory(device):
+        source.to(device)  # the whole dataset on the GPU: batches are cut there, and nothing waits for the host
     steps_per_epoch = max(1, len(source) // (cfg.batch_size * world))
     total = min(cfg.epochs * steps_per_epoch, cfg.max_steps or math.inf)
     step = info.get("step", 0)

@@ -11,66 +11,79 @@ Here, in CI, on the CPU, the same plumbing with tiny budgets (tests/test_gpu_che
 DATA: a folder of photos (the corpus of benchmarks/corpus.py, carried as an ignored path) or any dataset
 `autoenc train` reads. Steps, in order, each a subprocess killed at its budget, so one failure or hang
 still leaves the others' results:
-  1. versions: GPU, torch, CUDA (report.json);
+  1. versions: GPU, torch, CUDA;
   2. the device tests: `pytest -m gpu tests/test_gpu.py` (training and --resume on CUDA, encode/decode
-     against the CPU, bf16 picked by --precision auto, a one-process NCCL group);
-  3. `autoenc bench DATA --device cuda --json OUT/bench.json`;
-  4. training images/s over batch sizes with the dataset on the device (OUT/sweep.json);
-  5. training the default weights with the time left: `autoenc train DATA --init default`, stopped
-     by SIGTERM before the budget ends (the state and weights are saved), copied to OUT/model.safetensors.
-OUT/report.json says for each step: ok / failed / timed out, its seconds, and the tail of its output.
+     against the CPU, windows cut on the GPU against the host, bf16 picked by --precision auto, NCCL);
+  3. `autoenc bench DATA --device cuda --json bench.json`;
+  4. the sweep: training images/s over batch sizes with the data on the device, the same step compiled
+     (torch.compile) at one batch, windows cut per second on the device, and MFU against the bf16 matmul rate;
+  5. training from the bundled weights with the time left, two runs side by side that differ only in the
+     learning rate (the fine-tune recipe's, and that scaled by sqrt(batch / 32)), at the smallest batch that the
+     sweep shows within 15% of the fastest; each stopped by SIGTERM before the budget ends (state and weights saved).
+Logs and runs go to --work; --out gets at most 8 files (what the device tool brings back): report.json
+(each step: ok / failed / timed out, its seconds, the tail of its output), sweep.json, bench.json, logs.txt,
+and for each training run NAME.safetensors and NAME.csv (its log).
 """
 
 import argparse
 import json
+import math
 import os
 import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from autoenc_cli.data import find_images  # noqa: E402
 SWEEP_BATCHES = (32, 64, 128, 256, 512, 1024, 2048)
-BUDGETS_S = {"tests": 150, "bench": 120, "sweep": 90}  # the rest of --minutes trains
-DRY = {"tests": 60, "bench": 90, "sweep": 30, "train": 30}  # CPU plumbing check
-TRAIN_BATCH = 256  # on the GPU: batch 32 leaves an H100 mostly idle (the sweep shows how much)
-DATA_PATH_IMAGES_PER_S = 8000  # an estimate of photo windows cut per second by one CPU process (not yet measured there)
+BUDGETS_S = {"tests": 90, "bench": 90, "sweep": 90}  # the rest of --minutes trains
+DRY = {"tests": 60, "bench": 90, "sweep": 60, "train": 60}  # CPU plumbing check
+FINE_TUNE_LR, RECIPE_BATCH = 1e-3, 32  # the fine-tune recipe (config.RECIPES), measured at batch 32
+EPOCHS_PER_RUN = 8  # validation, samples and the curve this many times per run
+LOG_BYTES = 400_000  # of each step's log, into logs.txt
 
 
-def run_step(name: str, cmd: list[str], budget: float, out: Path, report: dict, term_at: float | None = None) -> None:
-    """Run cmd for at most `budget` seconds (SIGTERM at term_at seconds, then SIGKILL at the budget)."""
+def run_steps(name: str, cmds: dict[str, list[str]], budget: float, work: Path, report: dict, term_at=None) -> None:
+    """Run the commands side by side for at most `budget` seconds (SIGTERM at term_at seconds, SIGKILL at the budget)."""
     started = time.monotonic()
-    log = out / f"{name}.log"
-    env = dict(os.environ, PYTHONPATH=str(ROOT), COLUMNS="200")
-    with open(log, "w") as f:
-        proc = subprocess.Popen(cmd, stdout=f, stderr=subprocess.STDOUT, cwd=ROOT, env=env, start_new_session=True)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])), COLUMNS="200",
+               PYTHONUNBUFFERED="1")
+    procs = {}
+    for part, cmd in cmds.items():
+        log = open(work / f"{part}.log", "w")
+        procs[part] = (subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, env=env, start_new_session=True), log)
+    for part, (proc, log) in procs.items():
         status = "ok"
         try:
-            proc.wait(timeout=term_at if term_at is not None else budget)
+            proc.wait(timeout=max(0.1, started + (term_at or budget) - time.monotonic()))
         except subprocess.TimeoutExpired:
             status = "timed out"
             if term_at is not None:  # ask it to save and stop, and give it the rest of the budget
                 proc.send_signal(signal.SIGTERM)
                 status = "stopped to save"
                 try:
-                    proc.wait(timeout=max(5.0, budget - term_at))
+                    proc.wait(timeout=max(5.0, started + budget - time.monotonic()))
                 except subprocess.TimeoutExpired:
                     status = "timed out"
             if proc.poll() is None:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
-    if status == "ok" and proc.returncode != 0:
-        status = f"failed (exit {proc.returncode})"
-    tail = log.read_text(errors="replace")[-1500:]
-    report["steps"][name] = {"status": status, "seconds": round(time.monotonic() - started, 1), "tail": tail}
-    write_report(out, report)
-    print(f"{name}: {status} in {report['steps'][name]['seconds']} s", flush=True)
+        log.close()
+        if status == "ok" and proc.returncode != 0:
+            status = f"failed (exit {proc.returncode})"
+        tail = (work / f"{part}.log").read_text(errors="replace")[-1500:]
+        report["steps"][part] = {"status": status, "seconds": round(time.monotonic() - started, 1), "tail": tail}
+        write_report(work, report)
+        print(f"{part}: {status} in {report['steps'][part]['seconds']} s", flush=True)
 
 
-def write_report(out: Path, report: dict) -> None:
-    (out / "report.json").write_text(json.dumps(report, indent=1))
+def write_report(work: Path, report: dict) -> None:
+    (work / "report.json").write_text(json.dumps(report, indent=1))
 
 
 def versions(device: str) -> dict:
@@ -83,87 +96,180 @@ def versions(device: str) -> dict:
     return info
 
 
-def sweep(device_name: str, batches: list[int], out: Path, steps: int = 20) -> None:
-    """Training images/s at each batch size, the data already on the device (random pixels: speed only)."""
+def training_rate(model, optimizer, x, steps: int, device, precision: str, step_fn=None) -> float:
+    """Images/s of forward, backward and Adam on the batch x (3 warm-up steps, then `steps` timed)."""
     import torch
-    sys.path.insert(0, str(ROOT))
-    from autoenc_cli.hardware import autocast, pick_device, pick_precision
+    from autoenc_cli.hardware import autocast
+
+    def step():
+        with autocast(device, precision):
+            loss = torch.nn.functional.mse_loss((model if step_fn is None else step_fn)(x).float(), x)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+    for _ in range(3):
+        step()
+    sync(device)
+    t = time.perf_counter()
+    for _ in range(steps):
+        step()
+    sync(device)
+    return len(x) * steps / (time.perf_counter() - t)
+
+
+def forward_flops(model, device) -> float:
+    """Multiply-adds x 2 of the convolutions for one 64x64 picture (the rest is memory traffic)."""
+    import torch
+    flops = []
+    hooks = [m.register_forward_hook(lambda m, i, o: flops.append(2 * o.numel() * m.in_channels // m.groups * math.prod(m.kernel_size)))
+             for m in model.modules() if isinstance(m, torch.nn.Conv2d)]
+    with torch.no_grad():
+        model(torch.zeros(1, 3, 64, 64, device=device))
+    for h in hooks:
+        h.remove()
+    return float(sum(flops))
+
+
+def sweep(device_name: str, data: Path, batches: list[int], work: Path, steps: int = 20) -> None:
+    """Training images/s at each batch size with the data on the device (random pixels: speed only), then
+    the same step under torch.compile, the windows cut per second there, and MFU; written as it goes."""
+    import torch
+    from autoenc_cli.bench import matmul_gflops
+    from autoenc_cli.hardware import pick_device, pick_precision
     from autoenc_cli.model import Autoencoder, encode_pixels, init_weights
     from autoenc_cli.optim import adam
     device = pick_device(device_name)
     precision = pick_precision("auto", device)
-    results = []
-    for batch in batches:
+    torch.backends.cudnn.benchmark = device.type == "cuda"
+    report = {"device": str(device), "precision": precision, "results": []}
+    save = lambda: (work / "sweep.json").write_text(json.dumps(report, indent=1))  # noqa: E731
+    flops = 3 * forward_flops(Autoencoder().to(device), device)  # forward + backward
+    report["train_gflop_per_image"] = round(flops / 1e9, 4)
+    report["bf16_gflops"] = round(matmul_gflops(device, torch.bfloat16 if precision == "bf16" else torch.float32), 1)
+
+    def setup(batch):
         model = Autoencoder().to(device, memory_format=torch.channels_last)
         init_weights(model)
-        optimizer = adam(model.parameters(), device, lr=1e-3, betas=(0.9, 0.99))
-        data = torch.randint(0, 256, (batch, 3, 64, 64), dtype=torch.uint8, device=device)
-        x = encode_pixels(data).contiguous(memory_format=torch.channels_last)
-        for i in range(steps + 3):  # 3 warm-up steps
-            if i == 3:
-                sync(device)
-                t = time.perf_counter()
-            with autocast(device, precision):
-                loss = torch.nn.functional.mse_loss(model(x).float(), x)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-        sync(device)
-        results.append({"batch": batch, "images_per_s": round(batch * steps / (time.perf_counter() - t), 1)})
-        (out / "sweep.json").write_text(json.dumps({"device": str(device), "precision": precision, "results": results}))
-        print(results[-1], flush=True)
+        x = encode_pixels(torch.randint(0, 256, (batch, 3, 64, 64), dtype=torch.uint8, device=device))
+        return model, adam(model.parameters(), device, lr=1e-3, betas=(0.9, 0.99)), x.contiguous(memory_format=torch.channels_last)
+    for batch in batches:
+        model, optimizer, x = setup(batch)
+        rate = training_rate(model, optimizer, x, steps, device, precision)
+        report["results"].append({"batch": batch, "images_per_s": round(rate, 1),
+                                  "mfu": round(rate * flops / (report["bf16_gflops"] * 1e9), 4)})
+        save()
+        print(report["results"][-1], flush=True)
+    report["windows_per_s"] = windows_rate(data, device, batches[len(batches) // 2])
+    save()
+    chosen = chosen_batch(report["results"])
+    model, optimizer, x = setup(chosen)
+    started = time.perf_counter()
+    compiled = torch.compile(model)
+    rate = training_rate(model, optimizer, x, steps, device, precision, step_fn=compiled)
+    report["compiled"] = {"batch": chosen, "images_per_s": round(rate, 1), "compile_s": round(time.perf_counter() - started, 1)}
+    save()
+    print(report["compiled"], flush=True)
 
 
-def training_steps(sweep_json: Path, seconds: float) -> int:
-    """Steps that fit in `seconds` at TRAIN_BATCH, so that the cosine schedule ends on time: the sweep's rate,
-    capped at what the CPU cuts windows at (DATA_PATH_IMAGES_PER_S), with a margin for validation and saves."""
+def windows_rate(data: Path, device, batch: int) -> float:
+    """Photo windows cut per second where training cuts them (photos.Photos.to the device)."""
+    from autoenc_cli.photos import cached_photos, draw_windows, window_batch
+    photos = cached_photos(find_images(data))
+    if device.type != "cpu":
+        photos.to(device)
+    draws = draw_windows(0, 0, len(photos), 20 * batch).to(photos.table.device)
+    window_batch(photos, draws, 0, batch)
+    sync(device)
+    t = time.perf_counter()
+    for i in range(1, 20):
+        window_batch(photos, draws, i * batch, batch)
+    sync(device)
+    return round(19 * batch / (time.perf_counter() - t), 1)
+
+
+def chosen_batch(results: list[dict]) -> int:
+    """The smallest batch within 15% of the fastest: more steps for the same images, at nearly the best speed."""
+    best = max(r["images_per_s"] for r in results)
+    return min(r["batch"] for r in results if r["images_per_s"] >= 0.85 * best)
+
+
+def training_plan(work: Path, seconds: float, dry: bool) -> dict:
+    """Batch, steps and windows per photo for two runs side by side, so that each cosine schedule ends in time."""
     try:
-        rates = {r["batch"]: r["images_per_s"] for r in json.loads(sweep_json.read_text())["results"]}
-        rate = rates.get(TRAIN_BATCH, max(rates.values()))
-    except (OSError, ValueError, KeyError):
-        rate = 2000.0
-    return max(100, int(0.6 * min(rate, DATA_PATH_IMAGES_PER_S) * max(0.0, seconds) / TRAIN_BATCH))
+        sweep_report = json.loads((work / "sweep.json").read_text())
+        batch = chosen_batch(sweep_report["results"])
+        rate = next(r["images_per_s"] for r in sweep_report["results"] if r["batch"] == batch)
+        rate = 1 / (1 / rate + 1 / sweep_report.get("windows_per_s", math.inf))  # model and windows share the GPU
+    except (OSError, ValueError, KeyError, StopIteration):
+        batch, rate = 256, 2000.0
+    if dry:
+        batch, rate = 8, 50.0
+    steps = 10 if dry else max(20, int(0.75 * rate / 2 * max(0.0, seconds - 45) / batch))  # two runs share the GPU; 45 s to start
+    return {"batch": batch, "steps": steps, "lrs": {"recipe": FINE_TUNE_LR, "sqrt": FINE_TUNE_LR * math.sqrt(batch / RECIPE_BATCH)}}
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("data", type=Path)
+    ap.add_argument("--out", type=Path, required=True, help="at most 8 result files land here")
+    ap.add_argument("--work", type=Path, default=None, help="logs and runs (default: a new temporary folder)")
+    ap.add_argument("--minutes", type=float, default=9.0, help="the whole check's budget")
+    ap.add_argument("--dry-run", action="store_true", help="CPU, tiny budgets: check the plumbing")
+    ap.add_argument("--sweep-only", action="store_true", help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    args.out.mkdir(parents=True, exist_ok=True)
+    work = args.work or Path(tempfile.mkdtemp(prefix="gpu_check_"))
+    work.mkdir(parents=True, exist_ok=True)
+    device = "cpu" if args.dry_run else "cuda"
+    if args.sweep_only:
+        return sweep(device, args.data, [4, 8] if args.dry_run else list(SWEEP_BATCHES), work, 2 if args.dry_run else 20)
+    start = time.monotonic()
+    report = {"versions": versions(device), "dry_run": args.dry_run, "steps": {}}
+    write_report(work, report)
+    budgets = DRY if args.dry_run else BUDGETS_S
+    py = sys.executable
+    tests = [py, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-m", "gpu", "tests/test_gpu.py"]
+    run_steps("tests", {"tests": tests + (["--collect-only"] if args.dry_run else [])}, budgets["tests"], work, report)
+    bench = [py, "-m", "autoenc_cli", "bench", str(args.data), "--device", device, "--json", str(work / "bench.json")]
+    run_steps("bench", {"bench": bench + (["--naive-steps", "1"] if args.dry_run else [])}, budgets["bench"], work, report)
+    sweep_cmd = [py, str(Path(__file__).resolve()), str(args.data), "--out", str(args.out), "--work", str(work), "--sweep-only"]
+    run_steps("sweep", {"sweep": sweep_cmd + (["--dry-run"] if args.dry_run else [])}, budgets["sweep"], work, report)
+    left = DRY["train"] if args.dry_run else args.minutes * 60 - (time.monotonic() - start) - 15
+    plan = training_plan(work, left, args.dry_run)
+    report["train_plan"] = plan
+    photos = len(find_images(args.data))
+    per_photo = max(1, plan["steps"] * plan["batch"] // (EPOCHS_PER_RUN * max(1, photos)))
+    runs = {name: [py, "-m", "autoenc_cli", "train", str(args.data), "--out", str(work / name), "--device", device,
+                   "--init", "default", "--lr", f"{lr:.6g}", "--epochs", "100000", "--max-steps", str(plan["steps"]),
+                   "--batch-size", str(plan["batch"]), "--windows-per-photo", str(per_photo), "--save-minutes", "1"]
+            for name, lr in plan["lrs"].items()}
+    run_steps("train", runs, left, work, report, term_at=max(1.0, left - 25))
+    collect(work, args.out, list(runs))
+    print(f"report: {args.out / 'report.json'}")
+
+
+def image_files_of(data: Path) -> list[Path]:
+    return image_files(data)
+
+
+def collect(work: Path, out: Path, runs: list[str]) -> None:
+    """At most 8 files into out: the reports, every log (cut to LOG_BYTES each) in one file, each run's weights and log."""
+    for name in ("report.json", "sweep.json", "bench.json"):
+        if (work / name).is_file():
+            shutil.copy(work / name, out / name)
+    with open(out / "logs.txt", "w") as logs:
+        for log in sorted(work.glob("*.log")):
+            logs.write(f"===== {log.name}\n{log.read_text(errors='replace')[-LOG_BYTES:]}\n")
+    for name in runs:
+        for src, dst in (("model.safetensors", f"{name}.safetensors"), ("log.csv", f"{name}.csv")):
+            if (work / name / src).is_file():
+                shutil.copy(work / name / src, out / dst)
 
 
 def sync(device) -> None:
     import torch
     if device.type == "cuda":
         torch.cuda.synchronize()
-
-
-def main(argv=None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("data", type=Path)
-    ap.add_argument("--out", type=Path, required=True)
-    ap.add_argument("--minutes", type=float, default=9.0, help="the whole check's budget")
-    ap.add_argument("--dry-run", action="store_true", help="CPU, tiny budgets: check the plumbing")
-    ap.add_argument("--sweep-only", action="store_true", help=argparse.SUPPRESS)
-    args = ap.parse_args(argv)
-    args.out.mkdir(parents=True, exist_ok=True)
-    device = "cpu" if args.dry_run else "cuda"
-    if args.sweep_only:
-        return sweep(device, [4, 8] if args.dry_run else list(SWEEP_BATCHES), args.out, 2 if args.dry_run else 20)
-    start = time.monotonic()
-    report = {"versions": versions(device), "dry_run": args.dry_run, "steps": {}}
-    write_report(args.out, report)
-    budgets = DRY if args.dry_run else BUDGETS_S
-    py = sys.executable
-    tests = [py, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-m", "gpu", "tests/test_gpu.py"]
-    run_step("tests", tests + (["--collect-only"] if args.dry_run else []), budgets["tests"], args.out, report)
-    bench = [py, "-m", "autoenc_cli", "bench", str(args.data), "--device", device, "--json", str(args.out / "bench.json")]
-    run_step("bench", bench + (["--naive-steps", "1"] if args.dry_run else []), budgets["bench"], args.out, report)
-    sweep_cmd = [py, str(Path(__file__).resolve()), str(args.data), "--out", str(args.out), "--sweep-only"]
-    run_step("sweep", sweep_cmd + (["--dry-run"] if args.dry_run else []), budgets["sweep"], args.out, report)
-    left = DRY["train"] if args.dry_run else args.minutes * 60 - (time.monotonic() - start) - 10
-    run_dir = args.out / "run"
-    steps = 20 if args.dry_run else training_steps(args.out / "sweep.json", left - 60)
-    train = [py, "-m", "autoenc_cli", "train", str(args.data), "--out", str(run_dir), "--device", device, "--init", "default",
-             "--epochs", "100000", "--max-steps", str(steps), "--batch-size", str(TRAIN_BATCH), "--save-minutes", "1"]
-    report["train_steps"] = steps
-    run_step("train", train, left, args.out, report, term_at=max(1.0, left - 25))
-    if (run_dir / "model.safetensors").is_file():
-        shutil.copy(run_dir / "model.safetensors", args.out / "model.safetensors")
-    print(f"report: {args.out / 'report.json'}")
 
 
 if __name__ == "__main__":

@@ -22,8 +22,11 @@ def test_the_gpu_check_runs_every_step_and_reports(tmp_path):
                            "--dry-run"], capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr
     report = json.loads((out / "report.json").read_text())
-    assert set(report["steps"]) == {"tests", "bench", "sweep", "train"}
+    assert set(report["steps"]) == {"tests", "bench", "sweep", "recipe", "sqrt"}
     assert report["steps"]["tests"]["status"] == "ok" and report["steps"]["sweep"]["status"] == "ok"
-    assert report["steps"]["train"]["status"] in ("ok", "stopped to save")
-    assert [r["batch"] for r in json.loads((out / "sweep.json").read_text())["results"]] == [4, 8]
-    assert (out / "model.safetensors").is_file() and report["versions"]["torch"]
+    assert all(report["steps"][run]["status"] in ("ok", "stopped to save") for run in ("recipe", "sqrt"))
+    sweep = json.loads((out / "sweep.json").read_text())
+    assert [r["batch"] for r in sweep["results"]] == [4, 8] and sweep["windows_per_s"] > 0 and sweep["compiled"]["images_per_s"] > 0
+    assert report["train_plan"]["lrs"]["sqrt"] == pytest.approx(report["train_plan"]["lrs"]["recipe"] * 0.5)  # batch 8 of 32
+    assert (out / "recipe.safetensors").is_file() and (out / "sqrt.csv").is_file() and report["versions"]["torch"]
+    assert len(list(out.iterdir())) <= 8  # what the device tool brings back

@@ -123,3 +123,25 @@ def test_quarter_turns_and_channel_orders_are_the_plain_windows_turned_and_reord
     for i in range(12):
         expected = torch.rot90(plain[i], int(draws.turns[i]), (0, 1))[:, :, PERMUTATIONS[draws.channel_order[i]]]
         assert torch.equal(both[i], expected)
+
+
+def test_resampling_weights_resize_as_antialiased_bicubic():
+    from autoenc_cli.photos import SPAN, resampling_weights
+    for side in (64, 65, 90, 127, 128):
+        x = torch.rand(1, 3, side, side) * 255
+        expected = torch.nn.functional.interpolate(x, size=(64, 64), mode="bicubic", antialias=True, align_corners=False)
+        weights = resampling_weights(torch.tensor([side]))[:, None]
+        padded = torch.zeros(1, 3, SPAN, SPAN)
+        padded[..., :side, :side] = x
+        assert (weights @ padded @ weights.transpose(-1, -2) - expected).abs().max() < 1e-3
+
+
+def test_windows_cut_in_one_batch_on_the_device_match_the_ones_cut_one_by_one(tmp_path):
+    photos = cached_photos(sorted(make_photos(tmp_path / "p").glob("*.png")), tmp_path / "cache")
+    draws = draw_windows(seed=4, epoch=2, pictures=len(photos), count=40)
+    settings = [dict(turns=True, channel_orders=True), dict(max_zoom=1.5)]
+    one_by_one = [window_batch(photos, draws, 0, 40, **kw).int() for kw in settings]
+    photos.to(torch.device("cpu"))  # as on a GPU: the pixels as a tensor, so the batched path
+    for kw, expected in zip(settings, one_by_one):
+        difference = (window_batch(photos, draws, 0, 40, **kw).int() - expected).abs()
+        assert difference.max() <= 1 and (difference > 0).float().mean() < 1e-3
