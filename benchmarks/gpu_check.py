@@ -17,9 +17,10 @@ still leaves the others' results:
   3. `autoenc bench DATA --device cuda --json bench.json`;
   4. the sweep: training images/s over batch sizes with the data on the device, the same step compiled
      (torch.compile) at one batch, windows cut per second on the device, and MFU against the bf16 matmul rate;
-  5. training from the bundled weights with the time left, two runs side by side that differ only in the
-     learning rate (the fine-tune recipe's, and that scaled by sqrt(batch / 32)), at the smallest batch that the
-     sweep shows within 15% of the fastest; each stopped by SIGTERM before the budget ends (state and weights saved).
+  5. training from the bundled weights with the time left, two runs one after the other (each alone on the GPU,
+     so its speed is the sweep's) that differ only in the learning rate (the fine-tune recipe's, and that scaled
+     by sqrt(batch / 32)), at the smallest batch that the sweep shows within 15% of the fastest; each stopped by
+     SIGTERM before its half of the time ends (the state saved) if its schedule has not ended by then.
 Logs and runs go to --work; --out gets at most 8 files (what the device tool brings back): report.json
 (each step: ok / failed / timed out, its seconds, the tail of its output), sweep.json, bench.json, logs.txt,
 and for each training run NAME.safetensors and NAME.csv (its log).
@@ -44,42 +45,39 @@ SWEEP_BATCHES = (32, 64, 128, 256, 512, 1024, 2048)
 BUDGETS_S = {"tests": 90, "bench": 90, "sweep": 90}  # the rest of --minutes trains
 DRY = {"tests": 60, "bench": 90, "sweep": 60, "train": 60}  # CPU plumbing check
 FINE_TUNE_LR, RECIPE_BATCH = 1e-3, 32  # the fine-tune recipe (config.RECIPES), measured at batch 32
+LRS = {"recipe": lambda ratio: 1.0, "sqrt": math.sqrt}  # each run's learning rate: FINE_TUNE_LR x f(batch / 32)
 EPOCHS_PER_RUN = 8  # validation, samples and the curve this many times per run
 LOG_BYTES = 400_000  # of each step's log, into logs.txt
 
 
-def run_steps(name: str, cmds: dict[str, list[str]], budget: float, work: Path, report: dict, term_at=None) -> None:
-    """Run the commands side by side for at most `budget` seconds (SIGTERM at term_at seconds, SIGKILL at the budget)."""
+def run_step(name: str, cmd: list[str], budget: float, work: Path, report: dict, term_at: float | None = None) -> None:
+    """Run cmd for at most `budget` seconds (SIGTERM at term_at seconds, then SIGKILL at the budget)."""
     started = time.monotonic()
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])), COLUMNS="200",
                PYTHONUNBUFFERED="1")
-    procs = {}
-    for part, cmd in cmds.items():
-        log = open(work / f"{part}.log", "w")
-        procs[part] = (subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, env=env, start_new_session=True), log)
-    for part, (proc, log) in procs.items():
+    with open(work / f"{name}.log", "w") as log:
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, env=env, start_new_session=True)
         status = "ok"
         try:
-            proc.wait(timeout=max(0.1, started + (term_at or budget) - time.monotonic()))
+            proc.wait(timeout=term_at if term_at is not None else budget)
         except subprocess.TimeoutExpired:
             status = "timed out"
             if term_at is not None:  # ask it to save and stop, and give it the rest of the budget
                 proc.send_signal(signal.SIGTERM)
                 status = "stopped to save"
                 try:
-                    proc.wait(timeout=max(5.0, started + budget - time.monotonic()))
+                    proc.wait(timeout=max(5.0, budget - term_at))
                 except subprocess.TimeoutExpired:
                     status = "timed out"
             if proc.poll() is None:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
-        log.close()
-        if status == "ok" and proc.returncode != 0:
-            status = f"failed (exit {proc.returncode})"
-        tail = (work / f"{part}.log").read_text(errors="replace")[-1500:]
-        report["steps"][part] = {"status": status, "seconds": round(time.monotonic() - started, 1), "tail": tail}
-        write_report(work, report)
-        print(f"{part}: {status} in {report['steps'][part]['seconds']} s", flush=True)
+    if status == "ok" and proc.returncode != 0:
+        status = f"failed (exit {proc.returncode})"
+    tail = (work / f"{name}.log").read_text(errors="replace")[-1500:]
+    report["steps"][name] = {"status": status, "seconds": round(time.monotonic() - started, 1), "tail": tail}
+    write_report(work, report)
+    print(f"{name}: {status} in {report['steps'][name]['seconds']} s", flush=True)
 
 
 def write_report(work: Path, report: dict) -> None:
@@ -194,7 +192,7 @@ def chosen_batch(results: list[dict]) -> int:
 
 
 def training_plan(work: Path, seconds: float, dry: bool) -> dict:
-    """Batch, steps and windows per photo for two runs side by side, so that each cosine schedule ends in time."""
+    """Batch and steps for a run of `seconds`, so that its cosine schedule ends in time (75% of the sweep's speed)."""
     try:
         sweep_report = json.loads((work / "sweep.json").read_text())
         batch = chosen_batch(sweep_report["results"])
@@ -204,8 +202,8 @@ def training_plan(work: Path, seconds: float, dry: bool) -> dict:
         batch, rate = 256, 2000.0
     if dry:
         batch, rate = 8, 50.0
-    steps = 10 if dry else max(20, int(0.75 * rate / 2 * max(0.0, seconds - 45) / batch))  # two runs share the GPU; 45 s to start
-    return {"batch": batch, "steps": steps, "lrs": {"recipe": FINE_TUNE_LR, "sqrt": FINE_TUNE_LR * math.sqrt(batch / RECIPE_BATCH)}}
+    steps = 10 if dry else max(20, int(0.75 * rate * max(0.0, seconds - 40) / batch))  # 40 s to start and validate
+    return {"batch": batch, "steps": steps, "lrs": {name: FINE_TUNE_LR * scale(batch / RECIPE_BATCH) for name, scale in LRS.items()}}
 
 
 def main(argv=None) -> None:
@@ -229,13 +227,13 @@ def main(argv=None) -> None:
     budgets = DRY if args.dry_run else BUDGETS_S
     py = sys.executable
     tests = [py, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-m", "gpu", "tests/test_gpu.py"]
-    run_steps("tests", {"tests": tests + (["--collect-only"] if args.dry_run else [])}, budgets["tests"], work, report)
+    run_step("tests", tests + (["--collect-only"] if args.dry_run else []), budgets["tests"], work, report)
     bench = [py, "-m", "autoenc_cli", "bench", str(args.data), "--device", device, "--json", str(work / "bench.json")]
-    run_steps("bench", {"bench": bench + (["--naive-steps", "1"] if args.dry_run else [])}, budgets["bench"], work, report)
+    run_step("bench", bench + (["--naive-steps", "1"] if args.dry_run else []), budgets["bench"], work, report)
     sweep_cmd = [py, str(Path(__file__).resolve()), str(args.data), "--out", str(args.out), "--work", str(work), "--sweep-only"]
-    run_steps("sweep", {"sweep": sweep_cmd + (["--dry-run"] if args.dry_run else [])}, budgets["sweep"], work, report)
-    left = DRY["train"] if args.dry_run else args.minutes * 60 - (time.monotonic() - start) - 15
-    plan = training_plan(work, left, args.dry_run)
+    run_step("sweep", sweep_cmd + (["--dry-run"] if args.dry_run else []), budgets["sweep"], work, report)
+    deadline = time.monotonic() + DRY["train"] if args.dry_run else start + args.minutes * 60 - 15
+    plan = training_plan(work, (deadline - time.monotonic()) / len(LRS), args.dry_run)
     report["train_plan"] = plan
     photos = len(find_images(args.data))
     per_photo = max(1, plan["steps"] * plan["batch"] // (EPOCHS_PER_RUN * max(1, photos)))
@@ -243,7 +241,9 @@ def main(argv=None) -> None:
                    "--init", "default", "--lr", f"{lr:.6g}", "--epochs", "100000", "--max-steps", str(plan["steps"]),
                    "--batch-size", str(plan["batch"]), "--windows-per-photo", str(per_photo), "--save-minutes", "1"]
             for name, lr in plan["lrs"].items()}
-    run_steps("train", runs, left, work, report, term_at=max(1.0, left - 25))
+    for i, (name, cmd) in enumerate(runs.items()):  # one after the other, each alone on the GPU
+        each = (deadline - time.monotonic()) / (len(runs) - i)
+        run_step(name, cmd, each, work, report, term_at=max(1.0, each - 20))
     collect(work, args.out, list(runs))
     print(f"report: {args.out / 'report.json'}")
 
