@@ -25,7 +25,7 @@ from .data import decode_or_none, load_square, split_dataset
 from .errors import AutoencError
 from .hardware import autocast, cpu_flags, cpu_has_native_bf16, cpuinfo, keep_freed_memory, pick_device, pick_precision
 from .model import Autoencoder, encode_pixels, init_weights
-from .config import DEFAULT_BATCH
+from .config import DEFAULT_BATCH, TrainConfig
 
 GFLOP_PER_TRAIN_IMAGE = 3 * 168.8e6 * 2 / 1e9
 FLAGS_THAT_MATTER = ["avx2", "fma", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile", "avx512_fp16"]
@@ -132,7 +132,8 @@ def peak_mb(path: Path) -> float:
 
 
 def train_process(data: str, epochs: int, cache_dir: str | None, extra: list[str]) -> dict:
-    """Run a whole `autoenc train` process; images/s over its wall time, peak memory, loop-only rate."""
+    """Run a whole `autoenc train` process (extra names its --batch-size); images/s over its wall time, peak memory,
+    loop-only rate."""
     with tempfile.TemporaryDirectory() as out:
         peak_file = Path(out) / "peak"
         cmd = [sys.executable, "-c", PEAK_WRAPPER, str(peak_file), "train", data, "--out", f"{out}/run", "--epochs", str(epochs), *extra]
@@ -146,7 +147,7 @@ def train_process(data: str, epochs: int, cache_dir: str | None, extra: list[str
         rows = read_log(Path(out) / "run" / "log.csv")
         peak = peak_mb(peak_file)
     steps = int(rows[-1]["step"])
-    batch = int(extra[extra.index("--batch-size") + 1]) if "--batch-size" in extra else DEFAULT_BATCH
+    batch = int(extra[extra.index("--batch-size") + 1])
     loop = [float(r["images_per_s"]) for r in rows[1:] if r.get("images_per_s")]
     return {"wall_s": wall, "images": steps * batch, "images_per_s": steps * batch / wall,
             "loop_images_per_s": float(np.median(loop)) if loop else float("nan"),
@@ -266,11 +267,13 @@ def run(data: str, epochs: int = 1, naive_steps: int = 8, cache_dir: str | None 
         report["naive_images_per_s"] = naive_reference(split.train, naive_steps)
         say(f"naive reference: {report['naive_images_per_s']:.0f} img/s")
     keep_freed_memory()
-    report["train"] = train_process(data, epochs, cache_dir, [])
+    batch = TrainConfig(data=data).with_recipe_defaults(device.type).batch_size  # what `autoenc train` picks here
+    report["batch"] = batch
+    report["train"] = train_process(data, epochs, cache_dir, ["--batch-size", str(batch), "--device", str(device)])
     report["train"]["percent_of_ceiling"] = 100 * report["train"]["images_per_s"] / report["ceiling_images_per_s"]
-    say(f"autoenc train --epochs {epochs}: {report['train']['images_per_s']:.0f} img/s end to end "
+    say(f"autoenc train --epochs {epochs} --batch-size {batch}: {report['train']['images_per_s']:.0f} img/s end to end "
         f"({report['train']['percent_of_ceiling']:.0f}% of ceiling), loop {report['train']['loop_images_per_s']:.0f} img/s")
-    report["convolutions_alone_images_per_s"] = convolutions_alone(device, precision)
+    report["convolutions_alone_images_per_s"] = convolutions_alone(device, precision, batch)
     report["convolutions_alone_percent_of_ceiling"] = 100 * report["convolutions_alone_images_per_s"] / report["ceiling_images_per_s"]
     say(f"the 17 convolutions alone (forward + backward): {report['convolutions_alone_images_per_s']:.0f} img/s "
         f"({report['convolutions_alone_percent_of_ceiling']:.0f}% of ceiling)")
@@ -301,7 +304,7 @@ def table(report: dict) -> list[tuple[str, str]]:
     if "naive_images_per_s" in report:
         rows.append(("naive reference (fp32 NCHW, Pillow per sample)", f"{report['naive_images_per_s']:.0f} img/s"))
     rows += [
-        ("autoenc train, whole process", f"{t['images_per_s']:.0f} img/s = {t['percent_of_ceiling']:.0f}% of ceiling"
+        (f"autoenc train, whole process (batch {report.get('batch', DEFAULT_BATCH)})", f"{t['images_per_s']:.0f} img/s = {t['percent_of_ceiling']:.0f}% of ceiling"
          + (f" = {t['images_per_s'] / report['naive_images_per_s']:.1f}x naive" if "naive_images_per_s" in report else "")),
         ("autoenc train, loop only", f"{t['loop_images_per_s']:.0f} img/s"),
         ("the 17 convolutions alone, forward + backward (bound for any loop on these kernels)",

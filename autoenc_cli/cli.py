@@ -18,7 +18,7 @@ except ImportError:
     from click import exceptions as click_errors
 
 from . import __version__
-from .config import DEFAULT_EPOCHS, RANGES, RECIPES, TrainConfig
+from .config import CUDA_BATCH, DEFAULT_BATCH, DEFAULT_EPOCHS, RANGES, RECIPE_BATCH, RECIPES, TrainConfig
 from .errors import AutoencError
 from .terminal import QuietWhenClosed, named_shell_completion
 
@@ -214,9 +214,11 @@ def train(
     out_dir: Annotated[Path, typer.Option("--out", "-o", help="run folder: model, state, log.csv, samples/")] = Path(D.out),
     epochs: Annotated[Optional[int], setting("epochs", f"passes over the training images (default: {DEFAULT_EPOCHS}; on --resume: the run's)")] = None,
     max_steps: Annotated[Optional[int], setting("max_steps", "stop after this many steps (overrides --epochs when smaller; on --resume: the run's)")] = None,
-    batch_size: Annotated[int, setting("batch_size", "images per step, per process")] = D.batch_size,
+    batch_size: Annotated[Optional[int], setting("batch_size", f"images per step, per process (default: {DEFAULT_BATCH}; "
+                                                 f"on a GPU: {CUDA_BATCH})")] = None,
     lr: Annotated[Optional[float], setting("lr", "peak learning rate (warm-up, then cosine decay to zero) "
-                                           f"(default: {RECIPES['scratch']['lr']:g}; with --init: {RECIPES['fine-tune']['lr']:g})")] = None,
+                                           f"(default: {RECIPES['scratch']['lr']:g}; with --init: {RECIPES['fine-tune']['lr']:g}; "
+                                           f"both x sqrt(batch / {RECIPE_BATCH}))")] = None,
     warmup_steps: Annotated[int, setting("warmup_steps", "linear learning-rate warm-up steps")] = D.warmup_steps,
     relu_leak: Annotated[Optional[float], setting("relu_leak", "ReLU negative slope at the start, annealed to 0 (plain ReLU) by --leak-until "
                                                   f"(default: {RECIPES['scratch']['relu_leak']:g}; with --init: {RECIPES['fine-tune']['relu_leak']:g})")] = None,

@@ -24,7 +24,7 @@ from . import __version__
 from .checkpoint import LOG_FILE, STATE_FILE, Log, load_state, save_state
 from .codec import comparison_grid, save_png
 from .color import from_network, to_network
-from .config import DEFAULT_EPOCHS, TrainConfig, resumed_config
+from .config import CUDA_BATCH, DEFAULT_BATCH, DEFAULT_EPOCHS, TrainConfig, resumed_config
 from .data import Split
 from .errors import AutoencError
 from .fileio import ensure_dir, remove_stale_temps
@@ -182,7 +182,7 @@ def start_run(cfg: TrainConfig, resume: bool, say, cache_progress, named: set[st
         if changes:
             say(changes)
     parent = info.get("parent") if resume else start_from(model, cfg)
-    cfg = cfg.with_recipe_defaults()
+    cfg = cfg.with_recipe_defaults(device.type)
     cfg.check()
     cfg.epochs = DEFAULT_EPOCHS if cfg.epochs is None else cfg.epochs
     split, source, val_pixels = load_data(cfg, say if rank == 0 else (lambda *_: None), cache_progress)
@@ -343,7 +343,8 @@ def train(cfg: TrainConfig, resume: bool = False, say=print, progress_factory=No
             write_artefacts(run, s)
         return Result(s.step, s.val_loss, s.val_psnr, run.out / "model.safetensors", run.log.rows)
     except torch.OutOfMemoryError:
-        raise AutoencError(f"out of memory at --batch-size {cfg.batch_size} (width {cfg.width}); "
+        batch = cfg.batch_size or f"{DEFAULT_BATCH} ({CUDA_BATCH} on a GPU)"
+        raise AutoencError(f"out of memory at --batch-size {batch} (width {cfg.width}); "
                            "try a smaller --batch-size") from None
     finally:
         stop.restore()

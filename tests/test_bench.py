@@ -23,7 +23,7 @@ def test_table_reports_the_convolution_bound_against_the_ceiling():
     }
     rows = dict(table(report))
     assert rows["ceiling"] == "100 img/s"
-    assert rows["autoenc train, whole process"] == "40 img/s = 40% of ceiling = 2.0x naive"
+    assert rows["autoenc train, whole process (batch 32)"] == "40 img/s = 40% of ceiling = 2.0x naive"
     bound = [v for k, v in rows.items() if k.startswith("the 17 convolutions alone")]
     assert bound == ["50 img/s = 50% of ceiling"]
 

@@ -29,7 +29,8 @@ def test_a_default_output_name_never_replaces_the_users_file(tmp_path, monkeypat
 def test_help_shows_defaults_that_hold_brackets_and_the_fine_tuning_ones():
     text = " ".join(invoke("train", "--help").output.split())
     assert "(default: 10; on --resume: the run's)" in text
-    assert "(default: 0.002; with --init: 0.001)" in text
+    assert "(default: 0.002; with --init: 0.001; both x sqrt(batch / 32))" in text
+    assert "(default: 32; on a GPU: 512)" in text
     assert "NAME.rec.png" in " ".join(invoke("decode", "--help").output.split())
 
 
@@ -59,7 +60,8 @@ def test_resume_says_which_options_it_applied_and_which_it_kept_and_when_a_run_i
     result = invoke("train", tiny_imagenet, "--out", run, "--resume", "--max-steps", 5, "--batch-size", 8, "--lr", 0.01)
     text = " ".join(result.output.split())
     assert result.exit_code == 0 and "resuming: applied --max-steps 5" in text
-    assert "kept the run's settings over --batch-size (the run's: 4), --lr (the run's: 0.002)" in text
+    kept_lr = 0.002 * (4 / 32) ** 0.5  # the recipe's rate for batch 32, scaled to the run's batch 4
+    assert f"kept the run's settings over --batch-size (the run's: 4), --lr (the run's: {kept_lr})" in text
     finished = invoke("train", tiny_imagenet, "--out", run, "--resume")
     text = " ".join(finished.output.split())
     assert finished.exit_code == 0 and "this run has finished (5 of 5 steps)" in text and "nan" not in text

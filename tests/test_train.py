@@ -86,3 +86,15 @@ def test_relu_leak_anneals_to_the_seeds_plain_relu(tmp_path):
     val = cached_images(split_dataset(data).val).pixels
     _, psnr, _ = validate(plain.to(memory_format=torch.channels_last), val, torch.device("cpu"), "fp32")
     assert psnr == pytest.approx(result.val_psnr, abs=1e-3)  # validated as plain ReLU, not with the leak
+
+
+def test_default_batch_follows_the_device_and_the_recipe_rate_scales_with_it():
+    from autoenc_cli.config import CUDA_BATCH, DEFAULT_BATCH, RECIPES
+    scratch, fine = RECIPES["scratch"]["lr"], RECIPES["fine-tune"]["lr"]
+    on_cpu = TrainConfig(data="d").with_recipe_defaults("cpu")
+    assert on_cpu.batch_size == DEFAULT_BATCH == 32 and on_cpu.lr == scratch  # the recipes were measured at batch 32
+    on_gpu = TrainConfig(data="d", init="default").with_recipe_defaults("cuda")
+    assert on_gpu.batch_size == CUDA_BATCH == 512 and on_gpu.lr == pytest.approx(fine * 4)  # sqrt(512 / 32)
+    given = TrainConfig(data="d", batch_size=128, lr=5e-4).with_recipe_defaults("cuda")
+    assert given.batch_size == 128 and given.lr == 5e-4  # what the user names is kept
+    assert TrainConfig(data="d", batch_size=128).with_recipe_defaults("cpu").lr == pytest.approx(scratch * 2)
