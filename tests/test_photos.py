@@ -74,7 +74,8 @@ def test_init_starts_from_weights_and_records_the_parent(tmp_path):
     tuned = train(TrainConfig(out=str(tmp_path / "b"), max_steps=5, init=str(first.weights), **common), say=quiet)
     meta = load_model(tuned.weights)[1]
     assert provenance(meta)["parent"] == fingerprint(first.weights)
-    assert provenance(meta)["lr"] == 1e-3 and provenance(meta)["relu_leak"] == 0.0  # the fine-tuning recipe
+    assert provenance(meta)["lr"] == pytest.approx(1e-3 * (4 / 32) ** 0.5)  # the fine-tuning recipe, scaled to batch 4
+    assert provenance(meta)["relu_leak"] == 0.0
     fresh = train(TrainConfig(out=str(tmp_path / "c"), max_steps=5, **common), say=quiet)
     assert float(tuned.history[0]["train_loss"]) < 0.2 * float(fresh.history[0]["train_loss"])  # started trained
     bundled = train(TrainConfig(out=str(tmp_path / "e"), max_steps=5, init="default", **common), say=quiet)
