@@ -18,7 +18,8 @@ except ImportError:
     from click import exceptions as click_errors
 
 from . import __version__
-from .config import CUDA_BATCH, DEFAULT_BATCH, DEFAULT_EPOCHS, RANGES, RECIPE_BATCH, RECIPES, TrainConfig
+from .config import (CUDA_BATCH, DEFAULT_BATCH, DEFAULT_EPOCHS, DEFAULT_MAX_MEMORY_MB, MIN_MAX_MEMORY_MB, RANGES, RECIPE_BATCH,
+                     RECIPES, TrainConfig)
 from .errors import AutoencError
 from .terminal import QuietWhenClosed, named_shell_completion
 
@@ -67,6 +68,10 @@ app = typer.Typer(cls=OneLineUsageErrors, add_completion=True, no_args_is_help=T
                        "(any size: 128 channels at 1/16 of the side).")
 
 WeightsOption = Annotated[Optional[Path], typer.Option("-w", "--weights", help="weights file (default: the bundled weights)")]
+MaxMemoryOption = Annotated[Optional[float], typer.Option(
+    "--max-memory", metavar="MB", min=MIN_MAX_MEMORY_MB,
+    help="memory for the network's work on one picture: larger pictures go through in exact tiles, with the result "
+         f"of one pass (default: {DEFAULT_MAX_MEMORY_MB:,}; on a GPU half its free memory)")]
 
 
 def friendly_errors(fn):
@@ -272,6 +277,7 @@ def encode(
     weights: WeightsOption = None,
     dtype: Annotated[LatentDtype, typer.Option(help="stored precision: int8 has per-channel scales in the sidecar")] = LatentDtype.float32,
     resize: Annotated[Optional[int], typer.Option(help="centre-crop to a square and resize to NxN first (64: the training size)")] = None,
+    max_memory: MaxMemoryOption = None,
 ):
     """Encode images into latents: (128, H/16, W/16) .npy, channel first, plus a JSON sidecar with the picture's size."""
     from .codec import encode_file
@@ -282,7 +288,7 @@ def encode(
     prepare_outputs(images, targets)
     model, meta = load_weights(weights)
     made_with = fingerprint(resolve_weights(weights))
-    results = map_with_progress(zip(images, targets), lambda it: encode_file(model, *it, dtype.value, resize, made_with),
+    results = map_with_progress(zip(images, targets), lambda it: encode_file(model, *it, dtype.value, resize, made_with, max_memory),
                                 "encoding", err)
     for (src, dst), (shape, (w, h)) in zip(zip(images, targets), results):
         out.print(f"{escape(str(src))} {w}x{h} -> {escape(str(dst))} {tuple(shape)} {dtype.value}")
@@ -295,6 +301,7 @@ def decode(
     latents: Annotated[list[Path], typer.Argument(metavar="LATENT", help="latent .npy files made by autoenc encode (sidecars are found beside them)")],
     output: Annotated[Optional[Path], typer.Option("-o", "--output", help="PNG file, or a folder for several (default: ./NAME.rec.png, never over an existing file)")] = None,
     weights: WeightsOption = None,
+    max_memory: MaxMemoryOption = None,
 ):
     """Decode latents back into RGB PNG images of the size they were encoded from."""
     from .codec import decode_file
@@ -307,7 +314,7 @@ def decode(
     prepare_outputs(latents + [sidecar_path(p) for p in latents], targets)
     model, meta = load_weights(weights)
     using = fingerprint(resolve_weights(weights))["sha256"]
-    results = map_with_progress(zip(latents, targets), lambda it: decode_file(model, *it), "decoding", err)
+    results = map_with_progress(zip(latents, targets), lambda it: decode_file(model, *it, max_memory), "decoding", err)
     for (src, dst), ((w, h), made_with) in zip(zip(latents, targets), results):
         if made_with and made_with.get("sha256") not in (None, using):
             err.print(f"[yellow]warning:[/] {escape(str(src))} was encoded with other weights "
@@ -327,7 +334,8 @@ def evaluate(
     worst_png: Annotated[Path, typer.Option(help="PNG of the 16 worst reconstructions (originals above them)")] = Path("eval_worst.png"),
     device: DeviceOption = "auto",
     cache_dir: Annotated[Optional[Path], typer.Option(help="dataset cache (default $XDG_CACHE_HOME/autoenc)")] = None,
-    whole: Annotated[bool, typer.Option("--whole", help="score each picture at its own size (one-pass encode + decode), against bicubic at 1/6 of the numbers")] = False,
+    whole: Annotated[bool, typer.Option("--whole", help="score each picture at its own size (encoded and decoded as encode and decode do), against bicubic at 1/6 of the numbers")] = False,
+    max_memory: MaxMemoryOption = None,
 ):
     """Score reconstructions (PSNR, SSIM, MSE on 8-bit pixels) against bicubic and JPEG at the same 2,048 numbers."""
     import json
@@ -336,7 +344,7 @@ def evaluate(
     from .hardware import pick_device
     from .progress import TrainProgress
     if whole:
-        return evaluate_whole_pictures(data, weights, as_json, limit, device)
+        return evaluate_whole_pictures(data, weights, as_json, limit, device, max_memory)
     prepare_outputs([], [worst_png])
     if data.is_dir() and worst_png.resolve().is_relative_to(data.resolve()):  # it would be scored next time
         raise AutoencError(f"{worst_png}: is inside the dataset {data}; give a --worst-png outside it")
@@ -368,7 +376,8 @@ def evaluate(
     out.print(table)
 
 
-def evaluate_whole_pictures(data: Path, weights: Optional[Path], as_json: bool, limit: Optional[int], device: str) -> None:
+def evaluate_whole_pictures(data: Path, weights: Optional[Path], as_json: bool, limit: Optional[int], device: str,
+                            max_memory: Optional[float]) -> None:
     import json
     from rich.table import Table
     from .evaluate import evaluate_whole
@@ -378,7 +387,7 @@ def evaluate_whole_pictures(data: Path, weights: Optional[Path], as_json: bool, 
     model.to(pick_device(device))
     bars = TrainProgress(err)
     try:
-        result = evaluate_whole(data, model, limit, bars.cache_progress)
+        result = evaluate_whole(data, model, limit, bars.cache_progress, max_memory)
     finally:
         bars.stop()
     if result.skipped:

@@ -18,6 +18,7 @@ from .errors import AutoencError
 from .fileio import write_bytes_atomic
 from .latentfile import Latent, load_latent, save_latent
 from .model import DOWNSCALE, Autoencoder, decode_pixels, encode_pixels
+from .tiles import decode_tiled, encode_tiled
 
 
 def save_png(pixels: np.ndarray, path: str | os.PathLike) -> None:
@@ -48,15 +49,18 @@ def pad_to_multiple(pixels: np.ndarray, m: int = DOWNSCALE) -> np.ndarray:
     return np.pad(pixels, ((0, -h % m), (0, -w % m), (0, 0)), mode="reflect")
 
 
-def encode_picture(model: Autoencoder, pixels: np.ndarray) -> np.ndarray:
-    """One H x W x 3 uint8 picture of any size -> (C, ceil(H/16), ceil(W/16)) float32 latent."""
-    return encode_images(model, pad_to_multiple(pixels)[None])[0]
+def encode_picture(model: Autoencoder, pixels: np.ndarray, max_memory_mb: float | None = None) -> np.ndarray:
+    """One H x W x 3 uint8 picture of any size -> (C, ceil(H/16), ceil(W/16)) float32 latent, in tiles that
+    fit max_memory_mb (None: tiles.budget_mb's default), with the latent one pass would give (tiles.py)."""
+    padded = torch.from_numpy(pad_to_multiple(pixels)).permute(2, 0, 1)[None]
+    return encode_tiled(model, padded, max_memory_mb)
 
 
-def decode_picture(model: Autoencoder, latent: Latent) -> np.ndarray:
-    """A latent -> its H x W x 3 uint8 picture, cropped to the size it was encoded from."""
+def decode_picture(model: Autoencoder, latent: Latent, max_memory_mb: float | None = None) -> np.ndarray:
+    """A latent -> its H x W x 3 uint8 picture, cropped to the size it was encoded from (in tiles, as encode)."""
     w, h = latent.original_size
-    return decode_latents(model, latent.values[None])[0][:h, :w]
+    values = torch.from_numpy(np.asarray(latent.values, dtype=np.float32))[None]
+    return decode_tiled(model, values, max_memory_mb)[:h, :w]
 
 
 @torch.inference_mode()
@@ -68,10 +72,11 @@ def reconstruct(model: Autoencoder, pixels: np.ndarray) -> np.ndarray:
     return decode_pixels(model(encode_pixels(x))).permute(0, 2, 3, 1).cpu().numpy()
 
 
-def reconstruct_picture(model: Autoencoder, pixels: np.ndarray) -> np.ndarray:
-    """One H x W x 3 uint8 picture of any size, padded as encode pads it and cropped as decode crops it."""
+def reconstruct_picture(model: Autoencoder, pixels: np.ndarray, max_memory_mb: float | None = None) -> np.ndarray:
+    """One H x W x 3 uint8 picture of any size, encoded and decoded as `autoenc encode` + `decode` do it."""
     h, w = pixels.shape[:2]
-    return reconstruct(model, pad_to_multiple(pixels)[None])[0][:h, :w]
+    latent = torch.from_numpy(encode_picture(model, pixels, max_memory_mb))[None]
+    return decode_tiled(model, latent, max_memory_mb)[:h, :w]
 
 
 def read_picture(path, resize: int | None = None) -> np.ndarray:
@@ -83,22 +88,22 @@ def read_picture(path, resize: int | None = None) -> np.ndarray:
 
 
 def encode_file(model: Autoencoder, image_path, latent_path, dtype: str = "float32", resize: int | None = None,
-                weights: dict | None = None) -> tuple[tuple[int, ...], tuple[int, int]]:
+                weights: dict | None = None, max_memory_mb: float | None = None) -> tuple[tuple[int, ...], tuple[int, int]]:
     """Encode one image file into a latent .npy and its sidecar; return the latent's shape and the picture's size."""
     pixels = read_picture(image_path, resize)
-    latent = encode_picture(model, pixels)
+    latent = encode_picture(model, pixels, max_memory_mb)
     size = (pixels.shape[1], pixels.shape[0])
     save_latent(latent_path, latent, size, dtype, resize, weights)
     return latent.shape, size
 
 
-def decode_file(model: Autoencoder, latent_path, image_path) -> tuple[tuple[int, int], dict | None]:
+def decode_file(model: Autoencoder, latent_path, image_path, max_memory_mb: float | None = None) -> tuple[tuple[int, int], dict | None]:
     """Decode one latent file (with its sidecar, if any) into a PNG.
 
     Returns the picture's (width, height) and the weights the latent says it was made with (or None).
     """
     latent = load_latent(latent_path, model.latent_channels)
-    pixels = decode_picture(model, latent)
+    pixels = decode_picture(model, latent, max_memory_mb)
     save_png(pixels, image_path)
     made_with = latent.meta.get("weights")
     return (pixels.shape[1], pixels.shape[0]), made_with if isinstance(made_with, dict) else None

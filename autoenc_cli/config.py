@@ -10,6 +10,8 @@ DEFAULT_EPOCHS = 10
 DEFAULT_BATCH = 32  # per process on a CPU (or MPS); measured against the seed's 64 in docs/training.md
 CUDA_BATCH = 512  # per process on a GPU: an H100 trains 7,600 img/s at 32, 74,000 at 512, 84,000 at 2,048 (docs/benchmarks.md)
 RECIPE_BATCH = 32  # the recipes' learning rates are for this batch; other batches scale them by sqrt(batch / 32)
+DEFAULT_MAX_MEMORY_MB = 1024  # encode, decode, eval --whole on a CPU: pictures beyond it go through in tiles (tiles.py)
+MIN_MAX_MEMORY_MB = 16  # below this not even the smallest tile of the seed network fits
 LEGACY_DEFAULTS = {"relu_leak": 0.0, "init": None, "max_zoom": None, "windows_per_photo": 64, "rotate": False,
                    "shuffle_channels": False}  # a run saved before a setting existed resumes without it
 

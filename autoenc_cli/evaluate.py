@@ -187,8 +187,10 @@ class WholeEvaluation:
                                 for f, m, b in zip(self.files, self.model.psnr, self.bicubic.psnr)]}
 
 
-def evaluate_whole(data: str | os.PathLike, model: Autoencoder, limit: int | None = None, progress=None) -> WholeEvaluation:
-    """Score every picture of `data` at its own size (encode + decode in one pass) against bicubic at 1/6 of the numbers."""
+def evaluate_whole(data: str | os.PathLike, model: Autoencoder, limit: int | None = None, progress=None,
+                   max_memory_mb: float | None = None) -> WholeEvaluation:
+    """Score every picture of `data` at its own size (encoded and decoded as encode and decode do, in tiles that
+    fit max_memory_mb) against bicubic at 1/6 of the numbers."""
     if limit is not None and limit < 1:
         raise AutoencError(f"--limit {limit}: must be at least 1")
     files = eval_files(data)[:limit]
@@ -203,7 +205,7 @@ def evaluate_whole(data: str | os.PathLike, model: Autoencoder, limit: int | Non
             result.skipped += 1
             continue
         result.files.append(path)
-        result.model.add(pixels[None], reconstruct_picture(model, pixels)[None])
+        result.model.add(pixels[None], reconstruct_picture(model, pixels, max_memory_mb)[None])
         result.bicubic.add(pixels[None], bicubic_same_numbers(pixels)[None])
         if progress is not None:
             progress(i + 1, len(files), "evaluating whole pictures")
