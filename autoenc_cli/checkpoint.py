@@ -35,6 +35,17 @@ def save_state(path: Path, model: torch.nn.Module, optimizer, info: dict) -> Non
         save_file(tensors, str(tmp), metadata=meta)
 
 
+def saved_step(out: Path) -> int | None:
+    """The step of the training state saved in the run folder `out`, or None when it holds none."""
+    path = out / STATE_FILE
+    if not path.is_file():
+        return None
+    try:
+        return int(json.loads(read_metadata(path)["info"])["step"])
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise AutoencError(f"{path}: damaged training state ({e})") from None
+
+
 def load_state(path: Path, model: torch.nn.Module, optimizer) -> dict:
     """Restore model and optimizer in place; return the saved info (step, config, ...)."""
     if not path.is_file():

@@ -233,6 +233,8 @@ def train(
     precision: Annotated[Precision, typer.Option(help="auto (bf16 only where native), fp32, bf16")] = Precision(D.precision),
     seed: Annotated[int, setting("seed", "random seed: initialisation, order, windows and flips")] = D.seed,
     resume: Annotated[bool, typer.Option("--resume", help="continue the run saved in --out")] = False,
+    auto_resume: Annotated[bool, typer.Option("--auto-resume", help="continue the run saved in --out if there is one, else start "
+                                              "afresh: one command for job scripts, retries and torchrun --max-restarts")] = False,
     cache_dir: Annotated[Optional[Path], typer.Option(help="dataset cache (default $XDG_CACHE_HOME/autoenc)")] = None,
     save_every: Annotated[int, setting("save_every", "save the training state every N steps")] = D.save_every,
     save_minutes: Annotated[float, setting("save_minutes", "... or every M minutes, whichever comes first")] = D.save_minutes,
@@ -257,6 +259,13 @@ def train(
                       precision=precision.value, seed=seed, cache_dir=str(cache_dir) if cache_dir else None,
                       save_every=save_every, save_minutes=save_minutes, fraction=fraction, color=color.value, init=init,
                       windows_per_photo=windows_per_photo, max_zoom=max_zoom, rotate=rotate, shuffle_channels=shuffle_channels)
+    if auto_resume and not resume:
+        from .checkpoint import saved_step
+        step = saved_step(out_dir)
+        resume = step is not None
+        if os.environ.get("RANK", "0") == "0":
+            err.print(f"auto-resume: continuing the run in {escape(str(out_dir))} from step {step:,}" if resume
+                      else f"auto-resume: no saved run in {escape(str(out_dir))}; starting afresh")
     result = run_training(cfg, resume=resume, say=err.print, progress_factory=lambda: TrainProgress(err), named=named_options(ctx))
     if os.environ.get("RANK", "0") != "0":
         return  # under torchrun, rank 0 reports

@@ -114,3 +114,14 @@ def test_help_names_arguments_and_leaves_flags_without_a_type():
     train = invoke("train", "--help").output
     assert "train [OPTIONS] DATA" in " ".join(train.split()) and "<bool>" not in train
     assert "-h" in invoke("train", "-h").output
+
+
+def test_auto_resume_starts_afresh_then_continues_with_the_same_command(tiny_imagenet, tmp_path):
+    from autoenc_cli.checkpoint import read_log
+    run = tmp_path / "run"
+    command = ["train", tiny_imagenet, "--out", run, "--batch-size", 4, "--auto-resume"]
+    first = invoke(*command, "--max-steps", 3)
+    assert first.exit_code == 0 and "auto-resume: no saved run in" in " ".join(first.output.split())
+    again = invoke(*command, "--max-steps", 6)  # the same line, as a scheduler's retry would run it
+    assert again.exit_code == 0 and f"continuing the run in {run} from step 3" in " ".join(again.output.split())
+    assert int(read_log(run / "log.csv")[-1]["step"]) == 6
