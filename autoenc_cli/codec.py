@@ -46,6 +46,8 @@ def pad_to_multiple(pixels: np.ndarray, m: int = DOWNSCALE) -> np.ndarray:
     """H x W x 3 -> padded on the right and bottom to multiples of m by mirror reflection
     (repeated for pictures smaller than the padding; a 1-pixel side repeats its pixel)."""
     h, w = pixels.shape[:2]
+    if h % m == 0 and w % m == 0:
+        return pixels  # no copy: a 48-megapixel picture is 144 MB
     return np.pad(pixels, ((0, -h % m), (0, -w % m), (0, 0)), mode="reflect")
 
 

@@ -28,7 +28,7 @@ from .errors import AutoencError
 from .kernels import DepthToSpace
 from .model import DOWNSCALE, decode_pixels, encode_pixels
 
-ACTIVATION_SHARE = 0.5  # of the budget for the network's activations; the rest holds the picture and its latent
+ACTIVATION_SHARE = 0.25  # of the budget for the network's activations; the rest: torch (~300 MB), the picture, its latent
 ALLOCATOR_OVERHEAD = 1.5  # measured peak RSS over the layer table's peak (oneDNN scratch, allocator slack)
 MIN_CORE_CELLS = 1
 
@@ -71,7 +71,7 @@ def activation_bytes(layers: nn.Sequential, channels_in: int, encoder: bool) -> 
 
 @dataclass(frozen=True)
 class Plan:
-    window: int  # cells per side of every window (or the whole side, when smaller)
+    window: tuple[int, int]  # cells of every window: rows, columns (the whole axis where it fits)
     margin: int  # cells of context kept around each core
     per_pass: int  # windows through the network at once
 
@@ -96,9 +96,18 @@ def plan(layers: nn.Sequential, channels_in: int, encoder: bool, cells: tuple[in
     if smallest * per_cell > budget:
         raise AutoencError(f"--max-memory {max_memory_mb:g} MB is too small for one tile of this network "
                            f"(needs {smallest * per_cell / ACTIVATION_SHARE / 2**20:.0f} MB)")
-    window = max(MIN_CORE_CELLS + 2 * m, math.isqrt(int(budget / per_cell)))
-    area = min(cells[0], window) * min(cells[1], window)
-    return Plan(window, m, max(1, int(budget // (area * per_cell))))
+    side = max(MIN_CORE_CELLS + 2 * m, math.isqrt(int(budget / per_cell)))
+    window = tuple(axis_window(n, side, m) for n in cells)
+    return Plan(window, m, max(1, int(budget // (window[0] * window[1] * per_cell))))
+
+
+def axis_window(cells: int, side: int, margin: int) -> int:
+    """Along one axis: the whole axis if it fits in `side`, else the window that cuts it into equal cores with
+    as few windows of at most `side` cells as possible (equal cores: the last window is not mostly overlap)."""
+    if cells <= side:
+        return cells
+    count = math.ceil(cells / (side - 2 * margin))
+    return math.ceil(cells / count) + 2 * margin
 
 
 def spans(cells: int, window: int, margin: int) -> list[tuple[int, int, int]]:
@@ -120,8 +129,8 @@ def run_tiled(net, source: torch.Tensor, out: torch.Tensor, scale_in: int, scale
     nor its whole float output is ever held."""
     device = next(net.parameters()).device
     rows, cols = source.shape[2] // scale_in, source.shape[3] // scale_in
-    h, w = min(rows, tile.window) * scale_in, min(cols, tile.window) * scale_in
-    jobs = [(r, c) for r in spans(rows, tile.window, tile.margin) for c in spans(cols, tile.window, tile.margin)]
+    h, w = tile.window[0] * scale_in, tile.window[1] * scale_in
+    jobs = [(r, c) for r in spans(rows, tile.window[0], tile.margin) for c in spans(cols, tile.window[1], tile.margin)]
     for i in range(0, len(jobs), tile.per_pass):
         batch = jobs[i:i + tile.per_pass]
         windows = torch.cat([source[:, :, r[0] * scale_in:r[0] * scale_in + h, c[0] * scale_in:c[0] * scale_in + w]
@@ -139,7 +148,12 @@ def encode_tiled(model, pixels: torch.Tensor, max_memory_mb: float | None) -> np
     cells = (pixels.shape[2] // DOWNSCALE, pixels.shape[3] // DOWNSCALE)
     tile = plan(model.encoder, 3, True, cells, max_memory_mb)
     out = torch.empty(1, model.latent_channels, *cells)
-    return run_tiled(model.encoder, pixels, out, DOWNSCALE, 1, tile, prepare=encode_pixels, finish=lambda y: y.float())[0].numpy()
+    return run_tiled(model.encoder, pixels, out, DOWNSCALE, 1, tile, prepare=network_input, finish=lambda y: y.float())[0].numpy()
+
+
+def network_input(pixels: torch.Tensor) -> torch.Tensor:
+    """uint8 windows -> the network's input, channels_last as in one pass (oneDNN's fast layout on a CPU)."""
+    return encode_pixels(pixels).contiguous(memory_format=torch.channels_last)
 
 
 def decode_tiled(model, latent: torch.Tensor, max_memory_mb: float | None) -> np.ndarray:

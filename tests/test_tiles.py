@@ -41,9 +41,9 @@ def test_tiles_give_the_one_pass_latents_and_pixels(model, h, w, max_memory):
     pixels_tiled = tiles.decode_tiled(model, torch.from_numpy(one_pass)[None], max_memory)
     assert np.abs(pixels_tiled.astype(int) - pixels_one_pass.astype(int)).max() <= 1
     assert (pixels_tiled != pixels_one_pass).mean() < 1e-3
-    if max(cells) > encoding.window:  # the picture really was cut
-        assert len(tiles.spans(max(cells), encoding.window, encoding.margin)) > 1
-        assert len(tiles.spans(max(cells), decoding.window, decoding.margin)) > 1
+    if max(cells) > 20:  # the picture really was cut
+        assert len(tiles.spans(max(cells), max(encoding.window), encoding.margin)) > 1
+        assert len(tiles.spans(max(cells), max(decoding.window), decoding.margin)) > 1
 
 
 def test_reconstruct_picture_is_encode_then_decode(model):
@@ -64,7 +64,8 @@ def test_one_cell_less_of_margin_is_not_exact(model, monkeypatch):
 
 
 def test_spans_cover_every_cell_once_with_a_margin_where_there_is_a_neighbour():
-    for cells, window, margin in [(57, 11, 3), (12, 11, 3), (11, 11, 3), (100, 7, 2)]:
+    assert tiles.axis_window(217, 73, 2) == 59  # 4 equal cores of 55 cells, not 4 of 69 with the last mostly overlap
+    for cells, window, margin in [(57, 11, 3), (12, 11, 3), (11, 11, 3), (100, 7, 2), (217, 59, 2)]:
         covered = []
         for start, core_start, core_end in tiles.spans(cells, window, margin):
             assert 0 <= start and start + min(window, cells) <= cells
