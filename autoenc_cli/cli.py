@@ -281,14 +281,18 @@ class LatentDtype(str, Enum):
 @app.command()
 @friendly_errors
 def encode(
-    images: Annotated[list[Path], typer.Argument(metavar="IMAGE", help="image files, any size (kept: padded to a multiple of 16, cropped back by decode)")],
+    images: Annotated[list[Path], typer.Argument(metavar="IMAGE", help="image files, any size (kept: padded to a multiple of 16, cropped back by decode); with --stack also folders")],
     output: Annotated[Optional[Path], typer.Option("-o", "--output", help="latent .npy (+ .npy.json sidecar), or a folder for several (default: ./NAME.npy, never over an existing file)")] = None,
     weights: WeightsOption = None,
     dtype: Annotated[LatentDtype, typer.Option(help="stored precision: int8 has per-channel scales in the sidecar")] = LatentDtype.float32,
     resize: Annotated[Optional[int], typer.Option(help="centre-crop to a square and resize to NxN first (64: the training size)")] = None,
     max_memory: MaxMemoryOption = None,
+    stack: Annotated[Optional[Path], typer.Option(help="write all latents as one (N, C, H/16, W/16) .npy, the paths in FILE.json "
+                                                       "(pictures of one size, or --resize); folders are searched for images")] = None,
 ):
     """Encode images into latents: (128, H/16, W/16) .npy, channel first, plus a JSON sidecar with the picture's size."""
+    if stack is not None:
+        return encode_to_stack(images, stack, output, weights, dtype, resize)
     from .codec import encode_file
     from .progress import map_with_progress
     from .weights import fingerprint, resolve_weights
@@ -301,6 +305,33 @@ def encode(
                                 "encoding", err)
     for (src, dst), (shape, (w, h)) in zip(zip(images, targets), results):
         out.print(f"{escape(str(src))} {w}x{h} -> {escape(str(dst))} {tuple(shape)} {dtype.value}")
+    err.print(weights_note(weights, meta))
+
+
+def encode_to_stack(inputs: list[Path], stack: Path, output: Optional[Path], weights: Optional[Path], dtype, resize) -> None:
+    from .data import IMAGE_EXTENSIONS, find_images
+    from .progress import TrainProgress
+    from .stack import encode_stack, sidecar
+    from .weights import fingerprint, resolve_weights
+    if output is not None:
+        raise AutoencError("--stack FILE and -o: give one of them")
+    for p in inputs:
+        if not p.exists():
+            raise AutoencError(f"{p}: no such file or folder")
+    files = [f for p in inputs for f in (find_images(p) if p.is_dir() else [p])]
+    if not files:
+        raise AutoencError(f"no image files ({', '.join(str(p) for p in inputs)}); extensions: {', '.join(sorted(IMAGE_EXTENSIONS))}")
+    prepare_outputs(files, [stack, sidecar(stack)])
+    model, meta = load_weights(weights)
+    bars = TrainProgress(err)
+    try:
+        result = encode_stack(model, files, stack, resize, dtype.value, fingerprint(resolve_weights(weights)),
+                              lambda done, total: bars.cache_progress(done, total, "encoding"))
+    finally:
+        bars.stop()
+    if result.skipped:
+        err.print(f"[yellow]warning:[/] skipped {len(result.skipped)} unreadable image file(s); listed in {escape(str(sidecar(stack)))}")
+    out.print(f"{len(result.paths)} pictures -> {escape(str(stack))} {result.shape} {dtype.value}; paths in {escape(str(sidecar(stack)))}")
     err.print(weights_note(weights, meta))
 
 

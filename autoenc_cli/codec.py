@@ -8,6 +8,7 @@ The file format (a .npy and a JSON sidecar) is in latentfile.py.
 
 import io
 import os
+import warnings
 
 import numpy as np
 import torch
@@ -54,7 +55,9 @@ def pad_to_multiple(pixels: np.ndarray, m: int = DOWNSCALE) -> np.ndarray:
 def encode_picture(model: Autoencoder, pixels: np.ndarray, max_memory_mb: float | None = None) -> np.ndarray:
     """One H x W x 3 uint8 picture of any size -> (C, ceil(H/16), ceil(W/16)) float32 latent, in tiles that
     fit max_memory_mb (None: tiles.budget_mb's default), with the latent one pass would give (tiles.py)."""
-    padded = torch.from_numpy(pad_to_multiple(pixels)).permute(2, 0, 1)[None]
+    with warnings.catch_warnings():  # a read-only array (Pillow's) is only read here: no copy of a big picture
+        warnings.simplefilter("ignore", UserWarning)
+        padded = torch.from_numpy(pad_to_multiple(pixels)).permute(2, 0, 1)[None]
     return encode_tiled(model, padded, max_memory_mb)
 
 

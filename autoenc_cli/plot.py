@@ -54,7 +54,8 @@ def label(v: float) -> str:
     return f"{v:,.0f}" if abs(v) >= 100 or v == int(v) else f"{v:.3g}"
 
 
-def panel(draw: ImageDraw.ImageDraw, box: tuple[int, int, int, int], title: str, lines: list, log_y: bool) -> None:
+def panel(draw: ImageDraw.ImageDraw, box: tuple[int, int, int, int], title: str, lines: list, log_y: bool,
+          x_label: str = "step") -> None:
     """Axes in `box` (left, top, right, bottom) with `lines` = [(points, color, name, dots)]."""
     left, top, right, bottom = box
     small, big = font(12), font(15)
@@ -89,7 +90,7 @@ def panel(draw: ImageDraw.ImageDraw, box: tuple[int, int, int, int], title: str,
         text = label(t)
         draw.text((xx - draw.textlength(text, font=small) / 2, bottom + 6), text, fill="#333333", font=small)
     draw.rectangle([left, top, right, bottom], outline="#888888")
-    draw.text(((left + right) / 2 - 14, bottom + 24), "step", fill="#333333", font=small)
+    draw.text(((left + right - draw.textlength(x_label, font=small)) / 2, bottom + 24), x_label, fill="#333333", font=small)
     legend_x = right - 10
     for points, color, name, dots in reversed(lines):
         if not points:

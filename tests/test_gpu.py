@@ -70,3 +70,13 @@ def test_windows_cut_on_the_gpu_match_the_host_and_a_photo_folder_trains_there(t
     result = train(TrainConfig(data=str(data), out=str(tmp_path / "run"), epochs=1000, max_steps=20, batch_size=8,
                                device="cuda", windows_per_photo=8, cache_dir=str(tmp_path / "cache")), say=quiet)
     assert result.step == 20 and np.isfinite(result.val_psnr)
+
+
+def test_tiles_on_cuda_give_the_cpu_latents():
+    from autoenc_cli.codec import encode_picture
+    model, _ = load_model(__import__("autoenc_cli.weights", fromlist=["x"]).default_weights_path())
+    pixels = photo_like(np.random.default_rng(1), 64).repeat(5, 0).repeat(7, 1)  # 320 x 448: several 16 MB windows
+    on_cpu = encode_picture(model, pixels, max_memory_mb=16)
+    on_gpu = encode_picture(model.to("cuda"), pixels, max_memory_mb=16)
+    assert np.abs(on_cpu - on_gpu).max() < 0.05  # TF32/cuDNN float order
+    assert encode_picture(model, pixels).shape == on_cpu.shape  # the default: half the free GPU memory
