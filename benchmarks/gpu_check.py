@@ -1,8 +1,10 @@
 """The prepared GPU check: one device call, every step with its own time budget, results under --out.
 
-On the GPU machine (torch, typer, rich, pillow, numpy, safetensors are there; nothing is installed):
+On the GPU machine (torch, rich, pillow, numpy, safetensors are there; its typer is not the pinned 0.29, so carry
+typer==0.29.2, shellingham, annotated-doc, pydantic, pydantic_core, annotated-types, typing-inspection and
+typing_extensions as wheels in .whl/, as the device tool's README says, and install them into /tmp/site first):
 
-    PYTHONPATH=. python3 benchmarks/gpu_check.py DATA --out "$OUT" --minutes 9
+    PYTHONPATH=/tmp/site:. python3 benchmarks/gpu_check.py corpus/train --out "$OUT" --minutes 9.3
 
 Here, in CI, on the CPU, the same plumbing with tiny budgets (tests/test_gpu_check.py runs it):
 
