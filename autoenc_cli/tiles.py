@@ -56,7 +56,18 @@ def margin(layers: nn.Sequential, encoder: bool) -> int:
 
 def activation_bytes(layers: nn.Sequential, channels_in: int, encoder: bool) -> float:
     """Peak bytes per input cell (16 x 16 pixels, or one latent cell) of one pass: the largest layer
-    input + output, float32, from the layer table's shapes."""
+    input + output, float32, from the layer table's shapes. Probed once per layer table and process: the probe
+    (about 5 ms) would otherwise run for every picture that encode or decode is given."""
+    key = (tuple(map(repr, layers)), channels_in, encoder)
+    if key not in PEAK_BYTES:
+        PEAK_BYTES[key] = probe_activation_bytes(layers, channels_in, encoder)
+    return PEAK_BYTES[key]
+
+
+PEAK_BYTES: dict[tuple, float] = {}
+
+
+def probe_activation_bytes(layers: nn.Sequential, channels_in: int, encoder: bool) -> float:
     side = 4  # cells of a small probe
     x = torch.zeros(1, channels_in, side * (DOWNSCALE if encoder else 1), side * (DOWNSCALE if encoder else 1),
                     device=next(layers.parameters()).device)
