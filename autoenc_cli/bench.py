@@ -200,14 +200,14 @@ def codec_speed(device: torch.device, precision: str, pixels: np.ndarray, second
     u8 = torch.from_numpy(np.ascontiguousarray(pixels)).to(device)
     result = {}
     for name, fn in (("encode", model.encoder), ("decode", lambda x: model.decoder(model.encoder(x)))):
-        with autocast(device, precision):  # warm-up: the first call picks kernels (a second or more on a GPU)
-            fn(encode_pixels(u8.permute(0, 3, 1, 2)))
-        sync(device)
-        count, t = 0, time.perf_counter()
-        while time.perf_counter() - t < seconds or count == 0:
+        def once():
             with autocast(device, precision):
                 fn(encode_pixels(u8.permute(0, 3, 1, 2)))
             sync(device)
+        once()  # warm-up: the first call picks kernels (a second or more on a GPU)
+        count, t = 0, time.perf_counter()
+        while time.perf_counter() - t < seconds or count == 0:
+            once()
             count += len(u8)
         result[name] = count / (time.perf_counter() - t)
     # decode alone = (encode+decode time) - encode time
