@@ -84,10 +84,14 @@ def reconstruct_picture(model: Autoencoder, pixels: np.ndarray, max_memory_mb: f
     return decode_tiled(model, latent, max_memory_mb)[:h, :w]
 
 
-def read_picture(path, resize: int | None = None) -> np.ndarray:
-    """An image file as H x W x 3 uint8: its own size, or centre-cropped and resized to resize x resize."""
+def check_resize(resize: int | None) -> None:
     if resize is not None and not 1 <= resize <= 16384:
         raise AutoencError(f"--resize must be between 1 and 16384 (got {resize})")
+
+
+def read_picture(path, resize: int | None = None) -> np.ndarray:
+    """An image file as H x W x 3 uint8: its own size, or centre-cropped and resized to resize x resize."""
+    check_resize(resize)
     img = open_image(path)
     return np.asarray(center_square(img, resize) if resize else img, dtype=np.uint8)
 

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .codec import encode_images, encode_picture, pad_to_multiple, read_picture
+from .codec import check_resize, encode_images, encode_picture, pad_to_multiple, read_picture
 from .errors import AutoencError
 from .fileio import atomic_path, write_text_atomic
 from .model import DOWNSCALE
@@ -53,6 +53,7 @@ def encode_stack(model, files: list[Path], target: Path, resize: int | None, dty
     """Encode `files` (pictures of one size, or any with resize) into one array at `target`, and its sidecar."""
     if dtype not in DTYPES:
         raise AutoencError(f"--dtype {dtype}: --stack stores {' or '.join(DTYPES)} (int8 scales are per latent)")
+    check_resize(resize)  # before read_or_none, which would take a bad --resize for unreadable files
     workers = workers or min(os.cpu_count() or 1, 8)
     first = next(((p, a) for p in files if (a := read_or_none((p, resize))) is not None), None)
     if first is None:

@@ -52,3 +52,4 @@ def test_stack_refuses_int8_and_an_output_beside_it(tmp_path):
     folder = pictures(tmp_path / "data", 1)
     assert "int8 scales are per latent" in invoke("encode", folder, "--stack", tmp_path / "f.npy", "--dtype", "int8").output
     assert "give one of them" in invoke("encode", folder, "--stack", tmp_path / "f.npy", "-o", tmp_path / "x.npy").output
+    assert "--resize must be between 1 and 16384 (got 0)" in invoke("encode", folder, "--stack", tmp_path / "f.npy", "--resize", 0).output
