@@ -292,7 +292,7 @@ def encode(
 ):
     """Encode images into latents: (128, H/16, W/16) .npy, channel first, plus a JSON sidecar with the picture's size."""
     if stack is not None:
-        return encode_to_stack(images, stack, output, weights, dtype, resize)
+        return encode_to_stack(images, stack, output, weights, dtype, resize, max_memory)
     from .codec import encode_file
     from .progress import map_with_progress
     from .weights import fingerprint, resolve_weights
@@ -308,7 +308,8 @@ def encode(
     err.print(weights_note(weights, meta))
 
 
-def encode_to_stack(inputs: list[Path], stack: Path, output: Optional[Path], weights: Optional[Path], dtype, resize) -> None:
+def encode_to_stack(inputs: list[Path], stack: Path, output: Optional[Path], weights: Optional[Path], dtype, resize,
+                    max_memory: Optional[float]) -> None:
     from .data import IMAGE_EXTENSIONS, find_images
     from .progress import TrainProgress
     from .stack import encode_stack, sidecar
@@ -326,7 +327,7 @@ def encode_to_stack(inputs: list[Path], stack: Path, output: Optional[Path], wei
     bars = TrainProgress(err)
     try:
         result = encode_stack(model, files, stack, resize, dtype.value, fingerprint(resolve_weights(weights)),
-                              lambda done, total: bars.cache_progress(done, total, "encoding"))
+                              lambda done, total: bars.cache_progress(done, total, "encoding"), max_memory_mb=max_memory)
     finally:
         bars.stop()
     if result.skipped:

@@ -49,7 +49,7 @@ def sidecar(target: Path) -> Path:
 
 
 def encode_stack(model, files: list[Path], target: Path, resize: int | None, dtype: str = "float32",
-                 weights: dict | None = None, progress=None, workers: int | None = None) -> Stacked:
+                 weights: dict | None = None, progress=None, workers: int | None = None, max_memory_mb: float | None = None) -> Stacked:
     """Encode `files` (pictures of one size, or any with resize) into one array at `target`, and its sidecar."""
     if dtype not in DTYPES:
         raise AutoencError(f"--dtype {dtype}: --stack stores {' or '.join(DTYPES)} (int8 scales are per latent)")
@@ -74,7 +74,7 @@ def encode_stack(model, files: list[Path], target: Path, resize: int | None, dty
                     raise AutoencError(f"{p}: is {a.shape[1]}x{a.shape[0]}, the stack's pictures are {size[1]}x{size[0]} "
                                        f"({first[0].name}); give --resize N to make them one size")
             if good:
-                array[len(done):len(done) + len(good)] = encode_rows(model, [a for _, a in good], per_batch)
+                array[len(done):len(done) + len(good)] = encode_rows(model, [a for _, a in good], per_batch, max_memory_mb)
                 done += [p for p, _ in good]
             if progress is not None:
                 progress(start + len(chunk), len(files))
@@ -91,8 +91,8 @@ def encode_stack(model, files: list[Path], target: Path, resize: int | None, dty
     return Stacked(done, skipped, (len(done), *shape[1:]))
 
 
-def encode_rows(model, pictures: list[np.ndarray], per_batch: int) -> np.ndarray:
+def encode_rows(model, pictures: list[np.ndarray], per_batch: int, max_memory_mb: float | None = None) -> np.ndarray:
     """Latents of same-size pictures: all in one pass when they fit BATCH_PIXELS, else one at a time in tiles."""
     if per_batch > 1:
         return encode_images(model, np.stack([pad_to_multiple(a) for a in pictures]))
-    return np.stack([encode_picture(model, a) for a in pictures])
+    return np.stack([encode_picture(model, a, max_memory_mb) for a in pictures])
