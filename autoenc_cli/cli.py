@@ -1,162 +1,20 @@
-"""The `autoenc` command: each subcommand parses options, calls the library, prints."""
+"""The `autoenc` command: each subcommand parses options, calls the library, prints.
 
-import functools
+Commands that put trained weights to work (eval, score, export) live in cli_work.py; what all share, in cli_common.py."""
+
 import os
-import sys
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.console import Console
 from rich.markup import escape
-from typer.core import TyperGroup
-
-try:  # newer typer vendors its own click
-    from typer._click import exceptions as click_errors
-except ImportError:
-    from click import exceptions as click_errors
 
 from . import __version__
-from .config import (CUDA_BATCH, DEFAULT_BATCH, DEFAULT_EPOCHS, DEFAULT_MAX_MEMORY_MB, MIN_MAX_MEMORY_MB, RANGES, RECIPE_BATCH,
-                     RECIPES, TrainConfig)
+from .cli_common import (DeviceOption, MaxMemoryOption, WeightsOption, app, check_inputs, err, friendly_errors, load_weights,
+                         out, output_paths, prepare_outputs, weights_note)
+from .config import CUDA_BATCH, DEFAULT_BATCH, DEFAULT_EPOCHS, RANGES, RECIPE_BATCH, RECIPES, TrainConfig
 from .errors import AutoencError
-from .terminal import QuietWhenClosed, named_shell_completion
-
-def plain_help_types() -> None:
-    """Typer 0.29 (pinned) writes a flag's type as <bool>, a required argument as {NAME} and a list of paths as
-    <list[Path]>: flags get no type, arguments their NAME, and a list of paths <path>..., as click wrote them."""
-    from typer.core import TyperArgument, TyperOption
-    option_type, argument_type = TyperOption.display_type_rich, TyperArgument.display_type_rich
-    TyperOption.display_type_rich = lambda self, ctx: None if self.is_flag else option_type(self, ctx)
-    TyperArgument.display_type_rich = lambda self, ctx: (
-        "<path>..." if str(argument_type(self, ctx)).startswith("<list[Path]") else argument_type(self, ctx))
-    TyperArgument._usage_display_name = lambda self: (
-        (self.display_name_raw if self.required else f"[{self.display_name_raw}]") + ("..." if self.nargs != 1 else ""))
-
-
-plain_help_types()
-out = Console(file=QuietWhenClosed("stdout"), soft_wrap=True)
-err = Console(file=QuietWhenClosed("stderr"), soft_wrap=True)
-
-
-class OneLineUsageErrors(TyperGroup):
-    """A bad option value or a missing argument is one line on stderr too (exit 2), like every other error."""
-
-    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
-        named_shell_completion(sys.argv[1:] if args is None else list(args))
-        if not standalone_mode:
-            return super().main(args, prog_name, complete_var, standalone_mode, **extra)
-        try:
-            code = super().main(args, prog_name, complete_var, False, **extra)
-        except getattr(click_errors, "NoArgsIsHelpError", ()) as e:  # the help has been printed
-            sys.exit(e.exit_code)
-        except click_errors.ClickException as e:
-            ctx = getattr(e, "ctx", None)
-            hint = f" (see {ctx.command_path} --help)" if ctx is not None else ""
-            err.print(f"[red]error:[/] {escape(e.format_message())}{escape(hint)}")
-            sys.exit(e.exit_code)
-        except typer.Abort:
-            err.print("[yellow]aborted[/]")
-            sys.exit(1)
-        sys.exit(code if isinstance(code, int) else 0)
-
-
-app = typer.Typer(cls=OneLineUsageErrors, add_completion=True, no_args_is_help=True, pretty_exceptions_show_locals=False,
-                  context_settings={"help_option_names": ["-h", "--help"]},
-                  help="Train and run the seed's convolutional image autoencoder: a 64x64 picture <-> a 4x4x128 latent "
-                       "(any size: 128 channels at 1/16 of the side).")
-
-WeightsOption = Annotated[Optional[Path], typer.Option("-w", "--weights", help="weights file (default: the bundled weights)")]
-MaxMemoryOption = Annotated[Optional[float], typer.Option(
-    "--max-memory", metavar="MB", min=MIN_MAX_MEMORY_MB,
-    help="memory for the network's work on one picture: larger pictures go through in exact tiles, with the result "
-         f"of one pass (default: {DEFAULT_MAX_MEMORY_MB:,}; on a GPU half its free memory)")]
-
-
-def friendly_errors(fn):
-    """Bad input ends in one line on stderr and a non-zero exit, never a traceback."""
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        from .train import TrainingInterrupted
-        try:
-            return fn(*args, **kwargs)
-        except TrainingInterrupted as e:
-            if os.environ.get("RANK", "0") == "0":  # under torchrun, one process says it
-                err.print(f"[yellow]{escape(str(e))}[/]")
-            raise typer.Exit(e.exit_code) from None
-        except AutoencError as e:
-            err.print(f"[red]error:[/] {escape(str(e))}")
-            raise typer.Exit(1) from None
-        except KeyboardInterrupt:
-            err.print("[yellow]interrupted[/]")
-            raise typer.Exit(130) from None
-    return wrapper
-
-
-def load_weights(weights: Optional[Path]):
-    """The model and its metadata. Commands print weights_note() once their work is done, so that
-    a command that fails prints nothing but its one-line error."""
-    from .weights import load_model, resolve_weights
-    return load_model(resolve_weights(weights))
-
-
-def weights_note(weights: Optional[Path], meta: dict) -> str:
-    from .weights import default_weights_path, resolve_weights
-    path = resolve_weights(weights)
-    label = " (bundled default)" if path == default_weights_path() else ""
-    return f"weights: {escape(str(path))}{label}, width {meta['width']}" + barely_trained(meta)
-
-
-def barely_trained(meta: dict) -> str:
-    """A warning for weights saved early in a run (their own validation said they reconstruct poorly)."""
-    from .weights import barely_trained_psnr, provenance
-    prov = provenance(meta)
-    psnr = barely_trained_psnr(prov)
-    if psnr is None:
-        return ""
-    return (f"\n[yellow]warning:[/] these weights were saved at step {prov.get('steps', '?')}, when they scored "
-            f"{psnr:.1f} dB on validation: barely trained, expect blurred or flat pictures")
-
-
-def check_inputs(paths: list[Path]) -> None:
-    for p in paths:
-        if not p.exists():
-            raise AutoencError(f"{p}: no such file")
-        if p.is_dir():
-            raise AutoencError(f"{p}: is a directory")
-
-
-def prepare_outputs(inputs: list[Path], targets: list[Path]) -> None:
-    """Before any work: no output may replace an input or a folder, and every output's folder must be creatable."""
-    from .fileio import ensure_parent
-    sources = {p.resolve() for p in inputs}
-    for t in targets:
-        if t.resolve() in sources:
-            raise AutoencError(f"{t}: is also an input; refusing to overwrite it (give another -o)")
-        if t.is_dir():
-            raise AutoencError(f"{t}: is a directory")
-        ensure_parent(t)
-
-
-def output_paths(inputs: list[Path], output: Optional[Path], suffix: str, default_suffix: str | None = None) -> list[Path]:
-    """One input and -o FILE: that file. Several inputs, or -o an existing folder or ending in '/': DIR/<stem><suffix>.
-
-    No -o: ./<stem><default_suffix>, and never over an existing file (the user did not name it: it may be theirs)."""
-    if output is None:
-        targets = [Path(p.stem + (default_suffix or suffix)) for p in inputs]
-        for t in targets:
-            if t.exists() or t.is_symlink():
-                raise AutoencError(f"{t}: exists; not replacing a file you did not name (give -o {t} to replace it, or another -o)")
-        return targets
-    as_dir = len(inputs) > 1 or output.is_dir() or str(output).endswith(("/", "\\"))
-    if not as_dir:
-        return [output]
-    stems = [p.stem for p in inputs]
-    if len(set(stems)) < len(stems):
-        dup = next(s for s in stems if stems.count(s) > 1)
-        raise AutoencError(f"two inputs share the name {dup!r}: their outputs in {output} would collide")
-    return [output / (s + suffix) for s in stems]
 
 
 class Color(str, Enum):
@@ -187,14 +45,6 @@ class Precision(str, Enum):
     auto = "auto"
     fp32 = "fp32"
     bf16 = "bf16"
-
-
-def complete_device(incomplete: str) -> list[str]:
-    return [d for d in ("auto", "cpu", "cuda", "cuda:0", "mps") if d.startswith(incomplete)]
-
-
-DEVICE_HELP = "auto (cuda, then mps, then cpu), cpu, cuda, cuda:N, mps"
-DeviceOption = Annotated[str, typer.Option(help=DEVICE_HELP, autocompletion=complete_device)]
 
 
 def setting(name: str, help: str, **extra):
@@ -365,88 +215,7 @@ def decode(
     err.print(weights_note(weights, meta))
 
 
-@app.command("eval")
-@friendly_errors
-def evaluate(
-    data: Annotated[Path, typer.Argument(metavar="DATA", help="a Tiny ImageNet root (its val split is used) or a folder of images (all used)")],
-    weights: WeightsOption = None,
-    as_json: Annotated[bool, typer.Option("--json", help="print one JSON object on stdout instead of a table")] = False,
-    limit: Annotated[Optional[int], typer.Option(help="only the first N image files (sorted by path)")] = None,
-    worst_png: Annotated[Path, typer.Option(help="PNG of the 16 worst reconstructions (originals above them)")] = Path("eval_worst.png"),
-    device: DeviceOption = "auto",
-    cache_dir: Annotated[Optional[Path], typer.Option(help="dataset cache (default $XDG_CACHE_HOME/autoenc)")] = None,
-    whole: Annotated[bool, typer.Option("--whole", help="score each picture at its own size (encoded and decoded as encode and decode do), against bicubic at 1/6 of the numbers")] = False,
-    max_memory: MaxMemoryOption = None,
-):
-    """Score reconstructions (PSNR, SSIM, MSE on 8-bit pixels) against bicubic and JPEG at the same 2,048 numbers."""
-    import json
-    from rich.table import Table
-    from .evaluate import BICUBIC_SIDE, JPEG_BUDGET, evaluate as run_eval
-    from .hardware import pick_device
-    from .progress import TrainProgress
-    if whole:
-        return evaluate_whole_pictures(data, weights, as_json, limit, device, max_memory)
-    prepare_outputs([], [worst_png])
-    if data.is_dir() and worst_png.resolve().is_relative_to(data.resolve()):  # it would be scored next time
-        raise AutoencError(f"{worst_png}: is inside the dataset {data}; give a --worst-png outside it")
-    model, meta = load_weights(weights)
-    model.to(pick_device(device))
-    bars = TrainProgress(err)
-    try:
-        result = run_eval(data, model, limit, worst_png, cache_dir, bars.cache_progress)
-    finally:
-        bars.stop()
-    if result.skipped:
-        err.print(f"[yellow]warning:[/] skipped {result.skipped} unreadable image file(s) in {escape(str(data))}")
-    err.print(weights_note(weights, meta))
-    err.print(f"worst reconstructions: {escape(str(worst_png))}")
-    summary = result.to_json()
-    if as_json:
-        print(json.dumps(summary))
-        return
-    jpeg = summary["baselines"]["jpeg"]
-    over = f", {jpeg['over_budget']} over budget at quality 1" if jpeg["over_budget"] else ""
-    table = Table(title=f"{summary['images']} images of {escape(str(data))}", caption=f"jpeg: the largest quality within {JPEG_BUDGET:,} bytes")
-    for name in ("method", "PSNR dB", "SSIM", "MSE", "per image"):
-        table.add_column(name, justify="left" if name in ("method", "per image") else "right")
-    rows = [("model", summary, "2,048 latent numbers"),
-            ("bicubic", summary["baselines"]["bicubic"], f"{BICUBIC_SIDE}x{BICUBIC_SIDE}x3 = {BICUBIC_SIDE**2 * 3:,} pixels"),
-            ("jpeg", jpeg, f"{jpeg['bytes']:,.0f} bytes avg, quality {jpeg['quality']:.1f}{over}")]
-    for name, s, note in rows:
-        table.add_row(name, f"{s['psnr']:.2f}", f"{s['ssim']:.4f}", f"{s['mse']:.1f}", note)
-    out.print(table)
-
-
-def evaluate_whole_pictures(data: Path, weights: Optional[Path], as_json: bool, limit: Optional[int], device: str,
-                            max_memory: Optional[float]) -> None:
-    import json
-    from rich.table import Table
-    from .evaluate import evaluate_whole
-    from .hardware import pick_device
-    from .progress import TrainProgress
-    model, meta = load_weights(weights)
-    model.to(pick_device(device))
-    bars = TrainProgress(err)
-    try:
-        result = evaluate_whole(data, model, limit, bars.cache_progress, max_memory)
-    finally:
-        bars.stop()
-    if result.skipped:
-        err.print(f"[yellow]warning:[/] skipped {result.skipped} unreadable or tiny image file(s) in {escape(str(data))}")
-    err.print(weights_note(weights, meta))
-    summary = result.to_json()
-    if as_json:
-        print(json.dumps(summary))
-        return
-    gap = summary["vs_bicubic_db"]
-    table = Table(title=f"{summary['pictures']} pictures of {escape(str(data))}, each at its own size",
-                  caption=f"model - bicubic: {gap['mean']:+.2f} dB on average, worst {gap['worst']:+.2f} dB "
-                          f"({escape(Path(gap['worst_file']).name)}), {gap['below_3db']} more than 3 dB below")
-    for name in ("method", "PSNR dB", "SSIM", "MSE", "numbers kept"):
-        table.add_column(name, justify="left" if name in ("method", "numbers kept") else "right")
-    for name, s, note in (("model", summary, "latent: 1/6"), ("bicubic", summary["baselines"]["bicubic"], "each side x 1/sqrt(6)")):
-        table.add_row(name, f"{s['psnr']:.2f}", f"{s['ssim']:.4f}", f"{s['mse']:.1f}", note)
-    out.print(table)
+from . import cli_work  # noqa: E402,F401  pyflakes: unused (it registers eval, score, export after the codec commands)
 
 
 @app.command()
