@@ -160,18 +160,13 @@ def encode(
 
 def encode_to_stack(inputs: list[Path], stack: Path, output: Optional[Path], weights: Optional[Path], dtype, resize,
                     max_memory: Optional[float]) -> None:
-    from .data import IMAGE_EXTENSIONS, find_images
+    from .data import image_files
     from .progress import TrainProgress
     from .stack import encode_stack, sidecar
     from .weights import fingerprint, resolve_weights
     if output is not None:
         raise AutoencError("--stack FILE and -o: give one of them")
-    for p in inputs:
-        if not p.exists():
-            raise AutoencError(f"{p}: no such file or folder")
-    files = [f for p in inputs for f in (find_images(p) if p.is_dir() else [p])]
-    if not files:
-        raise AutoencError(f"no image files ({', '.join(str(p) for p in inputs)}); extensions: {', '.join(sorted(IMAGE_EXTENSIONS))}")
+    files = image_files(inputs)
     prepare_outputs(files, [stack, sidecar(stack)])
     model, meta = load_weights(weights)
     bars = TrainProgress(err)

@@ -108,6 +108,17 @@ def find_images(folder: Path) -> list[Path]:
     return sorted(found)
 
 
+def image_files(inputs: list[Path]) -> list[Path]:
+    """Files as given and the image files found in folders, in that order; an error when one is missing or none is found."""
+    for p in inputs:
+        if not p.exists():
+            raise AutoencError(f"{p}: no such file or folder")
+    files = [f for p in inputs for f in (find_images(p) if p.is_dir() else [p])]
+    if not files:
+        raise AutoencError(f"no image files ({', '.join(str(p) for p in inputs)}); extensions: {', '.join(sorted(IMAGE_EXTENSIONS))}")
+    return files
+
+
 def is_tiny_imagenet(root: Path) -> bool:
     return (root / "train").is_dir() and any((root / "train").glob("*/images"))
 

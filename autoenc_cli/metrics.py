@@ -42,7 +42,11 @@ def ssim_per_image(a, b) -> torch.Tensor:
     structural_similarity(gaussian_weights=True, sigma=1.5, use_sample_covariance=False, data_range=255).
     """
     x, y = (v.double() if isinstance(v, torch.Tensor) else torch.from_numpy(np.asarray(v, dtype=np.float64)) for v in (a, b))
-    x, y = x.permute(0, 3, 1, 2), y.permute(0, 3, 1, 2)
+    return ssim_map(x.permute(0, 3, 1, 2), y.permute(0, 3, 1, 2)).flatten(1).mean(1)
+
+
+def ssim_map(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """N x C x H x W float64 pairs -> the N x C x (H-10) x (W-10) SSIM map of ssim_per_image."""
     g = _gaussian_window()
     rows, cols = _valid_blur_matrix(x.shape[2], g), _valid_blur_matrix(x.shape[3], g)
     if not len(rows) or not len(cols):
@@ -56,5 +60,18 @@ def ssim_per_image(a, b) -> torch.Tensor:
     syy = blur(y * y) - my * my
     sxy = blur(x * y) - mx * my
     c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
-    s = ((2 * mx * my + c1) * (2 * sxy + c2)) / ((mx * mx + my * my + c1) * (sxx + syy + c2))
-    return s.flatten(1).mean(1)
+    return ((2 * mx * my + c1) * (2 * sxy + c2)) / ((mx * mx + my * my + c1) * (sxx + syy + c2))
+
+
+def ssim_picture(a: np.ndarray, b: np.ndarray, band_rows: int = 128) -> float:
+    """ssim_per_image of one H x W x 3 uint8 pair of any size, in bands of rows that overlap by the window,
+    so that memory stays a band's (a 24-megapixel photo at once would need several GB of float64 maps)."""
+    h = a.shape[0]
+    edge = len(_gaussian_window()) - 1
+    total, count = 0.0, 0
+    for top in range(0, max(h - edge, 1), band_rows):
+        rows = slice(top, min(top + band_rows + edge, h))
+        x, y = (torch.from_numpy(np.asarray(v[rows], dtype=np.float64)).permute(2, 0, 1)[None] for v in (a, b))
+        band = ssim_map(x, y)
+        total, count = total + band.sum().item(), count + band.numel()
+    return total / count
