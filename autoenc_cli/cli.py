@@ -96,6 +96,8 @@ def train(
     max_zoom: Annotated[Optional[float], setting("max_zoom", "... at zooms from 1 (the photo's own pixels) to this (default: the whole picture's short side)")] = None,
     rotate: Annotated[bool, typer.Option("--rotate", help="photos: also turn windows by random quarter turns")] = D.rotate,
     shuffle_channels: Annotated[bool, typer.Option("--shuffle-channels", help="photos: put windows' RGB channels in a random order")] = D.shuffle_channels,
+    dist_timeout: Annotated[float, setting("dist_timeout", "under torchrun: seconds a process waits for the others (a hung "
+                                           "or vanished peer) before it fails with one line; a dead one fails them at once")] = D.dist_timeout,
 ):
     """Train an autoencoder; writes OUT/model.safetensors, log.csv, samples/ and the state for --resume."""
     from .progress import TrainProgress
@@ -108,7 +110,8 @@ def train(
                       warmup_steps=warmup_steps, relu_leak=relu_leak, leak_until=leak_until, width=width, device=device,
                       precision=precision.value, seed=seed, cache_dir=str(cache_dir) if cache_dir else None,
                       save_every=save_every, save_minutes=save_minutes, fraction=fraction, color=color.value, init=init,
-                      windows_per_photo=windows_per_photo, max_zoom=max_zoom, rotate=rotate, shuffle_channels=shuffle_channels)
+                      windows_per_photo=windows_per_photo, max_zoom=max_zoom, rotate=rotate, shuffle_channels=shuffle_channels,
+                      dist_timeout=dist_timeout)
     if auto_resume and not resume:
         from .checkpoint import saved_step
         step = saved_step(out_dir)

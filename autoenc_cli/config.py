@@ -11,6 +11,10 @@ DEFAULT_BATCH = 32  # per process on a CPU (or MPS); measured against the seed's
 CUDA_BATCH = 512  # per process on a GPU: an H100 trains 7,600 img/s at 32, 74,000 at 512, 84,000 at 2,048 (docs/benchmarks.md)
 RECIPE_BATCH = 32  # the recipes' learning rates are for this batch; other batches scale them by sqrt(batch / 32)
 DEFAULT_MAX_MEMORY_MB = 1024  # encode, decode, eval --whole on a CPU: pictures beyond it go through in tiles (tiles.py)
+# Under torchrun, the longest wait of a healthy run is the first cache build: one process per machine decodes the
+# dataset while the others wait (Tiny ImageNet's 110,000 JPEGs: minutes on a slow CPU). A peer that dies outright
+# fails the others at once; this bounds the wait for one that hangs or whose machine vanished.
+DIST_TIMEOUT_S = 600.0
 MIN_MAX_MEMORY_MB = 16  # below this not even the smallest tile of the seed network fits
 LEGACY_DEFAULTS = {"relu_leak": 0.0, "init": None, "max_zoom": None, "windows_per_photo": 64, "rotate": False,
                    "shuffle_channels": False}  # a run saved before a setting existed resumes without it
@@ -43,6 +47,7 @@ class TrainConfig:
     max_zoom: float | None = None  # ... at zooms 1 (the photo's pixels) to this (None: the whole picture's short side)
     rotate: bool = False  # photos: windows also turned by random quarter turns
     shuffle_channels: bool = False  # photos: windows' RGB channels in a random order (colour coverage)
+    dist_timeout: float = DIST_TIMEOUT_S  # under torchrun: seconds a process waits for the others before it fails
 
     def with_recipe_defaults(self, device_type: str = "cpu") -> "TrainConfig":
         """Settings left at None take their value for this device and the from-scratch or the fine-tuning recipe."""
@@ -94,6 +99,7 @@ RANGES = {
     "leak_until": Range(0, 1, low_open=True), "seed": Range(0, 2**32 - 1), "save_every": Range(1),
     "save_minutes": Range(0, INF, low_open=True, high_open=True), "log_every": Range(1),
     "fraction": Range(0, 1, low_open=True), "windows_per_photo": Range(1), "max_zoom": Range(1, INF, high_open=True),
+    "dist_timeout": Range(1, INF, high_open=True),
 }
 COLORS = ("rgb", "lab")  # the network's pixel encodings (color.py)
 
@@ -109,7 +115,8 @@ RECIPES = {
 
 
 # what --resume takes from the command line: where things are, and how long and how often (the trajectory stays the same)
-CHANGEABLE_ON_RESUME = ("data", "out", "device", "cache_dir", "epochs", "max_steps", "save_every", "save_minutes", "log_every")
+CHANGEABLE_ON_RESUME = ("data", "out", "device", "cache_dir", "epochs", "max_steps", "save_every", "save_minutes", "log_every",
+                        "dist_timeout")
 
 
 def resumed_config(given: TrainConfig, saved: dict, named: set[str] | None = None) -> tuple[TrainConfig, str]:

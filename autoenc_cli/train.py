@@ -33,8 +33,8 @@ from .metrics import psnr_per_image
 from .model import Autoencoder, init_weights, relu_slope, swap_relus
 from .optim import adam
 from .plot import CURVE_FILE, write_curve
-from .processes import (StopOnInterrupt, TrainingInterrupted, any_process, free_memory,  # noqa: F401 (TrainingInterrupted: cli, tests)
-                        mean_over_processes, setup_distributed)
+from .processes import (StopOnInterrupt, TrainingInterrupted, free_memory,  # noqa: F401 (TrainingInterrupted: cli, tests)
+                        lost_processes, mean_over_processes, setup_distributed, share_log_step)
 from .sources import Thumbnails, Windows, load_data
 from .weights import fingerprint, load_model, resolve_weights, save_weights
 
@@ -166,7 +166,7 @@ class LoopState:
 def start_run(cfg: TrainConfig, resume: bool, say, cache_progress, named: set[str] | None = None) -> tuple[Run, LoopState]:
     """Settings (the saved run's on --resume), processes, device, network and optimizer, data, step count."""
     cfg.check()
-    rank, world = setup_distributed(cfg.device)
+    rank, world = setup_distributed(cfg.device, cfg.dist_timeout)
     prepare_run_folder(Path(cfg.out), cfg.data, resume, rank == 0)
     device = pick_device(cfg.device)
     keep_freed_memory()
@@ -243,10 +243,11 @@ def optimize(run: Run, s: LoopState, x: torch.Tensor) -> None:
     s.window_images += run.global_batch
 
 
-def log_window(run: Run, s: LoopState, lr: float) -> float:
-    """Log the mean loss since the last log (over all processes); return the images/s of that window."""
+def log_window(run: Run, s: LoopState, lr: float, asked: bool, save_due: bool) -> tuple[float, bool, bool]:
+    """Log the mean loss since the last log (over all processes); return the images/s of that window, and whether
+    any process asks to stop and any finds a timed save due (one all-reduce for the three)."""
     rate = s.window_images / max(1e-9, time.monotonic() - s.window_start)
-    mean_loss = mean_over_processes(s.window_loss.item() / s.window_steps, run.device)
+    mean_loss, any_asked, any_due = share_log_step(s.window_loss.item() / s.window_steps, asked, save_due, device=run.device)
     if not math.isfinite(mean_loss):
         raise AutoencError(f"training diverged before step {s.step} (loss {mean_loss}); try a lower --lr")
     s.shown_loss = mean_loss
@@ -254,7 +255,7 @@ def log_window(run: Run, s: LoopState, lr: float) -> float:
                 images_per_s=f"{rate:.1f}", elapsed_s=f"{s.elapsed:.1f}", val_loss="", val_psnr="")
     s.window_loss.zero_()
     s.window_steps = 0
-    return rate
+    return rate, any_asked, any_due
 
 
 def end_epoch(run: Run, s: LoopState, say) -> None:
@@ -277,7 +278,12 @@ def write_artefacts(run: Run, s: LoopState, recon: np.ndarray | None = None) -> 
 
 
 def checkpoint(run: Run, s: LoopState) -> None:
-    """The log first: killed between the two, the log runs ahead and --resume trims it to the state."""
+    """The log first: killed between the two, the log runs ahead and --resume trims it to the state.
+
+    Under torchrun every process calls it at the same step: the loss summed since the last log is saved as its mean
+    over the processes, which every process takes back on resume, so the next logged mean is the uninterrupted one."""
+    if run.world > 1 and s.window_steps:
+        s.window_loss = mean_over_processes(s.window_loss)
     if run.main:
         run.log.flush()
         save_state(run.out / STATE_FILE, run.model, run.optimizer,
@@ -289,13 +295,6 @@ def checkpoint(run: Run, s: LoopState) -> None:
 def epoch_of(run: Run, s: LoopState) -> int:
     """The 1-based epoch that the last step belonged to."""
     return (s.step - 1) // run.steps_per_epoch + 1
-
-
-def stop_requested(run: Run, asked: bool, logged: bool) -> bool:
-    """Under torchrun the processes agree at log steps (the same steps everywhere) and stop together."""
-    if run.world == 1:
-        return asked
-    return logged and any_process(asked, run.device)
 
 
 def train(cfg: TrainConfig, resume: bool = False, say=print, progress_factory=None, named: set[str] | None = None,
@@ -322,18 +321,20 @@ def train(cfg: TrainConfig, resume: bool = False, say=print, progress_factory=No
             optimize(run, s, x)
             end_of_epoch = s.step % run.steps_per_epoch == 0 or s.step == run.total
             logged = s.step % run.cfg.log_every == 0 or end_of_epoch
-            rate = log_window(run, s, lr) if logged else None
+            asked = stop.requested or bool(should_stop and should_stop(s.step))
+            save_due = time.monotonic() - s.last_save > 60 * run.cfg.save_minutes
+            rate, any_asked, any_due = log_window(run, s, lr, asked, save_due) if logged else (None, False, False)
             if end_of_epoch and run.main:
                 end_epoch(run, s, say)
-            if end_of_epoch or s.step % run.cfg.save_every == 0 or time.monotonic() - s.last_save > 60 * run.cfg.save_minutes:
-                checkpoint(run, s)
+            if end_of_epoch or s.step % run.cfg.save_every == 0 or (save_due if run.world == 1 else any_due):
+                checkpoint(run, s)  # under torchrun at the same steps everywhere: timed saves wait for a log step
             if logged:
                 s.window_start, s.window_images = time.monotonic(), 0
                 if ctx:
                     ctx.rate = rate
             if bar:
                 bar(s.step, s.shown_loss, epoch_of(run, s))
-            if stop_requested(run, stop.requested or bool(should_stop and should_stop(s.step)), logged):
+            if asked if run.world == 1 else any_asked:  # under torchrun the processes agree at log steps, and stop together
                 checkpoint(run, s)
                 raise TrainingInterrupted(f"interrupted at step {s.step}; state saved in {run.out / STATE_FILE}. "
                                           f"Resume with: {resume_command(run)}", stop.signum)
@@ -346,6 +347,11 @@ def train(cfg: TrainConfig, resume: bool = False, say=print, progress_factory=No
         batch = cfg.batch_size or f"{DEFAULT_BATCH} ({CUDA_BATCH} on a GPU)"
         raise AutoencError(f"out of memory at --batch-size {batch} (width {cfg.width}); "
                            "try a smaller --batch-size") from None
+    except (RuntimeError, dist.DistError) as e:  # after OutOfMemoryError, a RuntimeError too
+        lost = lost_processes(e, cfg.dist_timeout) if int(os.environ.get("WORLD_SIZE", "1")) > 1 else None
+        if lost is None:
+            raise
+        raise lost from None
     finally:
         stop.restore()
         if ctx:

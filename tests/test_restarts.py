@@ -1,0 +1,180 @@
+"""Runs survive lost workers under torchrun: with --max-restarts and --auto-resume, SIGKILL of any worker (rank 0
+too, at random moments: during the first data load, between and during saves) ends with the run finished from its
+last save, every file whole, and the same losses as a run that was never interrupted; a process group that fails
+ends each process with one line naming its rank and the cause."""
+
+import os
+import random
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch.distributed as dist
+from conftest import photo_like, write_image
+from test_kill import assert_intact, saved_step
+
+from autoenc_cli.checkpoint import read_log
+
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(not dist.is_available() or not dist.is_gloo_available(), reason="needs gloo"),
+              pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="finds workers through /proc")]
+
+STEPS = 40
+TRAIN = ["--epochs", "1000", "--max-steps", str(STEPS), "--batch-size", "4", "--warmup-steps", "5", "--seed", "3",
+         "--precision", "fp32", "--device", "cpu", "--save-every", "2", "--auto-resume"]
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("restarts") / "data"
+    rng = np.random.default_rng(0)
+    for i in range(40):
+        write_image(folder / f"img{i:02d}.png", photo_like(rng), format="PNG")
+    return folder
+
+
+def torchrun_command(*launch: str) -> list[str]:
+    launcher = [shutil.which("torchrun")] if shutil.which("torchrun") else [sys.executable, "-m", "torch.distributed.run"]
+    return launcher + list(launch)
+
+
+def start(launch: list[str], data: Path, run: Path, *extra: str, stderr=subprocess.PIPE) -> subprocess.Popen:
+    cmd = torchrun_command(*launch) + ["-m", "autoenc_cli", "train", str(data), "--out", str(run), "--cache-dir",
+                                       str(run.parent / "cache"), *TRAIN, *extra]
+    env = dict(os.environ, COLUMNS="200", OMP_NUM_THREADS="1")
+    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=stderr, text=True, env=env)
+
+
+def workers(agent: subprocess.Popen) -> dict[int, int]:
+    """{rank: pid} of the training processes that this torchrun agent runs now."""
+    found = {}
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) == agent.pid:
+                env = dict(v.split("=", 1) for v in (entry / "environ").read_text().split("\0") if "=" in v)
+                if "RANK" in env:
+                    found[int(env["RANK"])] = int(entry.name)
+        except (OSError, ValueError, IndexError):
+            continue  # it ended while we looked
+    return found
+
+
+def kill_a_worker(agents: list[subprocess.Popen], rank: int) -> bool:
+    for agent in agents:
+        pid = workers(agent).get(rank)
+        if pid:
+            os.kill(pid, signal.SIGKILL)
+            return True
+    return False
+
+
+def train_losses(run: Path) -> list[float]:
+    return [float(r["train_loss"]) for r in read_log(run / "log.csv") if r["train_loss"]]
+
+
+def check_finished_like(run: Path, reference: Path) -> None:
+    assert_intact(run)
+    assert saved_step(run) == STEPS
+    rows = read_log(run / "log.csv")
+    steps = [int(r["step"]) for r in rows]
+    assert steps == [int(r["step"]) for r in read_log(reference / "log.csv")], "duplicated or missing log steps"
+    np.testing.assert_allclose(train_losses(run), train_losses(reference), rtol=1e-5)  # nothing lost, nothing done twice
+    assert not list(run.glob(".*.tmp"))
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(data, tmp_path_factory) -> Path:
+    run = tmp_path_factory.mktemp("whole") / "run"
+    proc = start(["--standalone", "--nproc_per_node=2"], data, run)
+    out, err = proc.communicate(timeout=600)
+    assert proc.returncode == 0, err
+    return run
+
+
+def test_sigkill_of_random_workers_under_max_restarts_finishes_the_run(data, uninterrupted, tmp_path):
+    seed = int(os.environ.get("AUTOENC_KILL_SEED", "20261126"))  # fixed, so a failure can be replayed
+    rng = random.Random(seed)
+    run = tmp_path / "run"
+    agent = start(["--standalone", "--nproc_per_node=2", "--max-restarts=3"], data, run)
+    kills = []
+    for attempt in range(3):
+        before = saved_step(run)
+        if attempt == 0:
+            time.sleep(rng.uniform(3.0, 6.0))  # the workers are importing torch, loading data or training the first steps
+        else:
+            deadline = time.monotonic() + 120
+            while saved_step(run) <= before and agent.poll() is None and time.monotonic() < deadline:
+                time.sleep(0.02)
+            time.sleep(rng.uniform(0.0, 0.5))  # a random moment after a save: during the next one, now and then
+        rank = rng.choice([0, 1]) if attempt else 0
+        if agent.poll() is None and kill_a_worker([agent], rank):
+            kills.append((rank, before))
+    out, err = agent.communicate(timeout=600)
+    assert agent.returncode == 0, f"kills {kills} (seed {seed}):\n{err[-3000:]}"
+    assert "done: step 40" in out and len(kills) == 3, (kills, seed)
+    assert err.count("auto-resume: continuing the run") >= 2, err[-3000:]
+    check_finished_like(run, uninterrupted)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_two_machines_on_one_host_survive_losing_a_worker(data, uninterrupted, tmp_path):
+    """Two torchrun agents (--nnodes=2, c10d rendezvous on 127.0.0.1) stand for two machines; after the kill,
+    the agent that lost its worker restarts it and the other agent's restart count does not move (torchrun's
+    rendezvous round is what tells them apart)."""
+    run = tmp_path / "run"
+    launch = ["--nnodes=2", "--nproc_per_node=1", "--max-restarts=2", "--rdzv-backend=c10d",
+              f"--rdzv-endpoint=127.0.0.1:{free_port()}", "--rdzv-id=autoenc-test"]
+    agents = [start(launch, data, run), start(launch, data, run)]
+    deadline = time.monotonic() + 180
+    while saved_step(run) < 6 and time.monotonic() < deadline and all(a.poll() is None for a in agents):
+        time.sleep(0.05)
+    assert kill_a_worker(agents, 1)
+    results = [a.communicate(timeout=600) for a in agents]
+    assert [a.returncode for a in agents] == [0, 0], "\n".join(err[-2000:] for _, err in results)
+    check_finished_like(run, uninterrupted)
+
+
+def test_a_lost_worker_without_restarts_ends_each_process_with_one_line(data, tmp_path):
+    run = tmp_path / "run"
+    agent = start(["--standalone", "--nproc_per_node=2", "--max-restarts=0"], data, run)
+    deadline = time.monotonic() + 120
+    while saved_step(run) < 4 and agent.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert kill_a_worker([agent], 1)
+    _, err = agent.communicate(timeout=120)
+    assert agent.returncode != 0
+    assert "error: rank 0: lost the other processes" in err, err[-3000:]
+    assert "╭" not in err and "[rank0]: Traceback" not in err  # no traceback of ours; torchrun's summary follows
+
+
+def test_a_hung_worker_fails_the_others_after_the_dist_timeout(data, tmp_path):
+    run, log = tmp_path / "run", tmp_path / "stderr.txt"
+    with open(log, "w") as stderr:
+        agent = start(["--standalone", "--nproc_per_node=2", "--max-restarts=0"], data, run, "--dist-timeout", "5", stderr=stderr)
+    deadline = time.monotonic() + 120
+    while saved_step(run) < 4 and agent.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    hung = workers(agent)[1]
+    os.kill(hung, signal.SIGSTOP)  # alive, its sockets open, answering nothing
+    stopped = time.monotonic()
+    try:
+        while agent.poll() is None and "error: rank 0" not in log.read_text() and time.monotonic() - stopped < 60:
+            time.sleep(0.2)
+        waited = time.monotonic() - stopped
+    finally:
+        if Path(f"/proc/{hung}").exists():
+            os.kill(hung, signal.SIGCONT)
+    agent.communicate(timeout=120)
+    err = log.read_text()
+    assert "error: rank 0: no answer from the other processes within --dist-timeout 5 s" in err, err[-3000:]
+    assert 5 <= waited < 30 and "╭" not in err
