@@ -31,16 +31,18 @@ def save_png(pixels: np.ndarray, path: str | os.PathLike) -> None:
 
 @torch.inference_mode()
 def encode_images(model: Autoencoder, pixels: np.ndarray) -> np.ndarray:
-    """N x H x W x 3 uint8 -> N x C x H/16 x W/16 float32 latents."""
-    x = encode_pixels(torch.from_numpy(np.array(pixels, dtype=np.uint8)).permute(0, 3, 1, 2))
-    return model.encoder(x).float().numpy()
+    """N x H x W x 3 uint8 -> N x C x H/16 x W/16 float32 latents (computed on the model's device)."""
+    device = next(model.parameters()).device
+    x = encode_pixels(torch.from_numpy(np.array(pixels, dtype=np.uint8)).to(device).permute(0, 3, 1, 2))
+    return model.encoder(x).float().cpu().numpy()
 
 
 @torch.inference_mode()
 def decode_latents(model: Autoencoder, latents: np.ndarray) -> np.ndarray:
-    """N x C x h x w float32 latents -> N x 16h x 16w x 3 uint8 pixels."""
-    y = model.decoder(torch.from_numpy(np.array(latents, dtype=np.float32)))
-    return decode_pixels(y).permute(0, 2, 3, 1).numpy()
+    """N x C x h x w float32 latents -> N x 16h x 16w x 3 uint8 pixels (computed on the model's device)."""
+    device = next(model.parameters()).device
+    y = model.decoder(torch.from_numpy(np.array(latents, dtype=np.float32)).to(device))
+    return decode_pixels(y).permute(0, 2, 3, 1).cpu().numpy()
 
 
 def pad_to_multiple(pixels: np.ndarray, m: int = DOWNSCALE) -> np.ndarray:

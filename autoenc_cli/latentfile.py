@@ -12,6 +12,7 @@ without a sidecar is a float latent of a picture 16 times its height and width, 
 by autoenc 0.1 (a (128, 4, 4) float32 array decodes to 64x64).
 """
 
+import io
 import json
 import os
 from dataclasses import dataclass, field
@@ -21,7 +22,7 @@ import numpy as np
 
 from .data import MAX_IMAGE_PIXELS
 from .errors import AutoencError
-from .fileio import atomic_path, write_text_atomic
+from .fileio import write_bytes_atomic
 from .model import DOWNSCALE, LATENT_CHANNELS
 
 NPY_MAGIC = b"\x93NUMPY"
@@ -76,9 +77,9 @@ def dequantize(stored: np.ndarray, scale: list[float] | None) -> np.ndarray:
     return z
 
 
-def save_latent(path: str | os.PathLike, z: np.ndarray, original_size: tuple[int, int], dtype: str = "float32",
-                resize: int | None = None, weights: dict | None = None) -> Path:
-    """Write `path` (the .npy) and its sidecar, each atomically; return the sidecar's path."""
+def latent_file_bytes(z: np.ndarray, original_size: tuple[int, int], dtype: str = "float32", resize: int | None = None,
+                      weights: dict | None = None) -> tuple[bytes, bytes]:
+    """The exact bytes of the .npy and of its sidecar that save_latent writes (eval --rd counts them)."""
     stored, scale = quantize(np.asarray(z, np.float32), dtype)
     meta = {
         "format": FORMAT, "version": VERSION,
@@ -86,12 +87,19 @@ def save_latent(path: str | os.PathLike, z: np.ndarray, original_size: tuple[int
         "padded_size": [stored.shape[2] * DOWNSCALE, stored.shape[1] * DOWNSCALE],
         "shape": list(stored.shape), "dtype": dtype, "scale": scale, "resize": resize, "weights": weights,
     }
-    with atomic_path(path) as tmp:
-        with open(tmp, "wb") as f:
-            np.save(f, np.ascontiguousarray(stored), allow_pickle=False)
-    side = sidecar_path(path)
+    npy = io.BytesIO()
+    np.save(npy, np.ascontiguousarray(stored), allow_pickle=False)
     lines = ",\n".join(f"  {json.dumps(k)}: {json.dumps(v)}" for k, v in meta.items())
-    write_text_atomic(side, "{\n" + lines + "\n}\n")
+    return npy.getvalue(), ("{\n" + lines + "\n}\n").encode("utf-8")
+
+
+def save_latent(path: str | os.PathLike, z: np.ndarray, original_size: tuple[int, int], dtype: str = "float32",
+                resize: int | None = None, weights: dict | None = None) -> Path:
+    """Write `path` (the .npy) and its sidecar, each atomically; return the sidecar's path."""
+    npy, sidecar = latent_file_bytes(z, original_size, dtype, resize, weights)
+    write_bytes_atomic(path, npy)
+    side = sidecar_path(path)
+    write_bytes_atomic(side, sidecar)
     return side
 
 

@@ -55,16 +55,27 @@ def label(v: float) -> str:
 
 
 def panel(draw: ImageDraw.ImageDraw, box: tuple[int, int, int, int], title: str, lines: list, log_y: bool,
-          x_label: str = "step") -> None:
-    """Axes in `box` (left, top, right, bottom) with `lines` = [(points, color, name, dots)]."""
+          x_label: str = "step", log_x: bool = False):
+    """Axes in `box` (left, top, right, bottom) with `lines` = [(points, color, name, dots)]; returns the mapping
+    (x, y) -> pixel, to annotate points.
+
+    dots: True draws a dot at each point too; "only" draws the dots without joining them (points that are
+    alternatives, not a curve). log_x: a log-scale x axis (positive values), for values that span decades."""
     left, top, right, bottom = box
     small, big = font(12), font(15)
     draw.text((left, top - 34), title, fill="black", font=big)
     pts = [p for points, *_ in lines for p in points]
     xs, ys = [p[0] for p in pts], [p[1] for p in pts]
     x0, x1 = min(xs), max(xs)
-    if x1 <= x0:  # one point (one validation so far): the axis from step 0 to a little past it
-        x0, x1 = 0, max(1.0, x1 * 1.1)
+    if log_x:  # a margin of 10% on each side, so that the end dots are not cut by the frame
+        x0, x1 = x0 / 1.1, x1 * 1.1
+        fx = math.log10
+        xticks = log_ticks(x0, x1)
+    else:
+        if x1 <= x0:  # one point (one validation so far): the axis from step 0 to a little past it
+            x0, x1 = 0, max(1.0, x1 * 1.1)
+        fx = float
+        xticks = nice_ticks(x0, x1)
     if log_y:
         y0, y1 = min(y for y in ys if y > 0) / 1.2, max(ys) * 1.2
         f = math.log10
@@ -76,7 +87,7 @@ def panel(draw: ImageDraw.ImageDraw, box: tuple[int, int, int, int], title: str,
         yticks = nice_ticks(y0, y1)
 
     def at(x, y):
-        return (left + (x - x0) / (x1 - x0) * (right - left),
+        return (left + (fx(x) - fx(x0)) / (fx(x1) - fx(x0)) * (right - left),
                 bottom - (f(max(y, y0)) - f(y0)) / (f(y1) - f(y0)) * (bottom - top))
 
     for t in yticks:
@@ -84,7 +95,7 @@ def panel(draw: ImageDraw.ImageDraw, box: tuple[int, int, int, int], title: str,
         draw.line([left, yy, right, yy], fill=GRID)
         text = label(t)
         draw.text((left - 6 - draw.textlength(text, font=small), yy - 7), text, fill="#333333", font=small)
-    for t in nice_ticks(x0, x1):
+    for t in xticks:
         xx, _ = at(t, y0)
         draw.line([xx, top, xx, bottom], fill=GRID)
         text = label(t)
@@ -96,7 +107,7 @@ def panel(draw: ImageDraw.ImageDraw, box: tuple[int, int, int, int], title: str,
         if not points:
             continue
         xy = [at(*p) for p in points]
-        if len(xy) > 1:
+        if len(xy) > 1 and dots != "only":
             draw.line(xy, fill=color, width=2)
         if dots or len(xy) == 1:
             for x, y in xy:
@@ -104,6 +115,7 @@ def panel(draw: ImageDraw.ImageDraw, box: tuple[int, int, int, int], title: str,
         legend_x -= draw.textlength(name, font=small) + 26  # above the axes, right-aligned: never over the data
         draw.rectangle([legend_x, top - 16, legend_x + 12, top - 4], fill=color)
         draw.text((legend_x + 16, top - 17), name, fill="black", font=small)
+    return at
 
 
 def curve_image(rows: list[dict], title: str = "") -> Image.Image:
