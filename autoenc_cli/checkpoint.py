@@ -16,7 +16,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from .errors import AutoencError
-from .fileio import atomic_path, write_text_atomic
+from .fileio import atomic_path, ensure_dir, remove_stale_temps, write_text_atomic
 from .weights import read_metadata
 
 STATE_FILE = "state.safetensors"
@@ -102,3 +102,25 @@ class Log:
 def read_log(path: str | os.PathLike) -> list[dict]:
     with open(path, newline="") as f:
         return list(csv.DictReader(f))
+
+
+def prepare_run_folder(out: Path, data: str, resume: bool, main: bool) -> None:
+    """Fail before any work if --out cannot be made, and never start a fresh run over a saved one."""
+    if out.resolve().is_relative_to(Path(data).resolve()):  # its samples would become training images
+        raise AutoencError(f"{out}: is inside the dataset {data}; give an --out outside it")
+    if not resume:  # (resuming, load_state says so if there is nothing to resume)
+        if (out / STATE_FILE).exists():
+            raise AutoencError(f"{out}: holds a training run already ({STATE_FILE}); continue it with --resume, "
+                               "or give another --out (or delete the folder) to start afresh")
+        ensure_dir(out)
+    if main:
+        remove_stale_temps(out)
+        remove_stale_temps(out / "samples")
+
+
+def remove_if_empty(folder: Path) -> None:
+    for f in (folder / "samples", folder):
+        try:
+            f.rmdir()  # only ever removes an empty folder
+        except OSError:
+            pass

@@ -12,7 +12,7 @@ from rich.markup import escape
 
 from . import __version__
 from .cli_common import (DeviceOption, MaxMemoryOption, WeightsOption, app, check_inputs, err, friendly_errors, load_weights,
-                         out, output_paths, prepare_outputs, weights_note)
+                         out, output_option, output_paths, prepare_outputs, progress_bars, weights_note)
 from .config import CUDA_BATCH, DEFAULT_BATCH, DEFAULT_EPOCHS, RANGES, RECIPE_BATCH, RECIPES, TrainConfig
 from .errors import AutoencError
 
@@ -135,7 +135,7 @@ class LatentDtype(str, Enum):
 @friendly_errors
 def encode(
     images: Annotated[list[Path], typer.Argument(metavar="IMAGE", help="image files, any size (kept: padded to a multiple of 16, cropped back by decode); with --stack also folders")],
-    output: Annotated[Optional[Path], typer.Option("-o", "--output", help="latent .npy (+ .npy.json sidecar), or a folder for several (default: ./NAME.npy, never over an existing file)")] = None,
+    output: output_option("latent .npy (+ .npy.json sidecar), or a folder for several (default: ./NAME.npy, never over an existing file)") = None,
     weights: WeightsOption = None,
     dtype: Annotated[LatentDtype, typer.Option(help="stored precision: int8 has per-channel scales in the sidecar")] = LatentDtype.float32,
     resize: Annotated[Optional[int], typer.Option(help="centre-crop to a square and resize to NxN first (64: the training size)")] = None,
@@ -164,7 +164,6 @@ def encode(
 def encode_to_stack(inputs: list[Path], stack: Path, output: Optional[Path], weights: Optional[Path], dtype, resize,
                     max_memory: Optional[float]) -> None:
     from .data import image_files
-    from .progress import TrainProgress
     from .stack import encode_stack, sidecar
     from .weights import fingerprint, resolve_weights
     if output is not None:
@@ -172,12 +171,9 @@ def encode_to_stack(inputs: list[Path], stack: Path, output: Optional[Path], wei
     files = image_files(inputs)
     prepare_outputs(files, [stack, sidecar(stack)])
     model, meta = load_weights(weights)
-    bars = TrainProgress(err)
-    try:
+    with progress_bars() as progress:
         result = encode_stack(model, files, stack, resize, dtype.value, fingerprint(resolve_weights(weights)),
-                              lambda done, total: bars.cache_progress(done, total, "encoding"), max_memory_mb=max_memory)
-    finally:
-        bars.stop()
+                              lambda done, total: progress(done, total, "encoding"), max_memory_mb=max_memory)
     if result.skipped:
         err.print(f"[yellow]warning:[/] skipped {len(result.skipped)} unreadable image file(s); listed in {escape(str(sidecar(stack)))}")
     out.print(f"{len(result.paths)} pictures -> {escape(str(stack))} {result.shape} {dtype.value}; paths in {escape(str(sidecar(stack)))}")
@@ -188,7 +184,7 @@ def encode_to_stack(inputs: list[Path], stack: Path, output: Optional[Path], wei
 @friendly_errors
 def decode(
     latents: Annotated[list[Path], typer.Argument(metavar="LATENT", help="latent .npy files made by autoenc encode (sidecars are found beside them)")],
-    output: Annotated[Optional[Path], typer.Option("-o", "--output", help="PNG file, or a folder for several (default: ./NAME.rec.png, never over an existing file)")] = None,
+    output: output_option("PNG file, or a folder for several (default: ./NAME.rec.png, never over an existing file)") = None,
     weights: WeightsOption = None,
     max_memory: MaxMemoryOption = None,
 ):
@@ -231,7 +227,7 @@ def info(
 @friendly_errors
 def plot(
     run: Annotated[Path, typer.Argument(metavar="RUN", help="a run folder made by autoenc train, or its log.csv")],
-    output: Annotated[Optional[Path], typer.Option("-o", "--output", help="PNG to write (default: curve.png beside log.csv)")] = None,
+    output: output_option("PNG to write (default: curve.png beside log.csv)") = None,
 ):
     """Draw the training curve (loss and validation PSNR against steps) from log.csv as a PNG."""
     from .plot import plot_log

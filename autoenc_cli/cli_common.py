@@ -1,5 +1,6 @@
 """What every `autoenc` command shares: the app, its consoles, one-line errors, the weights and the paths it checks."""
 
+import contextlib
 import functools
 import os
 import sys
@@ -64,6 +65,11 @@ app = typer.Typer(cls=OneLineUsageErrors, add_completion=True, no_args_is_help=T
                   context_settings={"help_option_names": ["-h", "--help"]},
                   help="Train and run the seed's convolutional image autoencoder: a 64x64 picture <-> a 4x4x128 latent "
                        "(any size: 128 channels at 1/16 of the side).")
+
+def output_option(help: str):
+    """The -o/--output option of a command that writes files."""
+    return Annotated[Optional[Path], typer.Option("-o", "--output", help=help)]
+
 
 WeightsOption = Annotated[Optional[Path], typer.Option("-w", "--weights", help="weights file (default: the bundled weights)")]
 MaxMemoryOption = Annotated[Optional[float], typer.Option(
@@ -163,3 +169,29 @@ def complete_device(incomplete: str) -> list[str]:
 
 DEVICE_HELP = "auto (cuda, then mps, then cpu), cpu, cuda, cuda:N, mps"
 DeviceOption = Annotated[str, typer.Option(help=DEVICE_HELP, autocompletion=complete_device)]
+
+
+def model_on_device(weights: Optional[Path], device: str):
+    """load_weights, then the model moved to --device."""
+    from .hardware import pick_device
+    model, meta = load_weights(weights)
+    model.to(pick_device(device))
+    return model, meta
+
+
+@contextlib.contextmanager
+def progress_bars():
+    """Yield progress(done, total, label) drawing rich bars on stderr; the bars end with the block."""
+    from .progress import TrainProgress
+    bars = TrainProgress(err)
+    try:
+        yield bars.cache_progress
+    finally:
+        bars.stop()
+
+
+def outside_data(output: Path, data: Path, option: str) -> None:
+    """prepare_outputs for one output of a command that reads DATA, which must not hold it (it would be read next time)."""
+    prepare_outputs([], [output])
+    if data.is_dir() and output.resolve().is_relative_to(data.resolve()):
+        raise AutoencError(f"{output}: is inside the dataset {data}; give {option} outside it")

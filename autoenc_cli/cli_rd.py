@@ -8,10 +8,7 @@ from pathlib import Path
 from rich.markup import escape
 from rich.table import Table
 
-from .cli_common import err, load_weights, out, prepare_outputs, weights_note
-from .errors import AutoencError
-from .hardware import pick_device
-from .progress import TrainProgress
+from .cli_common import err, model_on_device, out, outside_data, progress_bars, weights_note
 from .ratedistortion import CODEC_NAMES, STORAGES, rate_distortion, write_rd_png
 from .weights import fingerprint, resolve_weights
 
@@ -19,16 +16,10 @@ from .weights import fingerprint, resolve_weights
 def evaluate_rate_distortion(data: Path, weights: Path | None, as_json: bool, limit: int | None, device: str,
                              cache_dir: Path | None, rd_png: Path | None) -> None:
     if rd_png is not None:
-        prepare_outputs([], [rd_png])
-        if data.is_dir() and rd_png.resolve().is_relative_to(data.resolve()):  # it would be measured next time
-            raise AutoencError(f"{rd_png}: is inside the dataset {data}; give an --rd-png outside it")
-    model, meta = load_weights(weights)
-    model.to(pick_device(device))
-    bars = TrainProgress(err)
-    try:  # the sidecars name the weights as encode's do: their length is part of the bytes counted
-        result = rate_distortion(data, model, limit, cache_dir, bars.cache_progress, fingerprint(resolve_weights(weights)))
-    finally:
-        bars.stop()
+        outside_data(rd_png, data, "an --rd-png")
+    model, meta = model_on_device(weights, device)
+    with progress_bars() as progress:  # the sidecars name the weights as encode's do: their length is part of the bytes counted
+        result = rate_distortion(data, model, limit, cache_dir, progress, fingerprint(resolve_weights(weights)))
     if result.skipped:
         err.print(f"[yellow]warning:[/] skipped {result.skipped} unreadable image file(s) in {escape(str(data))}")
     err.print(weights_note(weights, meta))

@@ -7,7 +7,8 @@ from typing import Annotated, Optional
 import typer
 from rich.markup import escape
 
-from .cli_common import DeviceOption, MaxMemoryOption, WeightsOption, app, err, friendly_errors, load_weights, out, prepare_outputs, weights_note
+from .cli_common import (DeviceOption, MaxMemoryOption, WeightsOption, app, err, friendly_errors, model_on_device, out, output_option, output_paths,
+                         outside_data, prepare_outputs, progress_bars, weights_note)
 from .errors import AutoencError
 
 
@@ -30,8 +31,6 @@ def evaluate(
     import json
     from rich.table import Table
     from .evaluate import BICUBIC_SIDE, JPEG_BUDGET, evaluate as run_eval
-    from .hardware import pick_device
-    from .progress import TrainProgress
     if rd_png is not None and not rd:
         raise AutoencError("--rd-png draws the --rd measurement: give --rd too")
     if rd:
@@ -41,16 +40,10 @@ def evaluate(
         return evaluate_rate_distortion(data, weights, as_json, limit, device, cache_dir, rd_png)
     if whole:
         return evaluate_whole_pictures(data, weights, as_json, limit, device, max_memory)
-    prepare_outputs([], [worst_png])
-    if data.is_dir() and worst_png.resolve().is_relative_to(data.resolve()):  # it would be scored next time
-        raise AutoencError(f"{worst_png}: is inside the dataset {data}; give a --worst-png outside it")
-    model, meta = load_weights(weights)
-    model.to(pick_device(device))
-    bars = TrainProgress(err)
-    try:
-        result = run_eval(data, model, limit, worst_png, cache_dir, bars.cache_progress)
-    finally:
-        bars.stop()
+    outside_data(worst_png, data, "a --worst-png")
+    model, meta = model_on_device(weights, device)
+    with progress_bars() as progress:
+        result = run_eval(data, model, limit, worst_png, cache_dir, progress)
     if result.skipped:
         err.print(f"[yellow]warning:[/] skipped {result.skipped} unreadable image file(s) in {escape(str(data))}")
     err.print(weights_note(weights, meta))
@@ -77,15 +70,9 @@ def evaluate_whole_pictures(data: Path, weights: Optional[Path], as_json: bool, 
     import json
     from rich.table import Table
     from .evaluate import evaluate_whole
-    from .hardware import pick_device
-    from .progress import TrainProgress
-    model, meta = load_weights(weights)
-    model.to(pick_device(device))
-    bars = TrainProgress(err)
-    try:
-        result = evaluate_whole(data, model, limit, bars.cache_progress, max_memory)
-    finally:
-        bars.stop()
+    model, meta = model_on_device(weights, device)
+    with progress_bars() as progress:
+        result = evaluate_whole(data, model, limit, progress, max_memory)
     if result.skipped:
         err.print(f"[yellow]warning:[/] skipped {result.skipped} unreadable or tiny image file(s) in {escape(str(data))}")
     err.print(weights_note(weights, meta))
@@ -121,7 +108,7 @@ def score(
     by: Annotated[Measure, typer.Option(help="the measure that ranks and is thresholded: peak = MSE of the worst 32x32 "
                                              "region, mse = the whole picture's, ssim = 1 - SSIM")] = Measure.peak,
     as_json: Annotated[bool, typer.Option("--json", help="JSON instead of CSV")] = False,
-    output: Annotated[Optional[Path], typer.Option("-o", "--output", help="write the CSV (or JSON) to this file instead of stdout")] = None,
+    output: output_option("write the CSV (or JSON) to this file instead of stdout") = None,
     heatmaps: Annotated[Optional[Path], typer.Option(metavar="DIR", help="write error heatmaps over the worst pictures into this "
                                                      "folder (new, empty, or holding an earlier set, which is replaced)")] = None,
     worst: Annotated[int, typer.Option(min=1, help="how many of the worst pictures get heatmaps")] = 8,
@@ -136,8 +123,6 @@ def score(
     import json
     from .data import image_files
     from .fileio import write_text_atomic
-    from .hardware import pick_device
-    from .progress import TrainProgress
     from .score import score as run_score, to_csv, write_heatmaps
     if exit_code and not reference:
         raise AutoencError("--exit-code needs --reference NORMAL (the threshold comes from normal pictures)")
@@ -147,14 +132,10 @@ def score(
     for folder in [p for p in data if p.is_dir()]:
         if heatmaps is not None and heatmaps.resolve().is_relative_to(folder.resolve()):
             raise AutoencError(f"{heatmaps}: is inside {folder}, which is scored; give a --heatmaps folder outside it")
-    model, meta = load_weights(weights)
-    model.to(pick_device(device))
-    bars = TrainProgress(err)
-    try:
-        result = run_score(model, files, by.value, refs, percentile, max_memory, bars.cache_progress)
-        drawn = write_heatmaps(model, result, heatmaps, worst, max_memory, bars.cache_progress) if heatmaps else []
-    finally:
-        bars.stop()
+    model, meta = model_on_device(weights, device)
+    with progress_bars() as progress:
+        result = run_score(model, files, by.value, refs, percentile, max_memory, progress)
+        drawn = write_heatmaps(model, result, heatmaps, worst, max_memory, progress) if heatmaps else []
     text = json.dumps(result.to_json()) + "\n" if as_json else to_csv(result)
     if output:
         write_text_atomic(output, text)
@@ -183,11 +164,10 @@ class Part(str, Enum):
 @friendly_errors
 def export(
     weights: Annotated[Optional[Path], typer.Argument(metavar="WEIGHTS", help="weights file (default: the bundled weights)")] = None,
-    output: Annotated[Optional[Path], typer.Option("-o", "--output", help="ONNX file (default: ./WEIGHTS-NAME.PART.onnx, never over an existing file)")] = None,
+    output: output_option("ONNX file (default: ./WEIGHTS-NAME.PART.onnx, never over an existing file)") = None,
     part: Annotated[Part, typer.Option(help="encoder: pixels -> latent; decoder: latent -> pixels; autoencoder: both")] = Part.autoencoder,
 ):
     """Export the network to ONNX for other runtimes: dynamic batch and size, float32 RGB in [0, 1] in and out (docs/export.md)."""
-    from .cli_common import output_paths
     from .export import export_onnx, require_onnx
     from .weights import resolve_weights
     require_onnx()

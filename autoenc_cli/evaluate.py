@@ -122,20 +122,26 @@ class Evaluation:
                 "baselines": {"bicubic": self.bicubic.summary(), "jpeg": jpeg}}
 
 
+def decoded_pictures(data: str | os.PathLike, limit: int | None = None, cache_dir=None, progress=None) -> tuple[np.ndarray, int]:
+    """The 64x64 pictures eval scores (the first `limit` files of eval_files, decoded through the cache) and the
+    count of unreadable files skipped."""
+    if limit is not None and limit < 1:
+        raise AutoencError(f"--limit {limit}: must be at least 1")
+    files = eval_files(data)[:limit]
+    decoded = cached_images(files, cache_dir, progress, "decoding images")
+    if len(decoded.pixels) == 0:
+        raise AutoencError(f"{data}: none of the {len(files)} image file(s) could be decoded")
+    return decoded.pixels, decoded.skipped
+
+
 def evaluate(data: str | os.PathLike, model: Autoencoder, limit: int | None = None, worst_png: str | os.PathLike | None = None,
              cache_dir=None, progress=None) -> Evaluation:
     """Score `model`, bicubic and JPEG on the images of `data`; write the worst reconstructions to `worst_png`.
 
     progress(done, total, label) is called while decoding and while evaluating.
     """
-    if limit is not None and limit < 1:
-        raise AutoencError(f"--limit {limit}: must be at least 1")
-    files = eval_files(data)[:limit]
-    decoded = cached_images(files, cache_dir, progress, "decoding images")
-    pixels = decoded.pixels
-    if len(pixels) == 0:
-        raise AutoencError(f"{data}: none of the {len(files)} image file(s) could be decoded")
-    result = Evaluation(len(pixels), decoded.skipped, Scores(), Scores(), Scores(), [], [])
+    pixels, skipped = decoded_pictures(data, limit, cache_dir, progress)
+    result = Evaluation(len(pixels), skipped, Scores(), Scores(), Scores(), [], [])
     for start in range(0, len(pixels), CHUNK):
         chunk = np.array(pixels[start:start + CHUNK])  # a writable copy of the rows in the cache
         result.model.add(chunk, reconstruct(model, chunk))

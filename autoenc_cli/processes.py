@@ -132,3 +132,13 @@ def lost_processes(error: Exception, timeout_s: float) -> AutoencError | None:
     if ("timed out" in cause.lower() or "timeout" in cause.lower()) and not ("refused" in cause or "closed" in cause):
         return AutoencError(f"rank {rank}: no answer from the other processes within --dist-timeout {timeout_s:g} s ({cause})")
     return AutoencError(f"rank {rank}: lost the other processes ({cause}); torchrun restarts the group if --max-restarts allows")
+
+
+def known_failure(error: Exception, cfg) -> AutoencError | None:
+    """Running out of memory, or losing the other processes, as one line; None for anything else."""
+    if isinstance(error, torch.OutOfMemoryError):
+        batch = cfg.batch_size or "the default"  # resolved once start_run has run
+        return AutoencError(f"out of memory at --batch-size {batch} (width {cfg.width}); try a smaller --batch-size")
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        return lost_processes(error, cfg.dist_timeout)
+    return None

@@ -30,9 +30,8 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from .codec import decode_latents, encode_images
-from .data import IMAGE_SIZE, cached_images
-from .errors import AutoencError
-from .evaluate import CHUNK, Scores, eval_files, jpeg_bytes
+from .data import IMAGE_SIZE
+from .evaluate import CHUNK, Scores, decoded_pictures, jpeg_bytes
 from .fileio import write_bytes_atomic
 from .latentfile import DTYPES, dequantize, latent_file_bytes, quantize
 from .model import Autoencoder
@@ -144,14 +143,8 @@ def rate_distortion(data: str | os.PathLike, model: Autoencoder, limit: int | No
 
     made_with: the weights' fingerprint, written into each sidecar as encode does (its length counts).
     progress(done, total, label) is called while decoding the images and while measuring."""
-    if limit is not None and limit < 1:
-        raise AutoencError(f"--limit {limit}: must be at least 1")
-    files = eval_files(data)[:limit]
-    decoded = cached_images(files, cache_dir, progress, "decoding images")
-    pixels = decoded.pixels
-    if len(pixels) == 0:
-        raise AutoencError(f"{data}: none of the {len(files)} image file(s) could be decoded")
-    result = RateDistortion(len(pixels), decoded.skipped, {d: LatentRate() for d in DTYPES},
+    pixels, skipped = decoded_pictures(data, limit, cache_dir, progress)
+    result = RateDistortion(len(pixels), skipped, {d: LatentRate() for d in DTYPES},
                             {c: [CodecRate(q) for q in qualities] for c in CODECS})
     for start in range(0, len(pixels), CHUNK):
         chunk = np.array(pixels[start:start + CHUNK])  # a writable copy of the rows in the cache

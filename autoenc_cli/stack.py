@@ -24,9 +24,10 @@ from .codec import check_resize, encode_images, encode_picture, pad_to_multiple,
 from .errors import AutoencError
 from .fileio import atomic_path, write_text_atomic
 from .model import DOWNSCALE
+from .tiles import plan
 
 FORMAT = "autoenc-stack"
-BATCH_PIXELS = 2**22  # pixels per forward pass (1,024 pictures of 64x64); larger pictures go one at a time, in tiles
+BATCH_PIXELS = 2**22  # at most, pixels per forward pass (1,024 pictures of 64x64), within --max-memory
 DTYPES = ("float32", "float16")
 
 
@@ -59,7 +60,7 @@ def encode_stack(model, files: list[Path], target: Path, resize: int | None, dty
     if first is None:
         raise AutoencError(f"none of the {len(files)} image files could be read")
     size = first[1].shape[:2]
-    per_batch = max(1, BATCH_PIXELS // (size[0] * size[1]))
+    per_batch = pictures_per_pass(model, size, max_memory_mb)
     shape = (len(files), model.latent_channels, -(-size[0] // DOWNSCALE), -(-size[1] // DOWNSCALE))
     done, skipped = [], []
     with atomic_path(target) as tmp, ProcessPoolExecutor(workers) as pool:
@@ -91,8 +92,18 @@ def encode_stack(model, files: list[Path], target: Path, resize: int | None, dty
     return Stacked(done, skipped, (len(done), *shape[1:]))
 
 
+def pictures_per_pass(model, size: tuple[int, int], max_memory_mb: float | None = None) -> int:
+    """How many pictures of `size` (rows, columns) go through the encoder at once: as many as fit --max-memory
+    (tiles.plan's budget) up to BATCH_PIXELS, or 1 when one picture needs tiles of its own."""
+    cells = (-(-size[0] // DOWNSCALE), -(-size[1] // DOWNSCALE))
+    tile = plan(model.encoder, 3, True, cells, max_memory_mb)
+    if tile.window != cells:
+        return 1
+    return max(1, min(BATCH_PIXELS // (size[0] * size[1]), tile.per_pass))
+
+
 def encode_rows(model, pictures: list[np.ndarray], per_batch: int, max_memory_mb: float | None = None) -> np.ndarray:
-    """Latents of same-size pictures: all in one pass when they fit BATCH_PIXELS, else one at a time in tiles."""
+    """Latents of same-size pictures: all in one pass when several fit, else one at a time in tiles."""
     if per_batch > 1:
         return encode_images(model, np.stack([pad_to_multiple(a) for a in pictures]))
     return np.stack([encode_picture(model, a, max_memory_mb) for a in pictures])

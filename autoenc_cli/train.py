@@ -21,20 +21,19 @@ import torch.distributed as dist
 import torch.nn.functional as F
 
 from . import __version__
-from .checkpoint import LOG_FILE, STATE_FILE, Log, load_state, save_state
+from .checkpoint import LOG_FILE, STATE_FILE, Log, load_state, prepare_run_folder, remove_if_empty, save_state
 from .codec import comparison_grid, save_png
 from .color import from_network, to_network
-from .config import CUDA_BATCH, DEFAULT_BATCH, DEFAULT_EPOCHS, TrainConfig, resumed_config
+from .config import DEFAULT_EPOCHS, TrainConfig, resumed_config
 from .data import Split
 from .errors import AutoencError
-from .fileio import ensure_dir, remove_stale_temps
 from .hardware import autocast, keep_freed_memory, pick_device, pick_precision
 from .metrics import psnr_per_image
 from .model import Autoencoder, init_weights, relu_slope, swap_relus
 from .optim import adam
 from .plot import CURVE_FILE, write_curve
 from .processes import (StopOnInterrupt, TrainingInterrupted, free_memory,  # noqa: F401 (TrainingInterrupted: cli, tests)
-                        lost_processes, mean_over_processes, setup_distributed, share_log_step)
+                        known_failure, mean_over_processes, setup_distributed, share_log_step)
 from .sources import Thumbnails, Windows, load_data
 from .weights import fingerprint, load_model, resolve_weights, save_weights
 
@@ -97,20 +96,6 @@ def validate(model, pixels, device, precision, color: str = "rgb", batch: int = 
             firsts = out[:SAMPLE_COUNT].numpy()
     model.train()
     return torch.cat(losses).mean().item(), torch.cat(psnrs).mean().item(), firsts
-
-
-def prepare_run_folder(out: Path, data: str, resume: bool, main: bool) -> None:
-    """Fail before any work if --out cannot be made, and never start a fresh run over a saved one."""
-    if out.resolve().is_relative_to(Path(data).resolve()):  # its samples would become training images
-        raise AutoencError(f"{out}: is inside the dataset {data}; give an --out outside it")
-    if not resume:  # (resuming, load_state says so if there is nothing to resume)
-        if (out / STATE_FILE).exists():
-            raise AutoencError(f"{out}: holds a training run already ({STATE_FILE}); continue it with --resume, "
-                               "or give another --out (or delete the folder) to start afresh")
-        ensure_dir(out)
-    if main:
-        remove_stale_temps(out)
-        remove_stale_temps(out / "samples")
 
 
 @dataclass
@@ -306,7 +291,7 @@ def train(cfg: TrainConfig, resume: bool = False, say=print, progress_factory=No
     main = int(os.environ.get("RANK", "0")) == 0
     say = say if main else (lambda *_: None)
     ctx = progress_factory() if (progress_factory and main) else None
-    stop, started = StopOnInterrupt(say), False  # from the start: a Ctrl-C while the data loads stops at step 1, saved
+    stop, started, run = StopOnInterrupt(say), False, None  # from the start: a Ctrl-C while the data loads stops at step 1
     made_out = not Path(cfg.out).exists()
     try:
         run, s = start_run(cfg, resume, say, ctx.cache_progress if ctx else None, named)
@@ -319,39 +304,16 @@ def train(cfg: TrainConfig, resume: bool = False, say=print, progress_factory=No
             x = next_batch(run, s)
             lr = set_schedule(run, s)
             optimize(run, s, x)
-            end_of_epoch = s.step % run.steps_per_epoch == 0 or s.step == run.total
-            logged = s.step % run.cfg.log_every == 0 or end_of_epoch
-            asked = stop.requested or bool(should_stop and should_stop(s.step))
-            save_due = time.monotonic() - s.last_save > 60 * run.cfg.save_minutes
-            rate, any_asked, any_due = log_window(run, s, lr, asked, save_due) if logged else (None, False, False)
-            if end_of_epoch and run.main:
-                end_epoch(run, s, say)
-            if end_of_epoch or s.step % run.cfg.save_every == 0 or (save_due if run.world == 1 else any_due):
-                checkpoint(run, s)  # under torchrun at the same steps everywhere: timed saves wait for a log step
-            if logged:
-                s.window_start, s.window_images = time.monotonic(), 0
-                if ctx:
-                    ctx.rate = rate
-            if bar:
-                bar(s.step, s.shown_loss, epoch_of(run, s))
-            if asked if run.world == 1 else any_asked:  # under torchrun the processes agree at log steps, and stop together
+            if after_step(run, s, lr, stop.requested or bool(should_stop and should_stop(s.step)), ctx, bar, say):
                 checkpoint(run, s)
                 raise TrainingInterrupted(f"interrupted at step {s.step}; state saved in {run.out / STATE_FILE}. "
                                           f"Resume with: {resume_command(run)}", stop.signum)
-        if run.world > 1:
-            dist.barrier()  # the others wait for rank 0's last validation and saves: all leave together
-        if resume and run.main and not (run.out / "model.safetensors").exists():
-            write_artefacts(run, s)
-        return Result(s.step, s.val_loss, s.val_psnr, run.out / "model.safetensors", run.log.rows)
-    except torch.OutOfMemoryError:
-        batch = cfg.batch_size or f"{DEFAULT_BATCH} ({CUDA_BATCH} on a GPU)"
-        raise AutoencError(f"out of memory at --batch-size {batch} (width {cfg.width}); "
-                           "try a smaller --batch-size") from None
-    except (RuntimeError, dist.DistError) as e:  # after OutOfMemoryError, a RuntimeError too
-        lost = lost_processes(e, cfg.dist_timeout) if int(os.environ.get("WORLD_SIZE", "1")) > 1 else None
-        if lost is None:
-            raise
-        raise lost from None
+        return finish(run, s, resume)
+    except (RuntimeError, dist.DistError) as e:  # torch.OutOfMemoryError is a RuntimeError too
+        known = known_failure(e, run.cfg if run else cfg)
+        if known is None:
+            raise  # a bug keeps its traceback
+        raise known from None
     finally:
         stop.restore()
         if ctx:
@@ -362,12 +324,32 @@ def train(cfg: TrainConfig, resume: bool = False, say=print, progress_factory=No
             dist.destroy_process_group()
 
 
-def remove_if_empty(folder: Path) -> None:
-    for f in (folder / "samples", folder):
-        try:
-            f.rmdir()  # only ever removes an empty folder
-        except OSError:
-            pass
+def after_step(run: Run, s: LoopState, lr: float, asked: bool, ctx, bar, say) -> bool:
+    """Log, validate at the end of an epoch, save, show progress; True when the run must stop now (asked to, on
+    this process or, under torchrun, on any: the processes agree at log steps and stop together)."""
+    end_of_epoch = s.step % run.steps_per_epoch == 0 or s.step == run.total
+    logged = s.step % run.cfg.log_every == 0 or end_of_epoch
+    save_due = time.monotonic() - s.last_save > 60 * run.cfg.save_minutes
+    rate, any_asked, any_due = log_window(run, s, lr, asked, save_due) if logged else (None, False, False)
+    if end_of_epoch and run.main:
+        end_epoch(run, s, say)
+    if end_of_epoch or s.step % run.cfg.save_every == 0 or (save_due if run.world == 1 else any_due):
+        checkpoint(run, s)  # under torchrun at the same steps everywhere: timed saves wait for a log step
+    if logged:
+        s.window_start, s.window_images = time.monotonic(), 0
+        if ctx:
+            ctx.rate = rate
+    if bar:
+        bar(s.step, s.shown_loss, epoch_of(run, s))
+    return asked if run.world == 1 else any_asked
+
+
+def finish(run: Run, s: LoopState, resume: bool) -> Result:
+    if run.world > 1:
+        dist.barrier()  # the others wait for rank 0's last validation and saves: all leave together
+    if resume and run.main and not (run.out / "model.safetensors").exists():
+        write_artefacts(run, s)
+    return Result(s.step, s.val_loss, s.val_psnr, run.out / "model.safetensors", run.log.rows)
 
 
 def resume_command(run: Run) -> str:

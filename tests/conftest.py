@@ -67,10 +67,33 @@ def autoenc_command() -> list[str]:
     return [exe] if exe else [sys.executable, "-m", "autoenc_cli"]
 
 
-def run_cli(*args, check: bool = True, env=None, cwd=None) -> subprocess.CompletedProcess:
-    full_env = dict(os.environ, **(env or {}))
-    full_env.setdefault("COLUMNS", "200")
-    proc = subprocess.run(autoenc_command() + [str(a) for a in args], capture_output=True, text=True, env=full_env, cwd=cwd, timeout=600)
+def run_cli(*args, check: bool = True, env=None, cwd=None, process: bool = False) -> subprocess.CompletedProcess:
+    """`autoenc ARGS`, in this process through Typer's CliRunner (fast), or with process=True as a real process
+    (for what only a process shows: signals, exit on a closed pipe, start-up time, the installed script)."""
+    if process:
+        full_env = dict(os.environ, **(env or {}))
+        full_env.setdefault("COLUMNS", "200")
+        proc = subprocess.run(autoenc_command() + [str(a) for a in args], capture_output=True, text=True, env=full_env,
+                              cwd=cwd, timeout=600)
+    else:
+        proc = run_in_process([str(a) for a in args], {"COLUMNS": "200", **(env or {})}, cwd)
     if check and proc.returncode != 0:
         raise AssertionError(f"autoenc {' '.join(map(str, args))} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
     return proc
+
+
+def run_in_process(args: list[str], env: dict, cwd) -> subprocess.CompletedProcess:
+    """CliRunner's result as a CompletedProcess. An exception that escaped the command is written to stderr as
+    the traceback a real process would print, so that "no traceback" assertions keep their meaning."""
+    import contextlib
+    import traceback
+
+    from typer.testing import CliRunner
+
+    from autoenc_cli.cli import app
+    with contextlib.chdir(cwd) if cwd else contextlib.nullcontext():
+        result = CliRunner().invoke(app, args, env=env, prog_name="autoenc")
+    stderr = result.stderr
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        stderr += "Traceback (most recent call last):\n" + "".join(traceback.format_exception(result.exception))
+    return subprocess.CompletedProcess(["autoenc", *args], result.exit_code, result.stdout, stderr)

@@ -58,20 +58,19 @@ def tuned_model(steps: int = 50):
     return model.eval()
 
 
+def saved(model, path, note: str):
+    save_weights(model, path, {"note": note})
+    return model, path
+
+
 @pytest.fixture(scope="module")
 def block(tmp_path_factory):
-    model = block_mean_model()
-    path = tmp_path_factory.mktemp("block") / "block.safetensors"
-    save_weights(model, path, {"note": "hand-set 16x16 block means"})
-    return model, path
+    return saved(block_mean_model(), tmp_path_factory.mktemp("block") / "block.safetensors", "hand-set 16x16 block means")
 
 
 @pytest.fixture(scope="module")
 def tuned(tmp_path_factory):
-    model = tuned_model()
-    path = tmp_path_factory.mktemp("tuned") / "tuned.safetensors"
-    save_weights(model, path, {"note": "block network, perturbed, 50 steps"})
-    return model, path
+    return saved(tuned_model(), tmp_path_factory.mktemp("tuned") / "tuned.safetensors", "block network, perturbed, 50 steps")
 
 
 def read_png(path) -> np.ndarray:

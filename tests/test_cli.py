@@ -6,7 +6,7 @@ from PIL import Image
 
 def test_train_encode_decode_end_to_end(tiny_imagenet, tmp_path):
     run = tmp_path / "run"
-    proc = run_cli("train", tiny_imagenet, "--out", run, "--max-steps", 6, "--batch-size", 4, "--cache-dir", tmp_path / "cache")
+    proc = run_cli("train", tiny_imagenet, "--out", run, "--max-steps", 6, "--batch-size", 4, "--cache-dir", tmp_path / "cache", process=True)
     assert "skipped 1 unreadable" in proc.stderr
     assert (run / "model.safetensors").is_file() and (run / "state.safetensors").is_file()
     assert list((run / "samples").glob("*.png"))
@@ -14,12 +14,12 @@ def test_train_encode_decode_end_to_end(tiny_imagenet, tmp_path):
     assert list((tmp_path / "cache").glob("*.npy"))
 
     img = write_image(tmp_path / "in.png", photo_like(np.random.default_rng(5)), format="PNG")
-    proc = run_cli("encode", img, "-o", tmp_path / "z.npy", "-w", run / "model.safetensors")
+    proc = run_cli("encode", img, "-o", tmp_path / "z.npy", "-w", run / "model.safetensors", process=True)
     assert "model.safetensors" in proc.stderr  # says which weights were used
     z = np.load(tmp_path / "z.npy", allow_pickle=False)
     assert z.shape == (128, 4, 4) and z.dtype == np.float32
 
-    run_cli("decode", tmp_path / "z.npy", "-o", tmp_path / "out.png", "-w", run / "model.safetensors")
+    run_cli("decode", tmp_path / "z.npy", "-o", tmp_path / "out.png", "-w", run / "model.safetensors", process=True)
     out = Image.open(tmp_path / "out.png")
     assert out.size == (64, 64) and out.mode == "RGB"
 
@@ -48,11 +48,11 @@ def test_several_files_at_once_into_folders(tiny_imagenet, tmp_path):
 
 
 def test_bad_input_is_one_line_without_traceback(tmp_path):
-    proc = run_cli("encode", tmp_path / "missing.png", "-o", tmp_path / "z.npy", check=False)
+    proc = run_cli("encode", tmp_path / "missing.png", "-o", tmp_path / "z.npy", check=False, process=True)
     assert proc.returncode != 0
     assert "missing.png" in proc.stderr and "Traceback" not in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
-    proc = run_cli("train", tmp_path, "--batch-size", 0, check=False)
+    proc = run_cli("train", tmp_path, "--batch-size", 0, check=False, process=True)
     assert proc.returncode != 0 and "batch-size" in proc.stderr and "Traceback" not in proc.stderr
 
 

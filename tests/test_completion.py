@@ -29,7 +29,7 @@ SCRIPTS = {"bash": ("complete -o default -F _autoenc_completion autoenc", ".bash
 def test_show_and_install_completion_for_the_shell_named(tmp_path, shell):
     marker, installed = SCRIPTS[shell]
     assert marker in run_cli("--show-completion", shell).stdout
-    proc = run_cli("--install-completion", shell, env={"HOME": str(tmp_path), "SHELL": "/bin/bash"})
+    proc = run_cli("--install-completion", shell, env={"HOME": str(tmp_path), "SHELL": "/bin/bash"}, process=True)
     assert f"{shell} completion installed" in proc.stdout
     assert (tmp_path / installed).is_file()
 

@@ -53,3 +53,12 @@ def test_stack_refuses_int8_and_an_output_beside_it(tmp_path):
     assert "int8 scales are per latent" in invoke("encode", folder, "--stack", tmp_path / "f.npy", "--dtype", "int8").output
     assert "give one of them" in invoke("encode", folder, "--stack", tmp_path / "f.npy", "-o", tmp_path / "x.npy").output
     assert "--resize must be between 1 and 16384 (got 0)" in invoke("encode", folder, "--stack", tmp_path / "f.npy", "--resize", 0).output
+
+
+def test_pictures_per_pass_follow_max_memory():
+    from autoenc_cli.model import Autoencoder
+    from autoenc_cli.stack import BATCH_PIXELS, pictures_per_pass
+    model = Autoencoder(1)
+    roomy, tight = pictures_per_pass(model, (64, 64), 4096), pictures_per_pass(model, (64, 64), 64)
+    assert roomy == BATCH_PIXELS // 64**2 and 1 < tight < roomy / 8  # a sixty-fourth of the memory, far fewer at once
+    assert pictures_per_pass(model, (4096, 4096), 64) == 1  # one picture needs tiles of its own
