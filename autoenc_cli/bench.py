@@ -24,7 +24,8 @@ from .checkpoint import read_log
 from .data import decode_or_none, load_square, split_dataset
 from .errors import AutoencError
 from .hardware import autocast, cpu_flags, cpu_has_native_bf16, cpuinfo, keep_freed_memory, pick_device, pick_precision
-from .model import Autoencoder, encode_pixels, init_weights
+from .color import to_network
+from .model import Autoencoder, init_weights
 from .config import DEFAULT_BATCH, TrainConfig
 
 GFLOP_PER_TRAIN_IMAGE = 3 * 168.8e6 * 2 / 1e9
@@ -202,7 +203,7 @@ def codec_speed(device: torch.device, precision: str, pixels: np.ndarray, second
     for name, fn in (("encode", model.encoder), ("decode", lambda x: model.decoder(model.encoder(x)))):
         def once():
             with autocast(device, precision):
-                fn(encode_pixels(u8.permute(0, 3, 1, 2)))
+                fn(to_network(u8.permute(0, 3, 1, 2), model.color))
             sync(device)
         once()  # warm-up: the first call picks kernels (a second or more on a GPU)
         count, t = 0, time.perf_counter()

@@ -18,7 +18,9 @@ from .data import center_square, open_image
 from .errors import AutoencError
 from .fileio import write_bytes_atomic
 from .latentfile import Latent, load_latent, save_latent
-from .model import DOWNSCALE, Autoencoder, decode_pixels, encode_pixels
+from .color import from_network, to_network
+from .hardware import autocast
+from .model import DOWNSCALE, Autoencoder
 from .tiles import decode_tiled, encode_tiled
 
 
@@ -33,7 +35,7 @@ def save_png(pixels: np.ndarray, path: str | os.PathLike) -> None:
 def encode_images(model: Autoencoder, pixels: np.ndarray) -> np.ndarray:
     """N x H x W x 3 uint8 -> N x C x H/16 x W/16 float32 latents (computed on the model's device)."""
     device = next(model.parameters()).device
-    x = encode_pixels(torch.from_numpy(np.array(pixels, dtype=np.uint8)).to(device).permute(0, 3, 1, 2))
+    x = to_network(torch.from_numpy(np.array(pixels, dtype=np.uint8)).to(device).permute(0, 3, 1, 2), model.color)
     return model.encoder(x).float().cpu().numpy()
 
 
@@ -42,7 +44,7 @@ def decode_latents(model: Autoencoder, latents: np.ndarray) -> np.ndarray:
     """N x C x h x w float32 latents -> N x 16h x 16w x 3 uint8 pixels (computed on the model's device)."""
     device = next(model.parameters()).device
     y = model.decoder(torch.from_numpy(np.array(latents, dtype=np.float32)).to(device))
-    return decode_pixels(y).permute(0, 2, 3, 1).cpu().numpy()
+    return from_network(y, model.color).permute(0, 2, 3, 1).cpu().numpy()
 
 
 def pad_to_multiple(pixels: np.ndarray, m: int = DOWNSCALE) -> np.ndarray:
@@ -71,12 +73,19 @@ def decode_picture(model: Autoencoder, latent: Latent, max_memory_mb: float | No
 
 
 @torch.inference_mode()
+def run_network(model: Autoencoder, pixels: torch.Tensor, precision: str = "fp32") -> tuple[torch.Tensor, torch.Tensor]:
+    """The one pass from pixels through the whole network, for eval, the galleries and training's validation:
+    N x H x W x 3 uint8 on the model's device -> (the network's input, its output), in the model's colour encoding."""
+    x = to_network(pixels.permute(0, 3, 1, 2), model.color)
+    with autocast(pixels.device, precision):
+        return x, model(x).float()
+
+
 def reconstruct(model: Autoencoder, pixels: np.ndarray) -> np.ndarray:
-    """N x H x W x 3 uint8 (H, W multiples of 16) -> the model's reconstructions, on the model's device:
-    the one path from pixels through encoder and decoder back to pixels that eval and the galleries use."""
+    """N x H x W x 3 uint8 (H, W multiples of 16) -> the model's reconstructions, as uint8 RGB."""
     device = next(model.parameters()).device
-    x = torch.from_numpy(np.ascontiguousarray(pixels)).to(device).permute(0, 3, 1, 2)
-    return decode_pixels(model(encode_pixels(x))).permute(0, 2, 3, 1).cpu().numpy()
+    _, y = run_network(model, torch.from_numpy(np.ascontiguousarray(pixels)).to(device))
+    return from_network(y, model.color).permute(0, 2, 3, 1).cpu().numpy()
 
 
 def reconstruct_picture(model: Autoencoder, pixels: np.ndarray, max_memory_mb: float | None = None) -> np.ndarray:

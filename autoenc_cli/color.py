@@ -97,14 +97,3 @@ def rgb_units_to_lab_units(x: torch.Tensor) -> torch.Tensor:
 def lab_units_to_rgb_units(x: torch.Tensor) -> torch.Tensor:
     """LAB network units -> RGB network units (v/64 - 2), v unrounded."""
     return lab_to_rgb(lab_decode(x.float())) * (255 / 64) - 2
-
-
-def speak_rgb(model: torch.nn.Module, color: str) -> torch.nn.Module:
-    """Make a model trained in `color` take and give RGB network units (v/64 - 2) like an rgb model:
-    hooks convert on the way into the encoder and out of the decoder, so encode, decode and eval
-    need no colour-specific code and latents stay the network's own."""
-    model.color = color
-    if color == "lab":
-        model.encoder.register_forward_pre_hook(lambda _m, args: (rgb_units_to_lab_units(args[0]),))
-        model.decoder.register_forward_hook(lambda _m, _args, y: lab_units_to_rgb_units(y))
-    return model

@@ -60,7 +60,7 @@ def plain_layers(layers: nn.Sequential) -> nn.Sequential:
 
 class RgbGraph(nn.Module):
     """One part of the network between [0, 1] RGB and latents: the path codec.encode_images and decode_latents
-    take from bytes (model.encode_pixels, the colour hooks of color.speak_rgb, decode_pixels), written out."""
+    take from bytes (color.to_network and from_network in the model's encoding), written out for floats in [0, 1]."""
 
     def __init__(self, model: nn.Module, part: str):
         super().__init__()

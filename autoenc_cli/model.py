@@ -29,10 +29,11 @@ def conv(c_in: int, c_out: int, stride: int = 1, bias: bool = False) -> nn.Conv2
 
 
 class Autoencoder(nn.Module):
-    def __init__(self, width: int = 1):
+    def __init__(self, width: int = 1, color: str = "rgb"):
         super().__init__()
         w = width  # the channel multiplier (the seed's NeuronMultiplier; 2 is its "big network"), not a picture's width
         self.width = width
+        self.color = color  # the pixel encoding it works in (color.to_network): rgb, or lab
         self.encoder = Layers(  # Layers: nn.Sequential, running conv + ReLU as one kernel where it can
             conv(3, 32 * w, stride=2), nn.ReLU(),  # 32x32
             conv(32 * w, 32 * w), nn.ReLU(),

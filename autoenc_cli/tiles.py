@@ -26,7 +26,8 @@ from torch import nn
 from .config import DEFAULT_MAX_MEMORY_MB
 from .errors import AutoencError
 from .kernels import DepthToSpace
-from .model import DOWNSCALE, decode_pixels, encode_pixels
+from .color import from_network, to_network
+from .model import DOWNSCALE
 
 ACTIVATION_SHARE = 0.25  # of the budget for the network's activations; the rest: torch (~300 MB), the picture, its latent
 ALLOCATOR_OVERHEAD = 1.5  # measured peak RSS over the layer table's peak (oneDNN scratch, allocator slack)
@@ -159,12 +160,13 @@ def encode_tiled(model, pixels: torch.Tensor, max_memory_mb: float | None) -> np
     cells = (pixels.shape[2] // DOWNSCALE, pixels.shape[3] // DOWNSCALE)
     tile = plan(model.encoder, 3, True, cells, max_memory_mb)
     out = torch.empty(1, model.latent_channels, *cells)
-    return run_tiled(model.encoder, pixels, out, DOWNSCALE, 1, tile, prepare=network_input, finish=lambda y: y.float())[0].numpy()
+    return run_tiled(model.encoder, pixels, out, DOWNSCALE, 1, tile, prepare=lambda x: network_input(x, model.color),
+                     finish=lambda y: y.float())[0].numpy()
 
 
-def network_input(pixels: torch.Tensor) -> torch.Tensor:
+def network_input(pixels: torch.Tensor, color: str) -> torch.Tensor:
     """uint8 windows -> the network's input, channels_last as in one pass (oneDNN's fast layout on a CPU)."""
-    return encode_pixels(pixels).contiguous(memory_format=torch.channels_last)
+    return to_network(pixels, color).contiguous(memory_format=torch.channels_last)
 
 
 def decode_tiled(model, latent: torch.Tensor, max_memory_mb: float | None) -> np.ndarray:
@@ -172,4 +174,5 @@ def decode_tiled(model, latent: torch.Tensor, max_memory_mb: float | None) -> np
     cells = tuple(latent.shape[2:])
     tile = plan(model.decoder, model.latent_channels, False, cells, max_memory_mb)
     out = torch.empty(1, 3, cells[0] * DOWNSCALE, cells[1] * DOWNSCALE, dtype=torch.uint8)
-    return run_tiled(model.decoder, latent, out, 1, DOWNSCALE, tile, finish=decode_pixels)[0].permute(1, 2, 0).numpy()
+    return run_tiled(model.decoder, latent, out, 1, DOWNSCALE, tile,
+                     finish=lambda y: from_network(y, model.color))[0].permute(1, 2, 0).numpy()

@@ -22,8 +22,8 @@ import torch.nn.functional as F
 
 from . import __version__
 from .checkpoint import LOG_FILE, STATE_FILE, Log, load_state, prepare_run_folder, remove_if_empty, save_state
-from .codec import comparison_grid, save_png
-from .color import from_network, to_network
+from .codec import comparison_grid, run_network, save_png
+from .color import from_network
 from .config import DEFAULT_EPOCHS, TrainConfig, resumed_config
 from .data import Split
 from .errors import AutoencError
@@ -79,18 +79,16 @@ def set_slope(relus: list[torch.nn.LeakyReLU], slope: float) -> None:
         relu.negative_slope = slope
 
 
-@torch.no_grad()
-def validate(model, pixels, device, precision, color: str = "rgb", batch: int = 256):
-    """Mean loss (network units) and mean per-image PSNR (8-bit), plus the first reconstructions."""
+def validate(model, pixels, device, precision, batch: int = 256):
+    """Mean loss (network units) and mean per-image PSNR (8-bit RGB), plus the first reconstructions: the pass
+    eval takes (codec.run_network), in training's precision."""
     model.eval()
     losses, psnrs, firsts = [], [], None
     for i in range(0, len(pixels), batch):
         u8 = torch.from_numpy(np.array(pixels[i:i + batch])).to(device)
-        x = to_network(u8.permute(0, 3, 1, 2), color)
-        with autocast(device, precision):
-            y = model(x).float()
+        x, y = run_network(model, u8, precision)
         losses.append(((y - x) ** 2).flatten(1).mean(1).cpu())
-        out = from_network(y, color).permute(0, 2, 3, 1).cpu()  # PSNR always on RGB bytes
+        out = from_network(y, model.color).permute(0, 2, 3, 1).cpu()  # PSNR always on RGB bytes
         psnrs.append(psnr_per_image(out, u8.cpu()))
         if firsts is None:
             firsts = out[:SAMPLE_COUNT].numpy()
@@ -157,13 +155,14 @@ def start_run(cfg: TrainConfig, resume: bool, say, cache_progress, named: set[st
     keep_freed_memory()
     torch.backends.cudnn.benchmark = device.type == "cuda"  # every batch has the same shape: pick the fastest kernels once
     torch.manual_seed(cfg.seed)
-    model = Autoencoder(cfg.width)
+    model = Autoencoder(cfg.width, cfg.color)
     init_weights(model)
     model.to(device, memory_format=torch.channels_last)
     optimizer = adam(model.parameters(), device, lr=0.0, betas=(0.9, 0.99))  # lr: set every step by lr_at
     info = load_state(Path(cfg.out) / STATE_FILE, model, optimizer) if resume else {}
     if resume:
         cfg, changes = resumed_config(cfg, info["config"], named)
+        model.color = cfg.color  # the run's, whatever --color said
         if changes:
             say(changes)
     parent = info.get("parent") if resume else start_from(model, cfg)
@@ -245,7 +244,7 @@ def log_window(run: Run, s: LoopState, lr: float, asked: bool, save_due: bool) -
 
 def end_epoch(run: Run, s: LoopState, say) -> None:
     """Validate the network as it stands (leaky ReLUs included), then write what a user looks at."""
-    s.val_loss, s.val_psnr, recon = validate(run.model, run.val_pixels, run.device, run.precision, run.cfg.color)
+    s.val_loss, s.val_psnr, recon = validate(run.model, run.val_pixels, run.device, run.precision)
     run.log.add(step=s.step, epoch=epoch_of(run, s), val_loss=f"{s.val_loss:.6f}", val_psnr=f"{s.val_psnr:.3f}")
     write_artefacts(run, s, recon)
     leaking = (f" (leaky ReLUs, slope {relu_slope(run.model):.3f}, as saved; plain ReLUs from step "

@@ -15,7 +15,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from .color import COLORS, speak_rgb
+from .color import COLORS
 from .errors import AutoencError
 from .fileio import atomic_path
 from .model import IMAGE_SIZE, Autoencoder, relu_slope, swap_relus
@@ -45,7 +45,7 @@ def model_config(model: Autoencoder, color: str = "rgb") -> dict[str, str]:
 
 
 def save_weights(model: Autoencoder, path: str | os.PathLike, provenance: dict | None = None, color: str | None = None) -> None:
-    """color: the encoding the model was trained in (default: the one a loaded model carries, else rgb)."""
+    """color: the encoding the model was trained in (default: the model's own)."""
     state = {k: v.detach().float().contiguous().cpu() for k, v in model.state_dict().items()}
     metadata = model_config(model, color or getattr(model, "color", "rgb"))
     metadata["provenance"] = json.dumps(provenance or {}, sort_keys=True)
@@ -108,7 +108,7 @@ def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> t
             raise ValueError
     except ValueError:
         raise AutoencError(f"{path}: bad relu_slope {meta.get('relu_slope')!r} in metadata") from None
-    model = Autoencoder(width)
+    model = Autoencoder(width, color)
     swap_relus(model, slope)
     expected = model.state_dict()
     missing = sorted(set(expected) - set(state))
@@ -123,7 +123,7 @@ def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> t
         if not torch.isfinite(state[name]).all():
             raise AutoencError(f"{path}: tensor {name} contains NaN or inf")
     model.load_state_dict({k: v.float() for k, v in state.items()})
-    return speak_rgb(model, color).to(device).eval(), meta  # a lab model takes and gives RGB like any other
+    return model.to(device).eval(), meta
 
 
 def resolve_weights(path: str | os.PathLike | None) -> Path:
