@@ -198,13 +198,11 @@ def decode(
     targets = output_paths(latents, output, ".png", default_suffix=".rec.png")
     prepare_outputs(latents + [sidecar_path(p) for p in latents], targets)
     model, meta = load_weights(weights)
-    using = fingerprint(resolve_weights(weights))["sha256"]
-    results = map_with_progress(zip(latents, targets), lambda it: decode_file(model, *it, max_memory), "decoding", err)
-    for (src, dst), ((w, h), made_with) in zip(zip(latents, targets), results):
-        if made_with and made_with.get("sha256") not in (None, using):
-            err.print(f"[yellow]warning:[/] {escape(str(src))} was encoded with other weights "
-                      f"({escape(str(made_with.get('file')))}, sha256 {escape(str(made_with.get('sha256')))[:12]}); "
-                      "the picture will not match")
+    using = fingerprint(resolve_weights(weights))
+    results = map_with_progress(zip(latents, targets), lambda it: decode_file(model, *it, max_memory, using), "decoding", err)
+    for (src, dst), ((w, h), warning) in zip(zip(latents, targets), results):
+        if warning:
+            err.print(f"[yellow]warning:[/] {escape(warning)}")
         out.print(f"{escape(str(src))} -> {escape(str(dst))} {w}x{h}")
     err.print(weights_note(weights, meta))
 

@@ -117,16 +117,20 @@ def encode_file(model: Autoencoder, image_path, latent_path, dtype: str = "float
     return latent.shape, size
 
 
-def decode_file(model: Autoencoder, latent_path, image_path, max_memory_mb: float | None = None) -> tuple[tuple[int, int], dict | None]:
+def decode_file(model: Autoencoder, latent_path, image_path, max_memory_mb: float | None = None,
+                using: dict | None = None) -> tuple[tuple[int, int], str | None]:
     """Decode one latent file (with its sidecar, if any) into a PNG.
 
-    Returns the picture's (width, height) and the weights the latent says it was made with (or None).
-    """
+    Returns the picture's (width, height), and a warning when the latent names weights other than `using` (the
+    fingerprint of the weights decoding it): the picture will not match. None when they match or are not named."""
     latent = load_latent(latent_path, model.latent_channels)
     pixels = decode_picture(model, latent, max_memory_mb)
     save_png(pixels, image_path)
     made_with = latent.meta.get("weights")
-    return (pixels.shape[1], pixels.shape[0]), made_with if isinstance(made_with, dict) else None
+    other = isinstance(made_with, dict) and made_with.get("sha256") not in (None, (using or {}).get("sha256"))
+    warning = (f"{latent_path} was encoded with other weights ({made_with.get('file')}, sha256 "
+               f"{str(made_with.get('sha256'))[:12]}); the picture will not match") if other and using else None
+    return (pixels.shape[1], pixels.shape[0]), warning
 
 
 LABEL_WIDTH = 104  # pixels left of a comparison grid for the row names
