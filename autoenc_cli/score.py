@@ -26,7 +26,7 @@ import torch.nn.functional as F
 
 from .codec import read_picture, reconstruct_picture
 from .errors import AutoencError
-from .metrics import ssim_picture
+from .metrics import squared_error, ssim_picture
 
 MEASURES = ("peak", "mse", "ssim")
 DEFAULT_MEASURE = "peak"
@@ -68,12 +68,6 @@ class Scored:
                     "value": self.threshold, "percentile": self.percentile, "reference_pictures": self.reference_count,
                     "over": self.over_count},
                 "scores": [asdict(s) for s in self.scores]}
-
-
-def squared_error(original: np.ndarray, reconstruction: np.ndarray) -> torch.Tensor:
-    """H x W x 3 uint8 pair -> H x W float32 squared error in 8-bit levels, averaged over the channels."""
-    diff = torch.from_numpy(original.astype(np.float32)) - torch.from_numpy(reconstruction.astype(np.float32))
-    return (diff * diff).mean(-1)
 
 
 def peak_error(error: torch.Tensor, region: int = REGION) -> float:

@@ -120,3 +120,14 @@ def test_cli_refuses_what_it_must_not_touch(tmp_path):
 
 def test_csv_fields_with_commas_are_quoted():
     assert csv_field("a,b.png") == '"a,b.png"' and csv_field('say "hi".png') == '"say ""hi"".png"' and csv_field("x.png") == "x.png"
+
+
+def test_ssim_and_error_in_blocks_equal_the_whole_picture_at_once():
+    from autoenc_cli.metrics import squared_error, ssim_per_image, ssim_picture
+    rng = np.random.default_rng(7)
+    a = rng.integers(0, 256, (70, 53, 3), dtype=np.uint8)
+    b = np.clip(a + rng.normal(0, 25, a.shape), 0, 255).astype(np.uint8)
+    whole = ssim_per_image(a[None], b[None]).item()
+    assert ssim_picture(a, b, block=9) == pytest.approx(whole, abs=1e-12) and ssim_picture(a, b) == pytest.approx(whole, abs=1e-12)
+    diff = a.astype(np.float64) - b
+    assert np.allclose(squared_error(a, b, band_rows=8).numpy(), (diff * diff).mean(-1), rtol=1e-6)
