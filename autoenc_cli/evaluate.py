@@ -19,7 +19,7 @@ from PIL import Image
 from .codec import comparison_grid, reconstruct, reconstruct_picture, save_png
 from .data import cached_images, check_folder, find_images, is_tiny_imagenet, no_images, open_image, split_dataset
 from .errors import AutoencError
-from .metrics import mse_per_image, psnr_per_image, ssim_per_image
+from .metrics import mse_per_image, picture_scores, psnr_per_image, ssim_per_image
 from .model import Autoencoder
 
 BICUBIC_SIDE = 26  # 26 * 26 * 3 = 2,028 <= 2,048 latent numbers
@@ -97,6 +97,13 @@ class Scores:
         self.psnr += psnr_per_image(originals, recon).tolist()
         self.ssim += ssim_per_image(originals, recon).tolist()
         self.mse += mse_per_image(originals, recon).tolist()
+
+    def add_picture(self, original: np.ndarray, recon: np.ndarray) -> None:
+        """One picture of any size (add() holds float64 copies of a whole chunk: too much for a big photo)."""
+        mse, psnr, ssim, _ = picture_scores(original, recon)
+        self.psnr.append(psnr)
+        self.ssim.append(ssim)
+        self.mse.append(mse)
 
     def summary(self) -> dict[str, float]:
         return {"psnr": float(np.mean(self.psnr)), "ssim": float(np.mean(self.ssim)), "mse": float(np.mean(self.mse))}
@@ -211,8 +218,8 @@ def evaluate_whole(data: str | os.PathLike, model: Autoencoder, limit: int | Non
             result.skipped += 1
             continue
         result.files.append(path)
-        result.model.add(pixels[None], reconstruct_picture(model, pixels, max_memory_mb)[None])
-        result.bicubic.add(pixels[None], bicubic_same_numbers(pixels)[None])
+        result.model.add_picture(pixels, reconstruct_picture(model, pixels, max_memory_mb))
+        result.bicubic.add_picture(pixels, bicubic_same_numbers(pixels))
         if progress is not None:
             progress(i + 1, len(files), "evaluating whole pictures")
     if not result.files:

@@ -88,3 +88,15 @@ def squared_error(original: np.ndarray, reconstruction: np.ndarray, band_rows: i
         diff = original[rows].astype(np.float32) - reconstruction[rows].astype(np.float32)
         error[rows] = torch.from_numpy((diff * diff).mean(-1))
     return error
+
+
+def psnr_of_mse(mse: float) -> float:
+    return 100.0 if mse == 0 else 10 * float(np.log10(255.0**2 / mse))
+
+
+def picture_scores(a: np.ndarray, b: np.ndarray) -> tuple[float, float, float, torch.Tensor]:
+    """MSE, PSNR and SSIM of one H x W x 3 uint8 pair of any size, as the per-image functions give them, and
+    the squared-error map; memory stays a few bytes a pixel (the per-image functions hold float64 copies)."""
+    error = squared_error(a, b)
+    mse = error.double().mean().item()
+    return mse, psnr_of_mse(mse), ssim_picture(a, b), error

@@ -26,7 +26,7 @@ import torch.nn.functional as F
 
 from .codec import read_picture, reconstruct_picture
 from .errors import AutoencError
-from .metrics import squared_error, ssim_picture
+from .metrics import picture_scores
 
 MEASURES = ("peak", "mse", "ssim")
 DEFAULT_MEASURE = "peak"
@@ -89,10 +89,8 @@ def score_picture(model, path: Path, max_memory_mb: float | None = None) -> tupl
     if min(h, w) < MIN_SIDE:
         raise AutoencError(f"{path}: {w}x{h} is too small to score (SSIM needs {MIN_SIDE}x{MIN_SIDE})")
     rebuilt = reconstruct_picture(model, pixels, max_memory_mb)
-    error = squared_error(pixels, rebuilt)
-    mse = error.mean().item()
-    psnr = 100.0 if mse == 0 else 10 * float(np.log10(255.0**2 / mse))
-    return PictureScore(str(path), w, h, mse, psnr, ssim_picture(pixels, rebuilt), peak_error(error)), rebuilt
+    mse, psnr, ssim, error = picture_scores(pixels, rebuilt)
+    return PictureScore(str(path), w, h, mse, psnr, ssim, peak_error(error)), rebuilt
 
 
 def score_files(model, files: list[Path], max_memory_mb: float | None = None, progress=None,
