@@ -5,9 +5,11 @@ A dataset is decoded once into an N x 64 x 64 x 3 uint8 `.npy` under the cache d
 reads batches from it (ImageRows) and never touches a JPEG again.
 """
 
+import ctypes
 import hashlib
 import json
 import os
+import signal
 import stat
 import warnings
 from concurrent.futures import ProcessPoolExecutor
@@ -301,10 +303,26 @@ def open_cache(files: list[Path], cache_dir, kind: str, opener):
     return npy, meta, None
 
 
+def worker_pool(workers: int) -> ProcessPoolExecutor:
+    """Processes that decode pictures, and that end when the process that started them is killed: a SIGKILL (a
+    torchrun restart, the OOM killer) would otherwise leave them waiting for work forever (seen: two orphans per
+    rank 0 killed while it built the cache)."""
+    return ProcessPoolExecutor(workers, initializer=die_with_parent, initargs=(os.getpid(),))
+
+
+def die_with_parent(parent: int) -> None:
+    try:  # Linux: prctl(PR_SET_PDEATHSIG, SIGKILL); elsewhere the pool is only shut down by a living parent
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent:  # it died before the line above
+        os._exit(0)
+
+
 def decode_all(decode, files: list[Path], workers: int, progress=None, label: str = "images"):
     """decode(file) for every file in order, in `workers` processes, calling progress(done, total, label)."""
     chunks = max(1, min(64, len(files) // (8 * workers) or 1))
-    pool = ProcessPoolExecutor(workers) if workers > 1 else None
+    pool = worker_pool(workers) if workers > 1 else None
     try:
         results = pool.map(decode, files, chunksize=chunks) if pool else map(decode, files)
         for i, result in enumerate(results):

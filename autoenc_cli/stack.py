@@ -14,13 +14,13 @@ and a killed run leaves no half-written FILE.npy.
 
 import json
 import os
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from .codec import check_resize, encode_images, encode_picture, pad_to_multiple, read_picture
+from .data import worker_pool
 from .errors import AutoencError
 from .fileio import atomic_path, write_text_atomic
 from .model import DOWNSCALE
@@ -63,7 +63,7 @@ def encode_stack(model, files: list[Path], target: Path, resize: int | None, dty
     per_batch = pictures_per_pass(model, size, max_memory_mb)
     shape = (len(files), model.latent_channels, -(-size[0] // DOWNSCALE), -(-size[1] // DOWNSCALE))
     done, skipped = [], []
-    with atomic_path(target) as tmp, ProcessPoolExecutor(workers) as pool:
+    with atomic_path(target) as tmp, worker_pool(workers) as pool:
         array = np.lib.format.open_memmap(tmp, mode="w+", dtype=dtype, shape=shape)
         for start in range(0, len(files), per_batch):
             chunk = files[start:start + per_batch]

@@ -8,6 +8,9 @@ Every command given bad input exits non-zero with exactly one line on stderr tha
 import os
 import pickle
 import struct
+import subprocess
+import sys
+import time
 import zlib
 from pathlib import Path
 
@@ -405,3 +408,26 @@ def test_written_files_get_the_permissions_of_a_plain_open(tmp_path):
         assert (tmp_path / "w.safetensors").stat().st_mode & 0o777 == 0o644
     finally:
         os.umask(umask)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
+def test_decoding_workers_end_with_a_killed_parent():
+    """A SIGKILL of autoenc while it decodes (a torchrun restart, the OOM killer) leaves no pool worker behind."""
+    code = ("import time; from autoenc_cli.data import worker_pool; pool = worker_pool(2); list(pool.map(abs, [1, 2, 3]));"
+            "print(*pool._processes, flush=True); time.sleep(60)")
+    parent = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    workers = [int(p) for p in parent.stdout.readline().split()]
+    assert len(workers) == 2
+    parent.kill()
+    parent.wait()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and any(alive(p) for p in workers):
+        time.sleep(0.05)
+    assert not any(alive(p) for p in workers)
+
+
+def alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"  # a zombie has ended
+    except OSError:
+        return False
