@@ -213,7 +213,7 @@ from . import cli_work  # noqa: E402,F401  pyflakes: unused (it registers eval, 
 @app.command()
 @friendly_errors
 def info(
-    file: Annotated[Path, typer.Argument(metavar="FILE", help="a weights .safetensors, a training state, or a latent .npy (or its .npy.json)")],
+    file: Annotated[Path, typer.Argument(metavar="FILE", help="a weights .safetensors, a training state, a latent .npy (or its .npy.json), or an exported .onnx")],
     layers: Annotated[bool, typer.Option("--layers", help="for weights: also the layer table with shapes")] = False,
 ):
     """Show what a file holds: a model's config, parameters and provenance, or a latent's shape, dtype and source."""

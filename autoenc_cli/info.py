@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 from rich.console import Group
+from rich.markup import escape
 from rich.table import Table
 
 from .architecture import layer_table
@@ -18,11 +19,13 @@ NETWORK_NAMES = {1: " (the seed's network)", 2: " (the seed's big network)"}
 
 
 def kind_of(path: Path) -> str:
-    """'latent', 'weights' or 'state', or AutoencError naming the file."""
+    """'latent', 'weights', 'state' or 'onnx', or AutoencError naming the file."""
     if not path.exists():
         raise AutoencError(f"{path}: no such file")
     if path.is_dir():
         raise AutoencError(f"{path}: is a directory (give a weights .safetensors or a latent .npy)")
+    if path.suffix.lower() == ".onnx":
+        return "onnx"
     with open(path, "rb") as f:
         head = f.read(len(NPY_MAGIC))
     if head == NPY_MAGIC:
@@ -43,7 +46,7 @@ def table(title: str, rows: list[tuple[str, str]]) -> Table:
     t.add_column(style="bold")
     t.add_column(overflow="fold")
     for key, value in rows:
-        t.add_row(key, value)
+        t.add_row(escape(key), escape(value))  # shapes, paths and provenance hold brackets: text, not markup
     return t
 
 
@@ -143,6 +146,39 @@ def describe_latent(path: Path) -> Group:
     return Group(table("latent", rows))
 
 
+def describe_onnx(path: Path) -> Group:
+    """An ONNX model: its inputs and outputs, and what `autoenc export` wrote into its metadata."""
+    try:
+        import onnx
+    except ImportError:
+        raise AutoencError(f"{path}: reading ONNX models needs onnx: pip install 'autoenc[onnx]'") from None
+    try:
+        model = onnx.load(str(path), load_external_data=False)
+    except Exception as e:  # protobuf's DecodeError and friends: any unreadable file
+        raise AutoencError(f"{path}: not an ONNX model onnx can read ({type(e).__name__})") from None
+    meta = {p.key: p.value for p in model.metadata_props}
+    made = meta.get("format") == "autoenc-onnx"
+    rows = [("file", f"{path} ({path.stat().st_size:,} bytes)" + ("" if made else ": not made by autoenc export")),
+            ("opset", ", ".join(f"{o.domain or 'ai.onnx'} {o.version}" for o in model.opset_import))]
+    rows += [(f"{kind} {value.name}", shape_of(value)) for kind, values in (("input", model.graph.input),
+             ("output", model.graph.output)) for value in values]
+    if made:
+        weights = json.loads(meta.get("weights", "{}"))
+        rows += [("part", meta.get("part", "?")), ("pixel format", meta.get("pixels", "?")),
+                 ("weights", f"{weights.get('file')} (sha256 {weights.get('sha256')})"),
+                 ("exported by", f"autoenc {meta.get('autoenc_version')}")]
+    parts = [table("ONNX model", rows)]
+    prov = json.loads(meta.get("provenance", "{}") or "{}")
+    if prov:
+        parts.append(table("provenance", [(k, str(v)) for k, v in sorted(prov.items())]))
+    return Group(*parts)
+
+
+def shape_of(value) -> str:
+    dims = value.type.tensor_type.shape.dim
+    return "[" + ", ".join(d.dim_param or str(d.dim_value) for d in dims) + "]"
+
+
 def decodable_by(channels: int) -> str:
     """Which weights `autoenc decode` accepts for a latent of this many channels (128 per unit of width)."""
     width, rest = divmod(channels, LATENT_CHANNELS)
@@ -161,4 +197,6 @@ def describe(path: str | os.PathLike, layers: bool = False) -> Group:
         return describe_weights(path, layers)
     if kind == "state":
         return describe_state(path)
+    if kind == "onnx":
+        return describe_onnx(path)
     return describe_latent(path)

@@ -125,6 +125,9 @@ def test_cli_exports_the_whole_autoencoder(rgb, tmp_path):
     assert (f"wrote {target}: autoencoder, pixels [batch, 3, height, width] -> reconstruction [batch, 3, height, width], "
             f"{size_kb}") in " ".join(result.output.split())
     assert not list(tmp_path.glob(".*.tmp"))
+    shown = " ".join(invoke("info", target).output.split())
+    assert "input pixels [batch, 3, height, width]" in shown and "output reconstruction [batch, 3, height, width]" in shown
+    assert "part autoencoder" in shown and weights.name in shown
     autoencoder = session(target)
     for batch, height, width in [(1, 128, 32), (3, 48, 80)]:
         pixels = pictures(batch, height, width, seed=2)
