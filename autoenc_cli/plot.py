@@ -54,6 +54,25 @@ def label(v: float) -> str:
     return f"{v:,.0f}" if abs(v) >= 100 or v == int(v) else f"{v:.3g}"
 
 
+def x_axis(xs: list[float], log: bool):
+    """((low, high), scale, ticks) of an x axis holding xs."""
+    x0, x1 = min(xs), max(xs)
+    if log:  # a margin of 10% on each side, so that the end dots are not cut by the frame
+        return (x0 / 1.1, x1 * 1.1), math.log10, log_ticks(x0 / 1.1, x1 * 1.1)
+    if x1 <= x0:  # one point (one validation so far): the axis from step 0 to a little past it
+        x0, x1 = 0, max(1.0, x1 * 1.1)
+    return (x0, x1), float, nice_ticks(x0, x1)
+
+
+def y_axis(ys: list[float], log: bool):
+    """((low, high), scale, ticks) of a y axis holding ys, with room above and below."""
+    if log:
+        y0, y1 = min(y for y in ys if y > 0) / 1.2, max(ys) * 1.2
+        return (y0, y1), math.log10, log_ticks(y0, y1)
+    pad = max(0.5, 0.05 * (max(ys) - min(ys)))
+    return (min(ys) - pad, max(ys) + pad), float, nice_ticks(min(ys) - pad, max(ys) + pad)
+
+
 def panel(draw: ImageDraw.ImageDraw, box: tuple[int, int, int, int], title: str, lines: list, log_y: bool,
           x_label: str = "step", log_x: bool = False):
     """Axes in `box` (left, top, right, bottom) with `lines` = [(points, color, name, dots)]; returns the mapping
@@ -66,25 +85,8 @@ def panel(draw: ImageDraw.ImageDraw, box: tuple[int, int, int, int], title: str,
     draw.text((left, top - 34), title, fill="black", font=big)
     pts = [p for points, *_ in lines for p in points]
     xs, ys = [p[0] for p in pts], [p[1] for p in pts]
-    x0, x1 = min(xs), max(xs)
-    if log_x:  # a margin of 10% on each side, so that the end dots are not cut by the frame
-        x0, x1 = x0 / 1.1, x1 * 1.1
-        fx = math.log10
-        xticks = log_ticks(x0, x1)
-    else:
-        if x1 <= x0:  # one point (one validation so far): the axis from step 0 to a little past it
-            x0, x1 = 0, max(1.0, x1 * 1.1)
-        fx = float
-        xticks = nice_ticks(x0, x1)
-    if log_y:
-        y0, y1 = min(y for y in ys if y > 0) / 1.2, max(ys) * 1.2
-        f = math.log10
-        yticks = log_ticks(y0, y1)
-    else:
-        pad = max(0.5, 0.05 * (max(ys) - min(ys)))
-        y0, y1 = min(ys) - pad, max(ys) + pad
-        f = float
-        yticks = nice_ticks(y0, y1)
+    (x0, x1), fx, xticks = x_axis(xs, log_x)
+    (y0, y1), f, yticks = y_axis(ys, log_y)
 
     def at(x, y):
         return (left + (fx(x) - fx(x0)) / (fx(x1) - fx(x0)) * (right - left),
