@@ -21,10 +21,10 @@ import torch
 import torch.nn.functional as F
 
 from .checkpoint import read_log
+from .codec import decode_latents, encode_images
 from .data import decode_or_none, load_square, split_dataset
 from .errors import AutoencError
-from .hardware import autocast, cpu_flags, cpu_has_native_bf16, cpuinfo, keep_freed_memory, pick_device, pick_precision
-from .color import to_network
+from .hardware import cpu_flags, cpu_has_native_bf16, cpuinfo, keep_freed_memory, pick_device, pick_precision
 from .model import Autoencoder, init_weights
 from .config import DEFAULT_BATCH, TrainConfig
 
@@ -193,26 +193,22 @@ def convolutions_alone(device: torch.device, precision: str, batch: int = DEFAUL
     return batch / best
 
 
-@torch.inference_mode()
 def codec_speed(device: torch.device, precision: str, pixels: np.ndarray, seconds: float = 2.0) -> dict:
+    """Images/s of codec.encode_images and decode_latents, the functions `autoenc encode` and `decode` run (host
+    copies included), at `precision`, on batches of len(pixels)."""
     model = Autoencoder(1)
     init_weights(model)
     model = model.to(device, memory_format=torch.channels_last).eval()
-    u8 = torch.from_numpy(np.ascontiguousarray(pixels)).to(device)
+    latents = encode_images(model, pixels, precision)
     result = {}
-    for name, fn in (("encode", model.encoder), ("decode", lambda x: model.decoder(model.encoder(x)))):
-        def once():
-            with autocast(device, precision):
-                fn(to_network(u8.permute(0, 3, 1, 2), model.color))
-            sync(device)
+    for name, once in (("encode", lambda: encode_images(model, pixels, precision)),
+                       ("decode", lambda: decode_latents(model, latents, precision))):
         once()  # warm-up: the first call picks kernels (a second or more on a GPU)
         count, t = 0, time.perf_counter()
         while time.perf_counter() - t < seconds or count == 0:
-            once()
-            count += len(u8)
+            once()  # returns numpy arrays: the device has finished
+            count += len(pixels)
         result[name] = count / (time.perf_counter() - t)
-    # decode alone = (encode+decode time) - encode time
-    result["decode"] = 1 / max(1e-12, 1 / result["decode"] - 1 / result["encode"])
     return result
 
 

@@ -32,19 +32,22 @@ def save_png(pixels: np.ndarray, path: str | os.PathLike) -> None:
 
 
 @torch.inference_mode()
-def encode_images(model: Autoencoder, pixels: np.ndarray) -> np.ndarray:
-    """N x H x W x 3 uint8 -> N x C x H/16 x W/16 float32 latents (computed on the model's device)."""
+def encode_images(model: Autoencoder, pixels: np.ndarray, precision: str = "fp32") -> np.ndarray:
+    """N x H x W x 3 uint8 -> N x C x H/16 x W/16 float32 latents (computed on the model's device; `autoenc encode`
+    runs fp32, bench also at training's precision)."""
     device = next(model.parameters()).device
     x = to_network(torch.from_numpy(np.array(pixels, dtype=np.uint8)).to(device).permute(0, 3, 1, 2), model.color)
-    return model.encoder(x).float().cpu().numpy()
+    with autocast(device, precision):
+        return model.encoder(x).float().cpu().numpy()
 
 
 @torch.inference_mode()
-def decode_latents(model: Autoencoder, latents: np.ndarray) -> np.ndarray:
+def decode_latents(model: Autoencoder, latents: np.ndarray, precision: str = "fp32") -> np.ndarray:
     """N x C x h x w float32 latents -> N x 16h x 16w x 3 uint8 pixels (computed on the model's device)."""
     device = next(model.parameters()).device
-    y = model.decoder(torch.from_numpy(np.array(latents, dtype=np.float32)).to(device))
-    return from_network(y, model.color).permute(0, 2, 3, 1).cpu().numpy()
+    with autocast(device, precision):
+        y = model.decoder(torch.from_numpy(np.array(latents, dtype=np.float32)).to(device))
+    return from_network(y.float(), model.color).permute(0, 2, 3, 1).cpu().numpy()
 
 
 def pad_to_multiple(pixels: np.ndarray, m: int = DOWNSCALE) -> np.ndarray:

@@ -353,13 +353,13 @@ def assert_one_line(proc, *says):
 
 @pytest.mark.slow
 def test_the_installed_command_answers_one_line(files, tmp_path):
-    assert_one_line(run_cli("encode", files / "bomb.png", "-w", files / "w1.safetensors", "-o", tmp_path / "z.npy", check=False),
+    assert_one_line(run_cli("encode", files / "bomb.png", "-w", files / "w1.safetensors", "-o", tmp_path / "z.npy", check=False, process=True),
                     "bomb.png", "decompression bomb")
-    assert_one_line(run_cli("decode", files / "object.npy", "-w", files / "pickle.safetensors", check=False),
+    assert_one_line(run_cli("decode", files / "object.npy", "-w", files / "pickle.safetensors", check=False, process=True),
                     "pickle.safetensors", "not a safetensors")
-    assert_one_line(run_cli("decode", files / "object.npy", "-w", files / "w1.safetensors", "-o", tmp_path / "x.png", check=False),
+    assert_one_line(run_cli("decode", files / "object.npy", "-w", files / "w1.safetensors", "-o", tmp_path / "x.png", check=False, process=True),
                     "object.npy", "object dtype")
-    proc = run_cli("train", files / "data", "--batch-size", "abc", check=False)
+    proc = run_cli("train", files / "data", "--batch-size", "abc", check=False, process=True)
     assert_one_line(proc, "--batch-size")
     assert proc.returncode == 2  # a usage error, as for any command-line tool
     assert not (files / "UNPICKLED").exists()
