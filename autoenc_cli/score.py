@@ -70,6 +70,10 @@ class Scored:
                 "scores": [asdict(s) for s in self.scores]}
 
 
+class Unscorable(AutoencError):
+    """A file that is not a picture, or one too small to score."""
+
+
 def peak_error(error: torch.Tensor, region: int = REGION) -> float:
     """The mean of the worst region x region window of an H x W error map, windows stepped by region / 2
     (the whole map's mean when it is smaller than a window)."""
@@ -84,10 +88,13 @@ def measure_error(score: PictureScore, by: str) -> float:
 
 def score_picture(model, path: Path, max_memory_mb: float | None = None) -> tuple[PictureScore, np.ndarray]:
     """One picture's scores and its reconstruction (for heatmaps)."""
-    pixels = read_picture(path)
+    try:
+        pixels = read_picture(path)
+    except AutoencError as e:
+        raise Unscorable(str(e)) from None
     h, w = pixels.shape[:2]
     if min(h, w) < MIN_SIDE:
-        raise AutoencError(f"{path}: {w}x{h} is too small to score (SSIM needs {MIN_SIDE}x{MIN_SIDE})")
+        raise Unscorable(f"{path}: {w}x{h} is too small to score (SSIM needs {MIN_SIDE}x{MIN_SIDE})")
     rebuilt = reconstruct_picture(model, pixels, max_memory_mb)
     mse, psnr, ssim, error = picture_scores(pixels, rebuilt)
     return PictureScore(str(path), w, h, mse, psnr, ssim, peak_error(error)), rebuilt
@@ -100,7 +107,7 @@ def score_files(model, files: list[Path], max_memory_mb: float | None = None, pr
     for i, path in enumerate(files):
         try:
             scores.append(score_picture(model, path, max_memory_mb)[0])
-        except AutoencError:
+        except Unscorable:  # skipped and listed; any other error (a --max-memory too small) ends the command
             skipped.append(str(path))
         if progress is not None:
             progress(i + 1, len(files), label)
