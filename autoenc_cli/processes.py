@@ -1,12 +1,12 @@
 """Processes: Ctrl-C and SIGTERM during training, and the torchrun process group (agreeing, averaging, memory)."""
 
-import base64
 import datetime
 import os
-import pickle
 import re
 import signal
+import socket
 import threading
+import time
 
 import torch
 import torch.distributed as dist
@@ -66,33 +66,46 @@ def setup_distributed(device_name: str, timeout_s: float) -> tuple[int, int]:
 
 
 def round_store(timeout: datetime.timedelta):
-    """torchrun's own store, under a prefix that is new in every rendezvous round, or None (the default: env://).
+    """A store that is new for every start of the group, or None where the default (env://) is one already.
 
-    Why: torchrun (2.13, c10d rendezvous) hands its workers the agent's store, which lives across restarts, and
-    the process group's keys carry no round: after a restart, the new workers read the dead ones' addresses from
-    it (gloo: "connectFullMesh failed ... Connection refused"; pytorch/pytorch#135712 for NCCL). The round comes
-    from the rendezvous state that torchrun keeps in that store (the same on every machine), or on its absence from
-    TORCHELASTIC_RESTART_COUNT (the same on every process of one machine)."""
+    Why: torchrun (2.13) hands its workers the agent's store (TORCHELASTIC_USE_AGENT_STORE), which lives across
+    restarts, and the process group's keys carry no round: after a restart, the new workers read the dead ones'
+    addresses from it (gloo: "connectFullMesh failed ... Connection refused"; pytorch/pytorch#135712 for NCCL).
+    Prefixing the keys with TORCHELASTIC_RESTART_COUNT is not enough: when one machine loses a worker, only that
+    machine's count moves, and the group hangs. So rank 0 serves a store of its own on a free port, as torchrun
+    does with TORCH_DISABLE_SHARE_RDZV_TCP_STORE=1, and publishes its address and a random token in the agent's
+    store; the others take the address that answers with that token. A stale address is a dead rank 0's (all
+    workers of the last start were stopped before this one began): it refuses, or answers another token."""
     if os.environ.get("TORCHELASTIC_USE_AGENT_STORE") != "True":
         return None
-    store = dist.TCPStore(os.environ["MASTER_ADDR"], int(os.environ["MASTER_PORT"]), int(os.environ["WORLD_SIZE"]),
-                          is_master=False, timeout=timeout)
-    round_id = rendezvous_round(store)
-    if round_id is None:
-        round_id = f"restart{os.environ.get('TORCHELASTIC_RESTART_COUNT', '0')}"
-    return dist.PrefixStore(f"autoenc/{round_id}", store)
+    world = int(os.environ["WORLD_SIZE"])
+    agent = dist.TCPStore(os.environ["MASTER_ADDR"], int(os.environ["MASTER_PORT"]), world, is_master=False, timeout=timeout)
+    if int(os.environ["RANK"]) == 0:
+        own = dist.TCPStore("0.0.0.0", 0, world, is_master=True, timeout=timeout, wait_for_workers=False)
+        token = os.urandom(8).hex()
+        own.set(TOKEN_KEY, token)
+        agent.set(ADDRESS_KEY, f"{socket.getfqdn()} {own.port} {token}")
+        return own
+    return store_that_answers(agent, world, timeout)
 
 
-def rendezvous_round(store) -> str | None:
-    """The c10d rendezvous round that started this process group, read from torchrun's rendezvous state."""
-    key = "torch.rendezvous." + os.environ.get("TORCHELASTIC_RUN_ID", "")
-    try:
-        if not store.check([key]):
-            return None
-        state = pickle.loads(base64.b64decode(store.get(key)))  # torchrun's own _RendezvousState
-        return f"round{int(state.round)}"
-    except Exception:  # another rendezvous backend, another torch: fall back on the restart count
-        return None
+ADDRESS_KEY, TOKEN_KEY = "autoenc/group_store", "autoenc/token"
+
+
+def store_that_answers(agent, world: int, timeout: datetime.timedelta):
+    """The store rank 0 published in the agent's store, once an address there answers with its token."""
+    deadline = time.monotonic() + timeout.total_seconds()
+    while True:
+        host, port, token = agent.get(ADDRESS_KEY).decode().split()
+        try:
+            store = dist.TCPStore(host, int(port), world, is_master=False, timeout=datetime.timedelta(seconds=5))
+            if store.check([TOKEN_KEY]) and store.get(TOKEN_KEY).decode() == token:
+                return store
+        except (RuntimeError, dist.DistError):  # refused: a dead rank 0's address; rank 0 has not published yet
+            pass
+        if time.monotonic() > deadline:
+            raise AutoencError(f"rank {os.environ.get('RANK')}: rank 0's store did not answer within --dist-timeout")
+        time.sleep(0.2)
 
 
 def free_memory(device: torch.device) -> int:
