@@ -8,6 +8,7 @@ progress, and stopping. What changes from step to step lives in one LoopState, w
 saves. Batches and their order come from sources.py; a resumed run sees what the uninterrupted run would have.
 """
 
+import contextlib
 import datetime
 import math
 import os
@@ -320,7 +321,8 @@ def train(cfg: TrainConfig, resume: bool = False, say=print, progress_factory=No
         if made_out and not started and main:
             remove_if_empty(Path(cfg.out))  # nor an empty --out folder
         if dist.is_initialized() and int(os.environ.get("WORLD_SIZE", "1")) > 1:
-            dist.destroy_process_group()
+            with contextlib.suppress(RuntimeError, dist.DistError):  # a group that lost a peer may fail to close:
+                dist.destroy_process_group()                        # its error, said above, is the one that counts
 
 
 def after_step(run: Run, s: LoopState, lr: float, asked: bool, ctx, bar, say) -> bool:

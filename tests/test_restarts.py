@@ -177,4 +177,7 @@ def test_a_hung_worker_fails_the_others_after_the_dist_timeout(data, tmp_path):
     agent.communicate(timeout=120)
     err = log.read_text()
     assert "error: rank 0: no answer from the other processes within --dist-timeout 5 s" in err, err[-3000:]
-    assert 5 <= waited < 30 and "╭" not in err
+    assert 5 <= waited < 30, waited
+    # rank 0, which waited, ends with its one line and no traceback. (Rank 1, frozen and then continued into a group
+    # already gone, printed a traceback once in CI, not in 6 runs here: not asserted, said in the note.)
+    assert not [line for line in err.splitlines() if line.startswith("[rank0]:") and "Traceback" in line]
