@@ -35,15 +35,20 @@ def save_state(path: Path, model: torch.nn.Module, optimizer, info: dict) -> Non
         save_file(tensors, str(tmp), metadata=meta)
 
 
+def state_info(path: Path) -> dict:
+    """The info a training state holds in its header (step, config, ...), read without loading its tensors."""
+    try:
+        info = json.loads(read_metadata(path)["info"])
+        int(info["step"]), dict(info["config"])
+        return info
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise AutoencError(f"{path}: damaged training state (unreadable info: {e})") from None
+
+
 def saved_step(out: Path) -> int | None:
     """The step of the training state saved in the run folder `out`, or None when it holds none."""
     path = out / STATE_FILE
-    if not path.is_file():
-        return None
-    try:
-        return int(json.loads(read_metadata(path)["info"])["step"])
-    except (OSError, ValueError, KeyError, TypeError) as e:
-        raise AutoencError(f"{path}: damaged training state ({e})") from None
+    return int(state_info(path)["step"]) if path.is_file() else None
 
 
 def load_state(path: Path, model: torch.nn.Module, optimizer) -> dict:

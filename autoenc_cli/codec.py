@@ -14,12 +14,12 @@ import numpy as np
 import torch
 from PIL import Image
 
+from .color import from_network, to_network
 from .data import center_square, open_image
 from .errors import AutoencError
 from .fileio import write_bytes_atomic
-from .latentfile import Latent, load_latent, save_latent
-from .color import from_network, to_network
 from .hardware import autocast
+from .latentfile import Latent, load_latent, save_latent
 from .model import DOWNSCALE, Autoencoder
 from .tiles import decode_tiled, encode_tiled
 

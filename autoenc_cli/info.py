@@ -10,6 +10,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from .architecture import layer_table
+from .checkpoint import state_info
 from .errors import AutoencError
 from .latentfile import NPY_MAGIC, bits_per_pixel, is_sidecar, load_latent, sidecar_path
 from .model import LATENT_CHANNELS, relu_slope
@@ -104,11 +105,8 @@ def describe_weights(path: Path, layers: bool = False) -> Group:
 
 
 def describe_state(path: Path) -> Group:
-    try:
-        info = json.loads(read_metadata(path)["info"])
-        step, cfg = info["step"], info["config"]
-    except (ValueError, KeyError, TypeError):
-        raise AutoencError(f"{path}: damaged training state (unreadable info)") from None
+    info = state_info(path)
+    step, cfg = info["step"], info["config"]
     rows = [("file", f"{path} ({path.stat().st_size:,} bytes): training state for --resume"),
             ("step", str(step)), ("training time", f"{info.get('elapsed_s', 0):.0f} s")]
     rows += [(k, str(v)) for k, v in sorted(cfg.items())]

@@ -23,10 +23,10 @@ import numpy as np
 import torch
 from torch import nn
 
+from .color import from_network, to_network
 from .config import DEFAULT_MAX_MEMORY_MB
 from .errors import AutoencError
 from .kernels import DepthToSpace
-from .color import from_network, to_network
 from .model import DOWNSCALE
 
 ACTIVATION_SHARE = 0.25  # of the budget for the network's activations; the rest: torch (~300 MB), the picture, its latent
