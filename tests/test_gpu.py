@@ -77,6 +77,11 @@ def test_tiles_on_cuda_give_the_cpu_latents():
     model, _ = load_model(__import__("autoenc_cli.weights", fromlist=["x"]).default_weights_path())
     pixels = photo_like(np.random.default_rng(1), 64).repeat(5, 0).repeat(7, 1)  # 320 x 448: several 16 MB windows
     on_cpu = encode_picture(model, pixels, max_memory_mb=16)
-    on_gpu = encode_picture(model.to("cuda"), pixels, max_memory_mb=16)
-    assert np.abs(on_cpu - on_gpu).max() < 0.05  # TF32/cuDNN float order
+    tf32 = torch.backends.cudnn.allow_tf32
+    torch.backends.cudnn.allow_tf32 = False  # cuDNN's default TF32 convolutions alone differ by up to 0.11 (H100, 2026-11-26)
+    try:
+        on_gpu = encode_picture(model.to("cuda"), pixels, max_memory_mb=16)
+    finally:
+        torch.backends.cudnn.allow_tf32 = tf32
+    assert np.abs(on_cpu - on_gpu).max() < 0.05  # float order in full float32
     assert encode_picture(model, pixels).shape == on_cpu.shape  # the default: half the free GPU memory
