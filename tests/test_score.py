@@ -3,6 +3,7 @@
 import csv
 import io
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -51,10 +52,12 @@ def test_peak_is_the_worst_window_and_the_whole_mean_for_small_maps():
 
 
 def test_a_pasted_defect_ranks_first_and_is_over_the_reference_threshold(tmp_path, model):
-    normal = smooth_pictures(tmp_path / "normal", 6, seed=1)
+    # the clean test pictures are among the normal ones and the threshold is the normal maximum, so none of them
+    # can be over it whatever the weights (with fresh smooth pictures one could be, by chance, past 6 normal ones)
     clean = smooth_pictures(tmp_path / "test", 3, seed=2)
+    normal = smooth_pictures(tmp_path / "normal", 3, seed=1) + [shutil.copy(f, tmp_path / "normal") for f in clean]
     defective = with_noise_patch(clean[0], tmp_path / "test" / "defect.png")
-    result = score(model, clean + [defective], by="peak", reference=normal, percentile=99)
+    result = score(model, clean + [defective], by="peak", reference=normal, percentile=100)
     assert result.scores[0].file == str(defective) and result.scores[0].over
     assert [s.over for s in result.scores[1:]] == [False, False, False]
     assert result.over_count == 1 and result.reference_count == 6
@@ -80,13 +83,15 @@ def test_threshold_is_the_percentile_and_ranking_follows_the_measure(tmp_path, m
 
 def test_cli_writes_sorted_csv_heatmaps_and_exit_code(tmp_path):
     normal = tmp_path / "normal"
-    smooth_pictures(normal, 5, seed=4)
+    smooth_pictures(normal, 3, seed=4)
     data = tmp_path / "data"
     clean = smooth_pictures(data, 2, seed=5)
+    for f in clean:  # normal includes the clean pictures: at --percentile 100 neither can be over, whatever the weights
+        shutil.copy(f, normal)
     with_noise_patch(clean[1], data / "defect.png")
     (data / "broken.png").write_bytes(b"not a picture")
     heat = tmp_path / "heat"
-    result = invoke("score", data, "--reference", normal, "--heatmaps", heat, "--worst", 2, "--exit-code")
+    result = invoke("score", data, "--reference", normal, "--percentile", 100, "--heatmaps", heat, "--worst", 2, "--exit-code")
     assert result.exit_code == 3, result.output
     rows = list(csv.DictReader(io.StringIO(result.stdout)))
     assert [r["rank"] for r in rows] == ["1", "2", "3"] and rows[0]["file"].endswith("defect.png")
