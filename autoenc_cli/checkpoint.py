@@ -66,7 +66,7 @@ def load_state(path: Path, model: torch.nn.Module, optimizer) -> dict:
     try:
         model.load_state_dict(model_state)
     except RuntimeError:
-        raise AutoencError(f"{path}: training state is for a different network (width)") from None
+        raise AutoencError(f"{path}: training state is for a different network (--channel-multiplier)") from None
     opt_state: dict[int, dict] = {}
     for name, value in tensors.items():
         if name.startswith("opt."):

@@ -47,9 +47,9 @@ class Precision(str, Enum):
     bf16 = "bf16"
 
 
-def setting(name: str, help: str, **extra):
+def setting(name: str, help: str, param_decls: tuple[str, ...] = (), **extra):
     """A train option whose default and range live in config.py (TrainConfig, RANGES); --help shows both."""
-    return typer.Option(help=help, **(RANGES[name].typer() if name in RANGES else {}), **extra)
+    return typer.Option(*param_decls, help=help, **(RANGES[name].typer() if name in RANGES else {}), **extra)
 
 
 D = TrainConfig(data="")  # the defaults, read from their one home
@@ -78,7 +78,8 @@ def train(
     relu_leak: Annotated[Optional[float], setting("relu_leak", "ReLU negative slope at the start, annealed to 0 (plain ReLU) by --leak-until "
                                                   f"(default: {RECIPES['scratch']['relu_leak']:g}; with --init: {RECIPES['fine-tune']['relu_leak']:g})")] = None,
     leak_until: Annotated[float, setting("leak_until", "fraction of the steps after which the ReLUs are plain ReLUs")] = D.leak_until,
-    width: Annotated[int, setting("width", "channel multiplier: 1 = the seed's network, 2 = its big network")] = D.width,
+    channel_multiplier: Annotated[int, setting("channel_multiplier", "every hidden layer's channels x this: 1 = the seed's network, "
+                                               "2 = its big network (--width: its old name)", param_decls=("--channel-multiplier", "--width"))] = D.channel_multiplier,
     device: DeviceOption = D.device,
     precision: Annotated[Precision, typer.Option(help="auto (bf16 only where native), fp32, bf16")] = Precision(D.precision),
     seed: Annotated[int, setting("seed", "random seed: initialisation, order, windows and flips")] = D.seed,
@@ -107,7 +108,7 @@ def train(
             raise AutoencError(f"{data}: missing; run `autoenc download {data}` once before launching torchrun")
         get_dataset(data)
     cfg = TrainConfig(data=str(data), out=str(out_dir), epochs=epochs, max_steps=max_steps, batch_size=batch_size, lr=lr,
-                      warmup_steps=warmup_steps, relu_leak=relu_leak, leak_until=leak_until, width=width, device=device,
+                      warmup_steps=warmup_steps, relu_leak=relu_leak, leak_until=leak_until, channel_multiplier=channel_multiplier, device=device,
                       precision=precision.value, seed=seed, cache_dir=str(cache_dir) if cache_dir else None,
                       save_every=save_every, save_minutes=save_minutes, fraction=fraction, color=color.value, init=init,
                       windows_per_photo=windows_per_photo, max_zoom=max_zoom, rotate=rotate, shuffle_channels=shuffle_channels,

@@ -106,10 +106,10 @@ def load_weights(weights: Optional[Path]):
 
 
 def weights_note(weights: Optional[Path], meta: dict) -> str:
-    from .weights import default_weights_path, resolve_weights
+    from .weights import channel_multiplier, default_weights_path, resolve_weights
     path = resolve_weights(weights)
     label = " (bundled default)" if path == default_weights_path() else ""
-    return f"weights: {escape(str(path))}{label}, width {meta['width']}" + barely_trained(meta)
+    return f"weights: {escape(str(path))}{label}, channel multiplier {channel_multiplier(meta)}" + barely_trained(meta)
 
 
 def barely_trained(meta: dict) -> str:

@@ -2,7 +2,7 @@
 
 Pictures keep their own size: the network is fully convolutional, so a picture is padded on the
 right and bottom to a multiple of 16, encoded, and decoded pictures are cropped back. A latent is
-(channels, ceil(height/16), ceil(width/16)), channel first: (128, 4, 4) for 64x64 at width 1.
+(channels, ceil(height/16), ceil(width/16)), channel first: (128, 4, 4) for 64x64 at channel multiplier 1.
 The file format (a .npy and a JSON sidecar) is in latentfile.py.
 """
 

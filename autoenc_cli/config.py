@@ -32,7 +32,7 @@ class TrainConfig:
     grad_clip: float = 1.0
     relu_leak: float | None = None  # ReLU negative slope at step 0, annealed to exactly 0 (the seed's ReLU). None: RECIPES
     leak_until: float = 0.5  # ... by this fraction of the steps
-    width: int = 1
+    channel_multiplier: int = 1  # the seed's NeuronMultiplier: 1 = its network, 2 = its big network
     device: str = "auto"
     precision: str = "auto"
     seed: int = 0
@@ -93,7 +93,7 @@ class Range:
 
 INF = float("inf")
 RANGES = {
-    "epochs": Range(1), "max_steps": Range(1), "batch_size": Range(1, MAX_BATCH), "width": Range(1, 16),
+    "epochs": Range(1), "max_steps": Range(1), "batch_size": Range(1, MAX_BATCH), "channel_multiplier": Range(1, 16),
     "lr": Range(0, INF, low_open=True, high_open=True), "warmup_steps": Range(0),
     "grad_clip": Range(0, INF, high_open=True), "relu_leak": Range(0, 1, high_open=True),
     "leak_until": Range(0, 1, low_open=True), "seed": Range(0, 2**32 - 1), "save_every": Range(1),
@@ -119,12 +119,18 @@ CHANGEABLE_ON_RESUME = ("data", "out", "device", "cache_dir", "epochs", "max_ste
                         "dist_timeout")
 
 
+def legacy_names(saved: dict) -> dict:
+    """A saved run's settings under today's names (runs saved before the rename call the channel multiplier width)."""
+    renamed = {"width": "channel_multiplier"}
+    return {renamed.get(k, k): v for k, v in saved.items()}
+
+
 def resumed_config(given: TrainConfig, saved: dict, named: set[str] | None = None) -> tuple[TrainConfig, str]:
     """The saved run's settings, but for CHANGEABLE_ON_RESUME where the user gave them; and one line that says
     which options the user named were applied and which were taken from the run instead ("" if none).
 
     named: the options given on the command line (None: epochs and max_steps when they are not None)."""
-    saved = {**LEGACY_DEFAULTS, **saved}
+    saved = {**LEGACY_DEFAULTS, **legacy_names(saved)}
     named = {k for k in ("epochs", "max_steps") if getattr(given, k) is not None} if named is None else named
     keep = {"data", "out", "device", "cache_dir"} | (named & set(CHANGEABLE_ON_RESUME))
     cfg = TrainConfig(**{f.name: getattr(given, f.name) if f.name in keep else saved.get(f.name, getattr(given, f.name))

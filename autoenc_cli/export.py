@@ -3,7 +3,7 @@
 The contract of every exported model, also written in its metadata_props (docs/export.md):
 - pixels: float32 N x 3 x H x W, sRGB in [0, 1], channels R, G, B (a byte v is v / 255), clipped to [0, 1].
   H and W multiples of 16, else the runtime refuses them (pad first, as autoenc does: mirror reflection).
-- latent: float32 N x C x H/16 x W/16, C = 128 x width: the network's own, the array `autoenc encode` writes.
+- latent: float32 N x C x H/16 x W/16, C = 128 x the channel multiplier: the network's own, the array `autoenc encode` writes.
 - reconstruction: float32 N x 3 x H x W, sRGB in [0, 1], clamped; round(255 x value) are the bytes `autoenc
   decode` writes (but where a value lands within float rounding of halfway between two levels).
 - Batch, height and width are dynamic. The weights' colour encoding (rgb or lab) is inside: all speak RGB.

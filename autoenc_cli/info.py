@@ -51,11 +51,11 @@ def table(title: str, rows: list[tuple[str, str]]) -> Table:
     return t
 
 
-def layers_table(width: int) -> Table:
+def layers_table(channel_multiplier: int) -> Table:
     t = Table(title="layers (one 64x64 picture)", title_justify="left")
     for name in ("#", "part", "layer", "output H x W x C", "parameters", "MACs"):
         t.add_column(name, justify="right" if name in ("#", "parameters", "MACs") else "left")
-    for i, r in enumerate(layer_table(width)):
+    for i, r in enumerate(layer_table(channel_multiplier)):
         t.add_row(str(i), r.part, r.layer, "x".join(map(str, r.shape)), f"{r.params:,}", f"{r.macs:,}")
     return t
 
@@ -87,7 +87,7 @@ def describe_weights(path: Path, layers: bool = False) -> Group:
         ("file", f"{path} ({path.stat().st_size:,} bytes)" + (", the bundled default" if same_file_as_default(sha) else "")),
         ("sha256", sha),
         ("format", f"{meta.get('format')} version {meta.get('format_version')}"),
-        ("network", f"width {model.width}{NETWORK_NAMES.get(model.width, '')}, {params:,} parameters"),
+        ("network", f"channel multiplier {model.channel_multiplier}{NETWORK_NAMES.get(model.channel_multiplier, '')}, {params:,} parameters"),
         ("input", f"{meta.get('input_size')}x{meta.get('input_size')} trained; any size encodes (padded to a multiple of 16)"),
         ("latent", f"({channels}, H/16, W/16): {channels * 16:,} numbers for a 64x64 picture"),
         ("pixels", f"{meta.get('pixel_encoding')}, colour {meta.get('color')}"),
@@ -100,7 +100,7 @@ def describe_weights(path: Path, layers: bool = False) -> Group:
     else:
         parts.append(table("provenance", [("", "none recorded")]))
     if layers:
-        parts.append(layers_table(model.width))
+        parts.append(layers_table(model.channel_multiplier))
     return Group(*parts)
 
 
@@ -178,11 +178,12 @@ def shape_of(value) -> str:
 
 
 def decodable_by(channels: int) -> str:
-    """Which weights `autoenc decode` accepts for a latent of this many channels (128 per unit of width)."""
-    width, rest = divmod(channels, LATENT_CHANNELS)
-    if rest or not 1 <= width <= 16:
-        return f"nothing: not decodable ({channels} channels; autoenc weights give 128 x width, width 1 to 16)"
-    return "the bundled weights (width 1)" if width == 1 else f"width-{width} weights only (the bundled ones are width 1)"
+    """Which weights `autoenc decode` accepts for a latent of this many channels (128 x the channel multiplier)."""
+    multiplier, rest = divmod(channels, LATENT_CHANNELS)
+    if rest or not 1 <= multiplier <= 16:
+        return f"nothing: not decodable ({channels} channels; autoenc weights give 128 x their channel multiplier, 1 to 16)"
+    return ("the bundled weights (channel multiplier 1)" if multiplier == 1
+            else f"weights of channel multiplier {multiplier} only (the bundled ones are 1)")
 
 
 def describe(path: str | os.PathLike, layers: bool = False) -> Group:

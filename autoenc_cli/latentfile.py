@@ -179,7 +179,7 @@ def load_latent(path: str | os.PathLike, channels: int | None = None) -> Latent:
     if z.ndim != 3 or (channels is not None and z.shape[0] != channels) or 0 in z.shape:
         c = channels or "C"
         raise AutoencError(f"{path}: latent shape {z.shape}, expected ({c}, H, W) such as ({c}, 4, 4)"
-                           + (f" for width-{channels // LATENT_CHANNELS} weights" if channels else ""))
+                           + (f" for weights of channel multiplier {channels // LATENT_CHANNELS}" if channels else ""))
     if z.shape[1] * z.shape[2] * DOWNSCALE**2 > MAX_IMAGE_PIXELS:
         raise AutoencError(f"{path}: latent would decode to {z.shape[2] * DOWNSCALE}x{z.shape[1] * DOWNSCALE} pixels, "
                            f"over the {MAX_IMAGE_PIXELS:,}-pixel limit")

@@ -11,7 +11,7 @@ from .kernels import DepthToSpace, Layers
 
 IMAGE_SIZE = 64  # the seed's input side; the network itself is fully convolutional
 DOWNSCALE = 16  # four stride-2 convolutions: latent side = image side / 16
-LATENT_CHANNELS = 128  # at width 1
+LATENT_CHANNELS = 128  # at channel multiplier 1
 
 
 def encode_pixels(pixels: torch.Tensor) -> torch.Tensor:
@@ -29,10 +29,10 @@ def conv(c_in: int, c_out: int, stride: int = 1, bias: bool = False) -> nn.Conv2
 
 
 class Autoencoder(nn.Module):
-    def __init__(self, width: int = 1, color: str = "rgb"):
+    def __init__(self, channel_multiplier: int = 1, color: str = "rgb"):
         super().__init__()
-        w = width  # the channel multiplier (the seed's NeuronMultiplier; 2 is its "big network"), not a picture's width
-        self.width = width
+        w = channel_multiplier  # the seed's NeuronMultiplier: every hidden layer's channels x w; 2 is its "big network"
+        self.channel_multiplier = channel_multiplier
         self.color = color  # the pixel encoding it works in (color.to_network): rgb, or lab
         self.encoder = Layers(  # Layers: nn.Sequential, running conv + ReLU as one kernel where it can
             conv(3, 32 * w, stride=2), nn.ReLU(),  # 32x32
@@ -62,7 +62,7 @@ class Autoencoder(nn.Module):
 
     @property
     def latent_channels(self) -> int:
-        return LATENT_CHANNELS * self.width
+        return LATENT_CHANNELS * self.channel_multiplier
 
     @property
     def to_pixels(self) -> nn.Conv2d:
@@ -93,8 +93,8 @@ def relu_slope(model: Autoencoder) -> float:
     return next((m.negative_slope for m in model.modules() if isinstance(m, nn.LeakyReLU)), 0.0)
 
 
-def latent_shape(height: int, width: int, model_width: int = 1) -> tuple[int, int, int]:
-    return (LATENT_CHANNELS * model_width, height // DOWNSCALE, width // DOWNSCALE)
+def latent_shape(height: int, width: int, channel_multiplier: int = 1) -> tuple[int, int, int]:
+    return (LATENT_CHANNELS * channel_multiplier, height // DOWNSCALE, width // DOWNSCALE)
 
 
 def init_weights(model: Autoencoder) -> None:

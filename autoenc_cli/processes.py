@@ -151,7 +151,7 @@ def known_failure(error: Exception, cfg) -> AutoencError | None:
     """Running out of memory, or losing the other processes, as one line; None for anything else."""
     if isinstance(error, torch.OutOfMemoryError):
         batch = cfg.batch_size or "the default"  # resolved once start_run has run
-        return AutoencError(f"out of memory at --batch-size {batch} (width {cfg.width}); try a smaller --batch-size")
+        return AutoencError(f"out of memory at --batch-size {batch} (--channel-multiplier {cfg.channel_multiplier}); try a smaller --batch-size")
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:
         return lost_processes(error, cfg.dist_timeout)
     return None

@@ -77,7 +77,7 @@ def decode_image(data: bytes) -> np.ndarray:
 @dataclass
 class LatentRate:
     """One latent dtype: its scores, and per picture its bytes by count (array, file) and storage."""
-    values: int = 0  # numbers in one latent: 2,048 at width 1
+    values: int = 0  # numbers in one latent: 2,048 at channel multiplier 1
     scores: Scores = field(default_factory=Scores)
     sizes: dict = field(default_factory=lambda: {c: {s: [] for s in STORAGES} for c in COUNTS})
 

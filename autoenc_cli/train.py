@@ -47,8 +47,9 @@ def start_from(model: Autoencoder, cfg: TrainConfig) -> dict | None:
         return None
     path = resolve_weights(None if cfg.init == "default" else Path(cfg.init))
     parent, meta = load_model(path)
-    if parent.width != cfg.width:
-        raise AutoencError(f"{path}: --init weights have width {parent.width}, this run --width {cfg.width}")
+    if parent.channel_multiplier != cfg.channel_multiplier:
+        raise AutoencError(f"{path}: --init weights have channel multiplier {parent.channel_multiplier}, "
+                           f"this run --channel-multiplier {cfg.channel_multiplier}")
     if meta.get("color", "rgb") != cfg.color:
         raise AutoencError(f"{path}: --init weights use colour {meta.get('color', 'rgb')}, this run --color {cfg.color}")
     model.load_state_dict(parent.state_dict())
@@ -156,7 +157,7 @@ def start_run(cfg: TrainConfig, resume: bool, say, cache_progress, named: set[st
     keep_freed_memory()
     torch.backends.cudnn.benchmark = device.type == "cuda"  # every batch has the same shape: pick the fastest kernels once
     torch.manual_seed(cfg.seed)
-    model = Autoencoder(cfg.width, cfg.color)
+    model = Autoencoder(cfg.channel_multiplier, cfg.color)
     init_weights(model)
     model.to(device, memory_format=torch.channels_last)
     optimizer = adam(model.parameters(), device, lr=0.0, betas=(0.9, 0.99))  # lr: set every step by lr_at

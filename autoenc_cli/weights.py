@@ -1,6 +1,6 @@
 """Weights files: safetensors with the model's config in the metadata, and the bundled default.
 
-A file alone rebuilds its network: metadata holds the format version, width, input size,
+A file alone rebuilds its network: metadata holds the format version, channel multiplier, input size,
 pixel encoding and colour space, plus free-form provenance (data, steps, date, version).
 safetensors never unpickles anything, so a hostile file cannot run code.
 """
@@ -35,7 +35,8 @@ def model_config(model: Autoencoder, color: str = "rgb") -> dict[str, str]:
     return {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
-        "width": str(model.width),
+        "channel_multiplier": str(model.channel_multiplier),
+        "width": str(model.channel_multiplier),  # the same number under its old name, for autoenc builds made before the rename
         "input_size": str(IMAGE_SIZE),
         "pixel_encoding": PIXEL_ENCODING,
         "color": color,
@@ -52,6 +53,11 @@ def save_weights(model: Autoencoder, path: str | os.PathLike, provenance: dict |
     metadata["parameters"] = str(sum(p.numel() for p in model.parameters()))
     with atomic_path(path) as tmp:
         save_file(state, str(tmp), metadata=metadata)
+
+
+def channel_multiplier(meta: dict[str, str]) -> int:
+    """The network's channel multiplier from weights metadata (files written before the rename call it width)."""
+    return int(meta.get("channel_multiplier", meta.get("width", "")))
 
 
 def read_metadata(path: str | os.PathLike) -> dict[str, str]:
@@ -93,11 +99,11 @@ def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> t
     if color not in COLORS:
         raise AutoencError(f"{path}: unknown colour encoding {color!r} in metadata (this autoenc knows {', '.join(COLORS)})")
     try:
-        width = int(meta.get("width", ""))
-        if not 1 <= width <= 16:
+        multiplier = channel_multiplier(meta)
+        if not 1 <= multiplier <= 16:
             raise ValueError
     except ValueError:
-        raise AutoencError(f"{path}: bad width {meta.get('width')!r} in metadata") from None
+        raise AutoencError(f"{path}: bad channel_multiplier {meta.get('channel_multiplier', meta.get('width'))!r} in metadata") from None
     try:
         state = load_file(str(path))
     except (SafetensorError, OSError, ValueError) as e:
@@ -108,18 +114,18 @@ def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> t
             raise ValueError
     except ValueError:
         raise AutoencError(f"{path}: bad relu_slope {meta.get('relu_slope')!r} in metadata") from None
-    model = Autoencoder(width, color)
+    model = Autoencoder(multiplier, color)
     swap_relus(model, slope)
     expected = model.state_dict()
     missing = sorted(set(expected) - set(state))
     if missing:
-        raise AutoencError(f"{path}: missing tensor {missing[0]} (width {width})")
+        raise AutoencError(f"{path}: missing tensor {missing[0]} (channel multiplier {multiplier})")
     extra = sorted(set(state) - set(expected))
     if extra:
         raise AutoencError(f"{path}: unexpected tensor {extra[0]}")
     for name, tensor in expected.items():
         if state[name].shape != tensor.shape:
-            raise AutoencError(f"{path}: tensor {name} has shape {tuple(state[name].shape)}, expected {tuple(tensor.shape)} for width {width}")
+            raise AutoencError(f"{path}: tensor {name} has shape {tuple(state[name].shape)}, expected {tuple(tensor.shape)} for channel multiplier {multiplier}")
         if not torch.isfinite(state[name]).all():
             raise AutoencError(f"{path}: tensor {name} contains NaN or inf")
     model.load_state_dict({k: v.float() for k, v in state.items()})

@@ -31,8 +31,8 @@ def _copy(conv: nn.Conv2d, copies: int) -> None:
             conv.weight.data[copies * k + r, k, 1, 1] = 1.0
 
 
-def block_mean_model(width: int = 1) -> Autoencoder:
-    model = Autoencoder(width)
+def block_mean_model(channel_multiplier: int = 1) -> Autoencoder:
+    model = Autoencoder(channel_multiplier)
     for p in model.parameters():
         p.data.zero_()
     first = model.encoder[0]

@@ -111,7 +111,7 @@ def test_metadata_names_weights_pixels_and_part(rgb):
     assert "sRGB in [0, 1]" in meta["pixels"] and "v/255" in meta["pixels"] and meta["latent"].startswith("float32 N x 128 x H/16 x W/16")
     assert json.loads(meta["weights"]) == fingerprint(weights)
     config = json.loads(meta["weights_config"])
-    assert config["width"] == "1" and config["color"] == "rgb" and config["format"] == "autoenc-weights"
+    assert config["channel_multiplier"] == "1" and config["color"] == "rgb" and config["format"] == "autoenc-weights"
     assert json.loads(meta["provenance"]) == {"data": "random init, for tests", "steps": 0}
     assert meta["signature"] == parts["decoder"].signature
 

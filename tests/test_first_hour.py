@@ -1,10 +1,13 @@
 """A new user's first hour: no lost originals, help that shows its defaults (issue 17). In-process (CliRunner)."""
 
+from dataclasses import asdict
+
 import numpy as np
 from conftest import photo_like, write_image
 from typer.testing import CliRunner
 
 from autoenc_cli.cli import app
+from autoenc_cli.config import TrainConfig, resumed_config
 
 runner = CliRunner()
 
@@ -67,6 +70,13 @@ def test_resume_says_which_options_it_applied_and_which_it_kept_and_when_a_run_i
     assert finished.exit_code == 0 and "this run has finished (5 of 5 steps)" in text and "nan" not in text
 
 
+def test_a_run_saved_before_the_rename_resumes_with_its_channel_multiplier():
+    saved = asdict(TrainConfig(data="d", channel_multiplier=2))
+    saved["width"] = saved.pop("channel_multiplier")  # how runs saved before the rename name it
+    cfg, _ = resumed_config(TrainConfig(data="d"), saved)
+    assert cfg.channel_multiplier == 2
+
+
 def test_messages_that_point_the_way(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     missing = invoke("train", "tiny-imagenet-200", "--out", "run")
@@ -104,8 +114,8 @@ def test_info_says_which_weights_decode_a_latent(tmp_path):
     np.save(tmp_path / "wide.npy", np.zeros((256, 4, 4), np.float32))
     np.save(tmp_path / "plain.npy", np.zeros((128, 4, 4), np.float32))
     assert "nothing: not decodable (100 channels" in " ".join(invoke("info", tmp_path / "odd.npy").output.split())
-    assert "width-2 weights only" in " ".join(invoke("info", tmp_path / "wide.npy").output.split())
-    assert "the bundled weights (width 1)" in " ".join(invoke("info", tmp_path / "plain.npy").output.split())
+    assert "weights of channel multiplier 2 only" in " ".join(invoke("info", tmp_path / "wide.npy").output.split())
+    assert "the bundled weights (channel multiplier 1)" in " ".join(invoke("info", tmp_path / "plain.npy").output.split())
 
 
 def test_help_names_arguments_and_leaves_flags_without_a_type():

@@ -32,7 +32,7 @@ def weights(tmp_path_factory) -> Path:
 def test_info_on_weights_shows_config_parameters_and_provenance(weights):
     proc = run_cli("info", weights, "--layers")
     text = proc.stdout
-    assert "600,131 parameters" in text and "width 1" in text and "v/64-2" in text
+    assert "600,131 parameters" in text and "channel multiplier 1" in text and "v/64-2" in text
     for value in ("/data/tiny-imagenet-200", "1234", "2026-01-02T03:04:05+00:00", "0.1.0", "21.5"):
         assert value in text
     assert fingerprint(weights)["sha256"] in text

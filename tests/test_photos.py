@@ -80,8 +80,8 @@ def test_init_starts_from_weights_and_records_the_parent(tmp_path):
     assert float(tuned.history[0]["train_loss"]) < 0.2 * float(fresh.history[0]["train_loss"])  # started trained
     bundled = train(TrainConfig(out=str(tmp_path / "e"), max_steps=5, init="default", **common), say=quiet)
     assert bundled.val_psnr > fresh.val_psnr + 5
-    with pytest.raises(AutoencError, match="width 1, this run --width 2"):
-        train(TrainConfig(out=str(tmp_path / "d"), max_steps=5, init=str(first.weights), width=2, **common), say=quiet)
+    with pytest.raises(AutoencError, match="channel multiplier 1, this run --channel-multiplier 2"):
+        train(TrainConfig(out=str(tmp_path / "d"), max_steps=5, init=str(first.weights), channel_multiplier=2, **common), say=quiet)
 
 
 def test_weights_saved_during_the_leak_reconstruct_as_validated(tmp_path):

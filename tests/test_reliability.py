@@ -70,7 +70,7 @@ def files(tmp_path_factory) -> Path:
     (d / "folder.png").mkdir()
     # latents
     np.save(d / "good.npy", rng.normal(size=(128, 4, 4)).astype(np.float32))
-    np.save(d / "wide.npy", np.zeros((256, 4, 4), np.float32))  # made by width-2 weights
+    np.save(d / "wide.npy", np.zeros((256, 4, 4), np.float32))  # made by weights of channel multiplier 2
     np.save(d / "shape.npy", np.zeros((3, 4, 4), np.float32))
     for name, value in (("nan", np.nan), ("inf", np.inf)):
         z = np.zeros((128, 4, 4), np.float32)
@@ -91,7 +91,9 @@ def files(tmp_path_factory) -> Path:
     (d / "empty.safetensors").write_bytes(b"")
     save_file({k: v for k, v in good.items() if k != "decoder.1.weight"}, str(d / "lacking.safetensors"), metadata=meta)
     save_file(good | {"decoder.1.weight": torch.zeros(5, 5)}, str(d / "misshaped.safetensors"), metadata=meta)
-    save_file(good, str(d / "claims-width2.safetensors"), metadata=meta | {"width": "2"})
+    save_file(good, str(d / "claims-width2.safetensors"), metadata=meta | {"channel_multiplier": "2", "width": "2"})
+    old_names = {k: v for k, v in meta.items() if k != "channel_multiplier"}  # written before the rename: width alone
+    save_file(good, str(d / "claims-width2-old.safetensors"), metadata=old_names | {"width": "2"})
     save_file(good, str(d / "no-metadata.safetensors"))
     # datasets and other things in the way
     for i in range(3):
@@ -161,7 +163,7 @@ def test_every_image_mode_is_accepted_and_converted(inputs, tmp_path):
 @pytest.mark.parametrize("name, problem", [
     ("missing.npy", "no such file"), ("shape.npy", "expected (128, H, W)"), ("nan.npy", "NaN"), ("inf.npy", "inf"),
     ("object.npy", "object dtype"), ("text.npy", "not a .npy"), ("empty.npy", "not a .npy"),
-    ("pickled.npy", "not a .npy"), ("wide.npy", "width-1 weights"), ("huge.npy", "pixel limit"),
+    ("pickled.npy", "not a .npy"), ("wide.npy", "weights of channel multiplier 1"), ("huge.npy", "pixel limit"),
 ])
 def test_bad_latents_for_decode(inputs, tmp_path, name, problem):
     one_line_error("decode", name, "-w", "w1.safetensors", "-o", tmp_path / "out.png", says=(name, problem))
@@ -184,7 +186,8 @@ BAD_WEIGHTS = [
     ("pickle.safetensors", "not a safetensors"), ("text.safetensors", "not a safetensors"),
     ("empty.safetensors", "not a safetensors"), ("missing.safetensors", "no such"),
     ("lacking.safetensors", "missing tensor decoder.1.weight"), ("misshaped.safetensors", "has shape (5, 5)"),
-    ("claims-width2.safetensors", "for width 2"), ("no-metadata.safetensors", "without autoenc metadata"),
+    ("claims-width2.safetensors", "for channel multiplier 2"),
+    ("claims-width2-old.safetensors", "for channel multiplier 2"), ("no-metadata.safetensors", "without autoenc metadata"),
 ]
 
 
@@ -213,7 +216,7 @@ def test_a_pickle_is_never_unpickled_by_safetensors(inputs, tmp_path):
 
 def test_latents_of_another_width_are_refused_and_accepted_by_their_own(inputs, tmp_path):
     one_line_error("decode", "good.npy", "-w", "w2.safetensors", "-o", tmp_path / "x.png",
-                   says=("good.npy", "expected (256, H, W)", "width-2 weights"))
+                   says=("good.npy", "expected (256, H, W)", "weights of channel multiplier 2"))
     code, lines = cli("decode", "wide.npy", "-w", "w2.safetensors", "-o", tmp_path / "x.png")
     assert code == 0 and (tmp_path / "x.png").is_file(), lines
 
@@ -279,7 +282,7 @@ def test_bad_datasets_for_train_and_eval(inputs, tmp_path, data, problem):
 
 @pytest.mark.parametrize("option, value", [
     ("--batch-size", 0), ("--batch-size", -4), ("--batch-size", 10**6), ("--batch-size", "abc"), ("--lr", -1),
-    ("--lr", 0), ("--lr", "nan"), ("--lr", "inf"), ("--lr", "fast"), ("--epochs", 0), ("--width", 0), ("--width", 17),
+    ("--lr", 0), ("--lr", "nan"), ("--lr", "inf"), ("--lr", "fast"), ("--epochs", 0), ("--channel-multiplier", 0), ("--width", 17),
     ("--max-steps", 0), ("--warmup-steps", -1), ("--save-every", 0), ("--save-minutes", 0), ("--save-minutes", "nan"),
     ("--seed", -1), ("--seed", 2**70), ("--device", "gpu9"), ("--precision", "fp8"), ("--fraction", 0),
     ("--fraction", 1.5), ("--color", "hsv"),

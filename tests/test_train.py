@@ -27,7 +27,7 @@ def test_training_really_lowers_the_loss(tmp_path):
     assert losses[-1] < 0.3 * losses[0], losses
     assert np.isfinite(result.val_psnr)
     model, meta = load_model(result.weights)
-    assert meta["width"] == "1" and provenance(meta)["steps"] == 300
+    assert meta["channel_multiplier"] == meta["width"] == "1" and provenance(meta)["steps"] == 300
 
 
 def test_resume_continues_from_saved_step_on_the_same_trajectory(tmp_path):
