@@ -15,8 +15,7 @@ def mse_per_image(a: np.ndarray | torch.Tensor, b: np.ndarray | torch.Tensor) ->
 
 def psnr_per_image(a, b) -> torch.Tensor:
     """PSNR in dB against a peak of 255; identical images are capped at 100 dB."""
-    mse = mse_per_image(a, b)
-    return torch.where(mse > 0, 10 * torch.log10(255.0**2 / mse.clamp_min(1e-10)), torch.full_like(mse, 100.0))
+    return psnr_of_mse(mse_per_image(a, b))
 
 
 def _gaussian_window(size: int = 11, sigma: float = 1.5) -> torch.Tensor:
@@ -90,8 +89,11 @@ def squared_error(original: np.ndarray, reconstruction: np.ndarray, band_rows: i
     return error
 
 
-def psnr_of_mse(mse: float) -> float:
-    return 100.0 if mse == 0 else 10 * float(np.log10(255.0**2 / mse))
+def psnr_of_mse(mse):
+    """PSNR in dB of mean squared errors in 8-bit levels (a float, or a tensor of them); 0 error gives 100 dB."""
+    if not isinstance(mse, torch.Tensor):
+        return float(psnr_of_mse(torch.tensor(float(mse), dtype=torch.float64)))
+    return torch.where(mse > 0, 10 * torch.log10(255.0**2 / mse.clamp_min(1e-10)), torch.full_like(mse, 100.0))
 
 
 def picture_scores(a: np.ndarray, b: np.ndarray) -> tuple[float, float, float, torch.Tensor]:
