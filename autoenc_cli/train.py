@@ -170,6 +170,9 @@ def start_run(cfg: TrainConfig, resume: bool, say, cache_progress, named: set[st
     parent = info.get("parent") if resume else start_from(model, cfg)
     cfg = cfg.with_recipe_defaults(device.type)
     cfg.check()
+    if parent is not None and not resume and cfg.relu_leak > 0 and relu_slope(model) == 0 and rank == 0:
+        say(f"[yellow]warning:[/] --relu-leak {cfg.relu_leak:g} on --init weights trained with plain ReLUs: measured to break "
+            "them (0.1: 29.5 -> 15.9 dB, docs/training.md); the fine-tune recipe's leak is 0")
     cfg.epochs = DEFAULT_EPOCHS if cfg.epochs is None else cfg.epochs
     split, source, val_pixels = load_data(cfg, say if rank == 0 else (lambda *_: None), cache_progress)
     if device.type != "cpu" and source.nbytes() < 0.25 * free_memory(device):

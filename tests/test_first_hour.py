@@ -70,6 +70,14 @@ def test_resume_says_which_options_it_applied_and_which_it_kept_and_when_a_run_i
     assert finished.exit_code == 0 and "this run has finished (5 of 5 steps)" in text and "nan" not in text
 
 
+def test_a_leak_on_plain_relu_init_weights_is_warned_about(tiny_imagenet, tmp_path):
+    leaky = invoke("train", tiny_imagenet, "--out", tmp_path / "a", "--init", "default", "--relu-leak", 0.1, "--max-steps", 1,
+                   "--batch-size", 4)
+    assert leaky.exit_code == 0 and "measured to break" in " ".join(leaky.output.split())
+    plain = invoke("train", tiny_imagenet, "--out", tmp_path / "b", "--init", "default", "--max-steps", 1, "--batch-size", 4)
+    assert plain.exit_code == 0 and "measured to break" not in " ".join(plain.output.split())
+
+
 def test_a_run_saved_before_the_rename_resumes_with_its_channel_multiplier():
     saved = asdict(TrainConfig(data="d", channel_multiplier=2))
     saved["width"] = saved.pop("channel_multiplier")  # how runs saved before the rename name it
