@@ -19,7 +19,7 @@ def evaluate(
     weights: WeightsOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="print one JSON object on stdout instead of a table")] = False,
     limit: Annotated[Optional[int], typer.Option(help="only the first N image files (sorted by path)")] = None,
-    worst_png: Annotated[Path, typer.Option(help="PNG of the 16 worst reconstructions (originals above them)")] = Path("eval_worst.png"),
+    worst_png: Annotated[Optional[Path], typer.Option(help="also draw the 16 worst reconstructions (originals above them) into this PNG (none is written unless you name one)")] = None,
     device: DeviceOption = "auto",
     cache_dir: Annotated[Optional[Path], typer.Option(help="dataset cache (default $XDG_CACHE_HOME/autoenc)")] = None,
     whole: Annotated[bool, typer.Option("--whole", help="score each picture at its own size (encoded and decoded as encode and decode do), against bicubic at 1/6 of the numbers")] = False,
@@ -40,14 +40,16 @@ def evaluate(
         return evaluate_rate_distortion(data, weights, as_json, limit, device, cache_dir, rd_png)
     if whole:
         return evaluate_whole_pictures(data, weights, as_json, limit, device, max_memory)
-    outside_data(worst_png, data, "a --worst-png")
+    if worst_png is not None:
+        outside_data(worst_png, data, "a --worst-png")
     model, meta = model_on_device(weights, device)
     with progress_bars() as progress:
         result = run_eval(data, model, limit, worst_png, cache_dir, progress)
     if result.skipped:
         err.print(f"[yellow]warning:[/] skipped {result.skipped} unreadable image file(s) in {escape(str(data))}")
     err.print(weights_note(weights, meta))
-    err.print(f"worst reconstructions: {escape(str(worst_png))}")
+    if worst_png is not None:
+        err.print(f"worst reconstructions: {escape(str(worst_png))}")
     summary = result.to_json()
     if as_json:
         print(json.dumps(summary))

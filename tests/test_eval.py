@@ -100,7 +100,7 @@ def test_eval_cli_json_table_and_worst_png(tmp_path):
     run_cli("train", folder, "--out", run, "--max-steps", 2, "--batch-size", 4)
     weights = run / "model.safetensors"
 
-    proc = run_cli("eval", folder, "--json", "-w", weights, cwd=tmp_path)
+    proc = run_cli("eval", folder, "--json", "-w", weights, "--worst-png", tmp_path / "worst.png", cwd=tmp_path)
     result = json.loads(proc.stdout)  # stdout is exactly one JSON object
     assert result["images"] == 8 and result["skipped"] == 1  # every image of the folder, not a validation slice
     for scores in (result, result["baselines"]["bicubic"], result["baselines"]["jpeg"]):
@@ -110,7 +110,7 @@ def test_eval_cli_json_table_and_worst_png(tmp_path):
     assert jpeg["bytes"] <= JPEG_BUDGET and 1 <= jpeg["quality"] <= 95 and jpeg["over_budget"] == 0
     assert result["baselines"]["bicubic"]["psnr"] > result["psnr"]  # 2 training steps lose to bicubic
     assert "model.safetensors" in proc.stderr and "skipped 1 unreadable" in proc.stderr
-    worst = Image.open(tmp_path / "eval_worst.png")
+    worst = Image.open(tmp_path / "worst.png")
     assert worst.mode == "RGB" and worst.size == (LABEL_WIDTH + 2 * (8 * 65 + 1), 2 * 2 * 65 + PSNR_HEIGHT + 2)
 
     proc = run_cli("eval", folder, "--limit", 3, "-w", weights, "--worst-png", tmp_path / "w.png", cwd=tmp_path)
@@ -121,5 +121,8 @@ def test_eval_cli_json_table_and_worst_png(tmp_path):
     proc = run_cli("eval", tmp_path / "missing", "-w", weights, check=False)
     assert proc.returncode == 1 and "missing" in proc.stderr and "Traceback" not in proc.stderr
 
-    proc = run_cli("eval", folder, "-w", weights, check=False, cwd=folder)  # the default eval_worst.png would land in it
-    assert proc.returncode == 1 and "inside the dataset" in proc.stderr and not (folder / "eval_worst.png").exists()
+    before = sorted(folder.iterdir())
+    proc = run_cli("eval", folder, "-w", weights, cwd=folder)  # no --worst-png: nothing is written, here or anywhere
+    assert proc.returncode == 0 and sorted(folder.iterdir()) == before and "worst reconstructions" not in proc.stderr
+    proc = run_cli("eval", folder, "-w", weights, "--worst-png", folder / "w.png", check=False)
+    assert proc.returncode == 1 and "inside the dataset" in proc.stderr and not (folder / "w.png").exists()

@@ -130,7 +130,7 @@ def test_the_command(setup, tmp_path, monkeypatch):
     env = {"COLUMNS": "250"}
     monkeypatch.chdir(tmp_path)
     result = runner.invoke(app, args + ["--json", "--rd-png", "plot.png"], env=env)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["plot.png"]  # --rd writes no eval_worst.png, nothing else
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["plot.png"]  # --rd writes nothing but the plot it was asked for
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)
     assert set(summary) == {"images", "skipped", "pixels_per_image", "latents", "codecs", "versus", "same_psnr"}
