@@ -16,7 +16,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from .errors import AutoencError
-from .fileio import atomic_path, ensure_dir, remove_stale_temps, write_text_atomic
+from .fileio import atomic_path, ensure_dir, refuse_inside, remove_stale_temps, write_text_atomic
 from .weights import read_metadata
 
 STATE_FILE = "state.safetensors"
@@ -111,8 +111,7 @@ def read_log(path: str | os.PathLike) -> list[dict]:
 
 def prepare_run_folder(out: Path, data: str, resume: bool, main: bool) -> None:
     """Fail before any work if --out cannot be made, and never start a fresh run over a saved one."""
-    if out.resolve().is_relative_to(Path(data).resolve()):  # its samples would become training images
-        raise AutoencError(f"{out}: is inside the dataset {data}; give an --out outside it")
+    refuse_inside(out, data, "an --out")  # its samples would become training images
     if not resume:  # (resuming, load_state says so if there is nothing to resume)
         if (out / STATE_FILE).exists():
             raise AutoencError(f"{out}: holds a training run already ({STATE_FILE}); continue it with --resume, "

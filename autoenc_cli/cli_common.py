@@ -19,6 +19,7 @@ except ImportError:
 
 from .config import DEFAULT_MAX_MEMORY_MB, MIN_MAX_MEMORY_MB
 from .errors import AutoencError
+from .fileio import refuse_inside
 from .terminal import QuietWhenClosed, named_shell_completion
 
 
@@ -193,5 +194,5 @@ def progress_bars():
 def outside_data(output: Path, data: Path, option: str) -> None:
     """prepare_outputs for one output of a command that reads DATA, which must not hold it (it would be read next time)."""
     prepare_outputs([], [output])
-    if data.is_dir() and output.resolve().is_relative_to(data.resolve()):
-        raise AutoencError(f"{output}: is inside the dataset {data}; give {option} outside it")
+    if data.is_dir():
+        refuse_inside(output, data, option)

@@ -124,16 +124,16 @@ def score(
     """Rank pictures by reconstruction error (anomalies first): MSE, PSNR, SSIM, worst region; heatmaps; a threshold."""
     import json
     from .data import image_files
-    from .fileio import write_text_atomic
+    from .fileio import refuse_inside, write_text_atomic
     from .score import score as run_score, to_csv, write_heatmaps
     if exit_code and not reference:
         raise AutoencError("--exit-code needs --reference NORMAL (the threshold comes from normal pictures)")
     files = image_files(data)
     refs = image_files(reference) if reference else None
     prepare_outputs(files, [output] if output else [])
-    for folder in [p for p in data if p.is_dir()]:
-        if heatmaps is not None and heatmaps.resolve().is_relative_to(folder.resolve()):
-            raise AutoencError(f"{heatmaps}: is inside {folder}, which is scored; give a --heatmaps folder outside it")
+    if heatmaps is not None:
+        for folder in [p for p in data if p.is_dir()]:  # the heatmaps would be scored next time
+            refuse_inside(heatmaps, folder, "a --heatmaps folder")
     model, meta = model_on_device(weights, device)
     with progress_bars() as progress:
         result = run_score(model, files, by.value, refs, percentile, max_memory, progress)

@@ -23,6 +23,12 @@ def ensure_parent(path: Path) -> None:
     ensure_dir(path.parent, path)
 
 
+def refuse_inside(output: Path, data: str | os.PathLike, option: str) -> None:
+    """An output of a command must not lie inside the data it reads: it would be read as data next time."""
+    if Path(output).resolve().is_relative_to(Path(data).resolve()):
+        raise AutoencError(f"{output}: is inside the dataset {data}; give {option} outside it")
+
+
 def remove_stale_temps(folder: Path) -> None:
     """Delete the temporary files a killed process left in `folder` (named as atomic_path names them)."""
     for tmp in folder.glob(".*.tmp"):
