@@ -41,7 +41,7 @@ from .weights import fingerprint, load_model, resolve_weights, save_weights
 SAMPLE_COUNT = 16
 
 
-def start_from(model: Autoencoder, cfg: TrainConfig) -> dict | None:
+def start_from(model: Autoencoder, cfg: TrainConfig, say) -> dict | None:
     """Load --init weights into `model` (after checking they fit); return their name and sha256, or None."""
     if not cfg.init:
         return None
@@ -52,6 +52,9 @@ def start_from(model: Autoencoder, cfg: TrainConfig) -> dict | None:
                            f"this run --channel-multiplier {cfg.channel_multiplier}")
     if meta.get("color", "rgb") != cfg.color:
         raise AutoencError(f"{path}: --init weights use colour {meta.get('color', 'rgb')}, this run --color {cfg.color}")
+    if cfg.relu_leak and relu_slope(parent) == 0:
+        say(f"[yellow]warning:[/] --relu-leak {cfg.relu_leak:g} on --init weights trained with plain ReLUs: measured to break "
+            "them (0.1: 29.5 -> 15.9 dB, docs/training.md); the fine-tune recipe's leak is 0")
     model.load_state_dict(parent.state_dict())
     return fingerprint(path)
 
@@ -167,12 +170,9 @@ def start_run(cfg: TrainConfig, resume: bool, say, cache_progress, named: set[st
         model.color = cfg.color  # the run's, whatever --color said
         if changes:
             say(changes)
-    parent = info.get("parent") if resume else start_from(model, cfg)
+    parent = info.get("parent") if resume else start_from(model, cfg, say)
     cfg = cfg.with_recipe_defaults(device.type)
     cfg.check()
-    if parent is not None and not resume and cfg.relu_leak > 0 and relu_slope(model) == 0 and rank == 0:
-        say(f"[yellow]warning:[/] --relu-leak {cfg.relu_leak:g} on --init weights trained with plain ReLUs: measured to break "
-            "them (0.1: 29.5 -> 15.9 dB, docs/training.md); the fine-tune recipe's leak is 0")
     cfg.epochs = DEFAULT_EPOCHS if cfg.epochs is None else cfg.epochs
     split, source, val_pixels = load_data(cfg, say if rank == 0 else (lambda *_: None), cache_progress)
     if device.type != "cpu" and source.nbytes() < 0.25 * free_memory(device):
