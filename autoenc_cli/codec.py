@@ -129,10 +129,10 @@ def decode_file(model: Autoencoder, latent_path, image_path, max_memory_mb: floa
     latent = load_latent(latent_path, model.latent_channels)
     pixels = decode_picture(model, latent, max_memory_mb)
     save_png(pixels, image_path)
-    made_with = latent.meta.get("weights")
-    other = isinstance(made_with, dict) and made_with.get("sha256") not in (None, (using or {}).get("sha256"))
-    warning = (f"{latent_path} was encoded with other weights ({made_with.get('file')}, sha256 "
-               f"{str(made_with.get('sha256'))[:12]}); the picture will not match") if other and using else None
+    made_with, warning = latent.meta.get("weights"), None
+    if using and isinstance(made_with, dict) and made_with.get("sha256") not in (None, using.get("sha256")):
+        warning = (f"{latent_path} was encoded with other weights ({made_with.get('file')}, sha256 "
+                   f"{str(made_with.get('sha256'))[:12]}); the picture will not match")
     return (pixels.shape[1], pixels.shape[0]), warning
 
 
