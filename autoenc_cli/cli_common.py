@@ -36,14 +36,22 @@ def plain_help_types() -> None:
 
 
 plain_help_types()
-out = Console(file=QuietWhenClosed("stdout"), soft_wrap=True)
-err = Console(file=QuietWhenClosed("stderr"), soft_wrap=True)
+out = Console(file=QuietWhenClosed(sys.stdout), soft_wrap=True)
+err = Console(file=QuietWhenClosed(sys.stderr), soft_wrap=True)
+
+
+def bind_consoles() -> None:
+    """out and err write to the streams this command starts with (a test runner swaps sys.stdout before it calls the
+    app); they hold on to them, whatever a live display does to sys.stdout while the command runs."""
+    out.file = QuietWhenClosed(sys.stdout)
+    err.file = QuietWhenClosed(sys.stderr)
 
 
 class OneLineUsageErrors(TyperGroup):
     """A bad option value or a missing argument is one line on stderr too (exit 2), like every other error."""
 
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        bind_consoles()
         named_shell_completion(sys.argv[1:] if args is None else list(args))
         if not standalone_mode:
             return super().main(args, prog_name, complete_var, standalone_mode, **extra)

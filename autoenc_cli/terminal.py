@@ -9,15 +9,13 @@ import sys
 
 
 class QuietWhenClosed:
-    """sys.stdout or sys.stderr (looked up at each write, so test runners that swap them still see the text)."""
+    """The stream it was given (sys.stdout or sys.stderr as a command starts), never whatever sys.stdout is at the
+    moment of a write: while a rich live display runs, sys.stdout is rich's FileProxy, which prints into the
+    console that writes here, and looking it up at each write looped forever in a terminal (rich 15)."""
 
-    def __init__(self, name: str):
-        self.name = name
+    def __init__(self, stream):
+        self.stream = getattr(stream, "rich_proxied_file", stream)  # a proxy of rich's already: the file behind it
         self.gone = False
-
-    @property
-    def stream(self):
-        return getattr(sys, self.name)
 
     def write(self, text: str) -> int:
         if not self.gone:
@@ -67,7 +65,7 @@ def named_shell_completion(args: list[str]) -> None:
     if len(args) != 2 or args[0] not in ("--show-completion", "--install-completion") or args[1] not in SHELLS:
         return
     from typer._completion_shared import get_completion_script, install
-    stdout = QuietWhenClosed("stdout")  # `| head` may close it: no traceback for that
+    stdout = QuietWhenClosed(sys.stdout)  # `| head` may close it: no traceback for that
     if args[0] == "--show-completion":
         stdout.write(get_completion_script(prog_name="autoenc", complete_var="_AUTOENC_COMPLETE", shell=args[1]) + "\n")
     else:

@@ -1,0 +1,121 @@
+"""Every command that draws live output, run in a pseudo-terminal as a person types it (issue 33): rich draws its
+bars only on a terminal, and with rich 15 our console wrapper looped forever there while no pipe-based test could
+see it. Each run must end in bounded time, draw its bar and exit with the right code."""
+
+import hashlib
+import io
+import re
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import autoenc_command, make_tiny_imagenet, photo_like, write_image
+from safetensors import safe_open
+from terminal import run_in_terminal, start_in_terminal
+
+BAR = "━"  # rich's bar glyph: something was drawn live
+
+
+def pictures(folder: Path, count: int, seed: int = 0) -> list[Path]:
+    rng = np.random.default_rng(seed)
+    return [write_image(folder / f"p{i:02d}.png", photo_like(rng), format="PNG") for i in range(count)]
+
+
+def small_training(data: Path, run: Path, cache: Path, *extra) -> list:
+    return ["train", data, "--out", run, "--cache-dir", cache, "--batch-size", 4, "--precision", "fp32", *extra]
+
+
+def test_encode_and_decode_of_many_files_draw_a_bar_and_finish(tmp_path):
+    sources = pictures(tmp_path / "in", 6)
+    code, text = run_in_terminal(["encode", *sources, "-o", tmp_path / "lat/"], timeout=60, columns=80)
+    assert code == 0 and BAR in text and "6/6" in text, text
+    latents = sorted((tmp_path / "lat").glob("*.npy"))
+    assert len(latents) == 6
+    code, text = run_in_terminal(["decode", *latents, "-o", tmp_path / "out/"], timeout=60, columns=200)
+    assert code == 0 and BAR in text and "6/6" in text, text
+    assert len(list((tmp_path / "out").glob("*.png"))) == 6
+
+
+@pytest.mark.slow
+def test_train_draws_the_cache_bar_the_training_bar_and_validation_lines(tiny_imagenet, tmp_path):
+    args = small_training(tiny_imagenet, tmp_path / "run", tmp_path / "cache", "--max-steps", 60, "--epochs", 1000)
+    code, text = run_in_terminal(args, timeout=240)
+    assert code == 0, text
+    assert "decoding train images" in text and "training" in text and BAR in text, text
+    assert re.search(r"val PSNR [\d.]+ dB", text) and "done" in text, text
+    assert (tmp_path / "run" / "model.safetensors").is_file()
+
+
+@pytest.mark.slow
+def test_ctrl_c_typed_in_the_terminal_saves_and_a_second_one_aborts(tiny_imagenet, tmp_path):
+    run, cache = tmp_path / "run", tmp_path / "cache"
+    args = small_training(tiny_imagenet, run, cache, "--epochs", 100000, "--save-every", 100000, "--save-minutes", 1000)
+    session = start_in_terminal(args)
+    assert session.wait_for("epoch", timeout=180), session.text  # the training bar is up
+    session.type(b"\x03")
+    assert session.finish(timeout=60) == 130, session.text
+    assert "stopping soon to save the state" in session.text and "--resume" in session.text
+    with safe_open(str(run / "state.safetensors"), "pt") as f:  # saved on the way out, and whole
+        assert f.metadata()["info"]
+
+    # a step long enough (batch 128) that the second Ctrl-C lands before the save that the first one asked for
+    session = start_in_terminal(small_training(tiny_imagenet, tmp_path / "big", cache, "--batch-size", 128, "--max-steps", 1000))
+    assert session.wait_for("epoch", timeout=180), session.text
+    session.type(b"\x03")
+    assert session.wait_for("stopping soon", timeout=30), session.text
+    session.type(b"\x03")
+    assert session.finish(timeout=60) == 130, session.text
+    assert "interrupted" in session.text and "Traceback" not in session.text
+
+
+@pytest.mark.slow
+def test_eval_and_score_draw_and_finish(tmp_path):
+    data = tmp_path / "data"
+    pictures(data, 6, seed=3)
+    code, text = run_in_terminal(["eval", data], timeout=120)
+    assert code == 0 and "PSNR" in text, text
+    code, text = run_in_terminal(["score", data, "-o", tmp_path / "scores.csv"], timeout=120)
+    assert code == 0 and (tmp_path / "scores.csv").read_text().count("\n") == 7, text
+
+
+@pytest.mark.slow
+def test_download_from_a_local_server_draws_bytes_and_finishes(tmp_path):
+    import http.server
+    import threading
+    root = make_tiny_imagenet(tmp_path / "src" / "tiny-imagenet-200", classes=2, per_class=2, val=1, corrupt=False)
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        for p in sorted(root.rglob("*")):
+            zf.write(p, p.relative_to(root.parent).as_posix())
+    (tmp_path / "site").mkdir()
+    (tmp_path / "site" / "t.zip").write_bytes(buf.getvalue())
+    handler = lambda *a: http.server.SimpleHTTPRequestHandler(*a, directory=str(tmp_path / "site"))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_port}/t.zip"
+        code, text = run_in_terminal(["download", tmp_path / "got", "--url", url, "--md5",
+                                      hashlib.md5(buf.getvalue()).hexdigest()], timeout=60)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert code == 0 and (tmp_path / "got" / "wnids.txt").is_file(), text
+
+
+@pytest.mark.slow
+def test_a_short_bench_finishes(tiny_imagenet, tmp_path):
+    code, text = run_in_terminal(["bench", tiny_imagenet, "--naive-steps", 1, "--cache-dir", tmp_path / "cache",
+                                  "--device", "cpu"], timeout=400)
+    assert code == 0 and "img/s" in text, text
+
+
+def test_output_piped_through_tee_is_plain_text_and_complete(tmp_path):
+    """Beside the terminal: `autoenc encode ... | tee` gets no escape codes and every line."""
+    sources = pictures(tmp_path / "in", 3)
+    proc = subprocess.run(autoenc_command() + ["encode", *map(str, sources), "-o", str(tmp_path / "lat") + "/"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and "\x1b[" not in proc.stdout + proc.stderr
+    assert proc.stdout.count(" -> ") == 3, proc.stdout
