@@ -23,12 +23,19 @@ from .fileio import refuse_inside
 from .terminal import QuietWhenClosed, named_shell_completion
 
 
+def short_range(type_name):
+    """<int range> [x>=1] reads as <int> [x>=1]: the bounds already say it is a range, and in 80 columns the
+    type column took a third of the width from the help text."""
+    return type_name.replace(" range>", ">") if isinstance(type_name, str) else type_name
+
+
 def plain_help_types() -> None:
     """Typer 0.29 (pinned) writes a flag's type as <bool>, a required argument as {NAME} and a list of paths as
-    <list[Path]>: flags get no type, arguments their NAME, and a list of paths <path>..., as click wrote them."""
+    <list[Path]>: flags get no type, arguments their NAME, and a list of paths <path>..., as click wrote them;
+    a number range's type is short."""
     from typer.core import TyperArgument, TyperOption
     option_type, argument_type = TyperOption.display_type_rich, TyperArgument.display_type_rich
-    TyperOption.display_type_rich = lambda self, ctx: None if self.is_flag else option_type(self, ctx)
+    TyperOption.display_type_rich = lambda self, ctx: None if self.is_flag else short_range(option_type(self, ctx))
     TyperArgument.display_type_rich = lambda self, ctx: (
         "<path>..." if str(argument_type(self, ctx)).startswith("<list[Path]") else argument_type(self, ctx))
     TyperArgument._usage_display_name = lambda self: (

@@ -10,22 +10,26 @@ class TrainProgress:
 
     def __init__(self, console: Console | None = None):
         self.console = console or Console(stderr=True)
+        # the status (epoch, loss, rate) goes last, so that an 80-column terminal cuts it rather than the times
         self.progress = Progress(
-            TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-            TextColumn("{task.fields[status]}"), TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
+            TextColumn("[bold]{task.description}"), BarColumn(bar_width=24), MofNCompleteColumn(),
+            TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(), TextColumn("{task.fields[status]}"),
             console=self.console, transient=False,
         )
-        self.cache_task = None
+        self.cache_tasks = []  # one bar per cache being built (train images, val images)
         self.rate = 0.0  # the bars appear with the first task: a command that fails before prints no empty line
 
     def cache_progress(self, done: int, total: int, label: str) -> None:
         self.progress.start()
-        if self.cache_task is None or self.progress.tasks[self.cache_task].description != label:
-            self.cache_task = self.progress.add_task(label, total=total, status="")
-        self.progress.update(self.cache_task, completed=done)
+        if not self.cache_tasks or self.progress.tasks[-1].description != label:
+            self.cache_tasks.append(self.progress.add_task(label, total=total, status=""))
+        self.progress.update(self.cache_tasks[-1], completed=done)
 
     def start(self, total: int, step: int):
         self.progress.start()
+        for task in self.cache_tasks:  # the caches are built: their bars give way to the training bar
+            self.progress.remove_task(task)
+        self.cache_tasks = []
         task = self.progress.add_task("training", total=total, completed=step, status="")
 
         def update(step: int, loss: float, epoch: int) -> None:

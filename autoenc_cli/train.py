@@ -252,7 +252,7 @@ def end_epoch(run: Run, s: LoopState, say) -> None:
     s.val_loss, s.val_psnr, recon = validate(run.model, run.val_pixels, run.device, run.precision)
     run.log.add(step=s.step, epoch=epoch_of(run, s), val_loss=f"{s.val_loss:.6f}", val_psnr=f"{s.val_psnr:.3f}")
     write_artefacts(run, s, recon)
-    leaking = (f" (leaky ReLUs, slope {relu_slope(run.model):.3f}, as saved; plain ReLUs from step "
+    leaking = (f" (ReLU leak {relu_slope(run.model):.3f}, 0 from step "
                f"{math.ceil(run.cfg.leak_until * run.total):,})") if s.relus else ""
     say(f"epoch {epoch_of(run, s)} step {s.step}: val loss {s.val_loss:.5f}, val PSNR {s.val_psnr:.2f} dB{leaking}")
 
