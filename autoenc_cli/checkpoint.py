@@ -21,7 +21,7 @@ from .weights import read_metadata
 
 STATE_FILE = "state.safetensors"
 LOG_FILE = "log.csv"
-LOG_COLUMNS = ["step", "epoch", "lr", "train_loss", "images_per_s", "elapsed_s", "val_loss", "val_psnr"]
+LOG_COLUMNS = ["step", "epoch", "lr", "train_loss", "images_per_s", "elapsed_s", "val_loss", "val_psnr", "event"]
 
 
 def save_state(path: Path, model: torch.nn.Module, optimizer, info: dict) -> None:

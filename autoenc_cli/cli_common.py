@@ -98,12 +98,13 @@ def friendly_errors(fn):
     """Bad input ends in one line on stderr and a non-zero exit, never a traceback."""
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
-        from .train import TrainingInterrupted
+        from .train import TrainingFailed, TrainingInterrupted
         try:
             return fn(*args, **kwargs)
-        except TrainingInterrupted as e:
+        except (TrainingInterrupted, TrainingFailed) as e:
             if os.environ.get("RANK", "0") == "0":  # under torchrun, one process says it
-                err.print(f"[yellow]{escape(str(e))}[/]")
+                colour = "yellow" if isinstance(e, TrainingInterrupted) else "red"
+                err.print(f"[{colour}]{'error: ' if colour == 'red' else ''}{escape(str(e))}[/]")
             raise typer.Exit(e.exit_code) from None
         except AutoencError as e:
             err.print(f"[red]error:[/] {escape(str(e))}")

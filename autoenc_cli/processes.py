@@ -22,6 +22,11 @@ class TrainingInterrupted(AutoencError):
         self.exit_code = 128 + int(signum)
 
 
+class TrainingFailed(AutoencError):
+    """A run that went wrong the same way on every process (the guard's decisions are shared): rank 0 says it."""
+    exit_code = 1
+
+
 class StopOnInterrupt:
     """The first Ctrl-C (or SIGTERM) asks the loop to stop after the current step (and save); a second one aborts."""
 

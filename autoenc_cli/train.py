@@ -28,12 +28,13 @@ from .color import from_network
 from .config import DEFAULT_EPOCHS, TrainConfig, resumed_config
 from .data import Split
 from .errors import AutoencError
+from .guard import FLAT_CHECK_AFTER_WARMUP, FLAT_MARGIN_DB, WORSE_THAN_BEST_DB, Diverged, Guard, flat_colour_psnr
 from .hardware import autocast, keep_freed_memory, pick_device, pick_precision
 from .metrics import psnr_per_image
 from .model import Autoencoder, init_weights, relu_slope, swap_relus
 from .optim import adam
 from .plot import CURVE_FILE, write_curve
-from .processes import (StopOnInterrupt, TrainingInterrupted, free_memory,  # noqa: F401 (TrainingInterrupted: cli, tests)
+from .processes import (StopOnInterrupt, TrainingFailed, TrainingInterrupted, free_memory,  # noqa: F401 (cli, tests)
                         known_failure, mean_over_processes, setup_distributed, share_log_step)
 from .sources import Thumbnails, Windows, load_data
 from .weights import fingerprint, load_model, resolve_weights, save_weights
@@ -147,6 +148,11 @@ class LoopState:
     val_loss: float = float("nan")
     val_psnr: float = float("nan")
     relus: list = field(default_factory=list)  # LeakyReLUs while the leak lasts
+    guard: Guard = field(default_factory=Guard)  # the divergence guard: recent losses, good snapshots, rate scale
+    best_psnr: float = -math.inf  # the run's best validation, and (this session's) its weights
+    best_step: int = 0
+    best_weights: list | None = None
+    best_slope: float = 0.0  # the ReLU slope they were validated with
     draws_epoch: int | None = None
     draws: object = None  # this epoch's draws from the source
 
@@ -184,7 +190,17 @@ def start_run(cfg: TrainConfig, resume: bool, say, cache_progress, named: set[st
               torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model, optimizer, split, source,
               val_pixels, total, steps_per_epoch, Log(Path(cfg.out) / LOG_FILE, resume_step=step if resume else None), parent)
     window_loss = torch.tensor(info.get("window_loss", 0.0), dtype=torch.float32, device=device)
-    return run, LoopState(step, info.get("elapsed_s", 0.0), window_loss, info.get("window_steps", 0))
+    s = LoopState(step, info.get("elapsed_s", 0.0), window_loss, info.get("window_steps", 0))
+    s.guard.lr_scale, s.guard.recoveries = info.get("lr_scale", 1.0), info.get("recoveries", 0)
+    s.guard.keep(step, model, optimizer)  # the first good state: where a blow-up in the first window goes back to
+    s.best_psnr, s.best_step = best_validation(run.log.rows)
+    return run, s
+
+
+def best_validation(rows: list[dict]) -> tuple[float, int]:
+    """The best val PSNR in a run's log and its step (-inf, 0 when there is none)."""
+    scored = [(float(r["val_psnr"]), int(r["step"])) for r in rows if r.get("val_psnr")]
+    return max(scored, default=(-math.inf, 0), key=lambda p: p[0])
 
 
 def describe(run: Run) -> str:
@@ -204,7 +220,7 @@ def next_batch(run: Run, s: LoopState) -> torch.Tensor:
 
 def set_schedule(run: Run, s: LoopState) -> float:
     """This step's learning rate and ReLU slope (swapping the ReLU modules when the leak starts or ends)."""
-    lr = lr_at(s.step, run.total, run.cfg)
+    lr = lr_at(s.step, run.total, run.cfg) * s.guard.lr_scale
     for group in run.optimizer.param_groups:
         group["lr"] = lr
     slope = leak_at(s.step, run.total, run.cfg)
@@ -232,25 +248,32 @@ def optimize(run: Run, s: LoopState, x: torch.Tensor) -> None:
     s.window_images += run.global_batch
 
 
-def log_window(run: Run, s: LoopState, lr: float, asked: bool, save_due: bool) -> tuple[float, bool, bool]:
-    """Log the mean loss since the last log (over all processes); return the images/s of that window, and whether
-    any process asks to stop and any finds a timed save due (one all-reduce for the three)."""
+def log_window(run: Run, s: LoopState, lr: float, asked: bool, save_due: bool) -> tuple[float, bool, bool, str | None]:
+    """Log the mean loss since the last log (over all processes) and let the guard judge it; return the images/s of
+    that window, whether any process asks to stop and any finds a timed save due (one all-reduce for the three),
+    and what the guard did (None: nothing)."""
     rate = s.window_images / max(1e-9, time.monotonic() - s.window_start)
     mean_loss, any_asked, any_due = share_log_step(s.window_loss.item() / s.window_steps, asked, save_due, device=run.device)
-    if not math.isfinite(mean_loss):
-        raise AutoencError(f"training diverged before step {s.step} (loss {mean_loss}); try a lower --lr")
-    s.shown_loss = mean_loss
-    run.log.add(step=s.step, epoch=epoch_of(run, s), lr=f"{lr:.6g}", train_loss=f"{mean_loss:.6f}",
-                images_per_s=f"{rate:.1f}", elapsed_s=f"{s.elapsed:.1f}", val_loss="", val_psnr="")
     s.window_loss.zero_()
     s.window_steps = 0
-    return rate, any_asked, any_due
+    run.log.add(step=s.step, epoch=epoch_of(run, s), lr=f"{lr:.6g}", train_loss=f"{mean_loss:.6f}",
+                images_per_s=f"{rate:.1f}", elapsed_s=f"{s.elapsed:.1f}", val_loss="", val_psnr="")
+    event = s.guard.check(mean_loss, s.step, run.model, run.optimizer)  # raises Diverged when it gives up
+    if event:
+        run.log.add(step=s.step, event=event)
+    else:
+        s.shown_loss = mean_loss
+    return rate, any_asked, any_due, event
 
 
 def end_epoch(run: Run, s: LoopState, say) -> None:
     """Validate the network as it stands (leaky ReLUs included), then write what a user looks at."""
     s.val_loss, s.val_psnr, recon = validate(run.model, run.val_pixels, run.device, run.precision)
     run.log.add(step=s.step, epoch=epoch_of(run, s), val_loss=f"{s.val_loss:.6f}", val_psnr=f"{s.val_psnr:.3f}")
+    if s.val_psnr > s.best_psnr:
+        s.best_psnr, s.best_step = s.val_psnr, s.step
+        s.best_weights = [t.detach().clone() for t in run.model.state_dict().values()]
+        s.best_slope = relu_slope(run.model)
     write_artefacts(run, s, recon)
     leaking = (f" (ReLU leak {relu_slope(run.model):.3f}, 0 from step "
                f"{math.ceil(run.cfg.leak_until * run.total):,})") if s.relus else ""
@@ -277,7 +300,8 @@ def checkpoint(run: Run, s: LoopState) -> None:
         run.log.flush()
         save_state(run.out / STATE_FILE, run.model, run.optimizer,
                    {"step": s.step, "config": asdict(run.cfg), "elapsed_s": s.elapsed, "window_loss": s.window_loss.item(),
-                    "window_steps": s.window_steps, "parent": run.parent})
+                    "window_steps": s.window_steps, "parent": run.parent, "lr_scale": s.guard.lr_scale,
+                    "recoveries": s.guard.recoveries})
     s.last_save = time.monotonic()
 
 
@@ -313,6 +337,8 @@ def train(cfg: TrainConfig, resume: bool = False, say=print, progress_factory=No
                 raise TrainingInterrupted(f"interrupted at step {s.step}; state saved in {run.out / STATE_FILE}. "
                                           f"Resume with: {resume_command(run)}", stop.signum)
         return finish(run, s, resume)
+    except Diverged as e:
+        raise gave_up(run, s, e) from None
     except (RuntimeError, dist.DistError) as e:  # torch.OutOfMemoryError is a RuntimeError too
         known = known_failure(e, run.cfg if run else cfg)
         if known is None:
@@ -335,7 +361,9 @@ def after_step(run: Run, s: LoopState, lr: float, asked: bool, ctx, bar, say) ->
     end_of_epoch = s.step % run.steps_per_epoch == 0 or s.step == run.total
     logged = s.step % run.cfg.log_every == 0 or end_of_epoch
     save_due = time.monotonic() - s.last_save > 60 * run.cfg.save_minutes
-    rate, any_asked, any_due = log_window(run, s, lr, asked, save_due) if logged else (None, False, False)
+    rate, any_asked, any_due, event = log_window(run, s, lr, asked, save_due) if logged else (None, False, False, None)
+    if event:
+        say(f"[yellow]warning:[/] {event}")
     if end_of_epoch and run.main:
         end_epoch(run, s, say)
     if end_of_epoch or s.step % run.cfg.save_every == 0 or (save_due if run.world == 1 else any_due):
@@ -354,7 +382,42 @@ def finish(run: Run, s: LoopState, resume: bool) -> Result:
         dist.barrier()  # the others wait for rank 0's last validation and saves: all leave together
     if resume and run.main and not (run.out / "model.safetensors").exists():
         write_artefacts(run, s)
+    if run.main and s.val_psnr < s.best_psnr - WORSE_THAN_BEST_DB:
+        raise ended_below_best(run, s)
+    if run.main and s.step >= run.cfg.warmup_steps + FLAT_CHECK_AFTER_WARMUP:
+        flat = flat_colour_psnr(run.val_pixels)
+        if s.val_psnr < flat + FLAT_MARGIN_DB:
+            raise TrainingFailed(f"training failed: after {s.step:,} steps the model is no better than a flat colour "
+                               f"per picture (val PSNR {s.val_psnr:.2f} dB against {flat:.2f}); try another --lr "
+                               f"(this run: {run.cfg.lr:.3g}; too high, it blows up, too low, it learns nothing)")
     return Result(s.step, s.val_loss, s.val_psnr, run.out / "model.safetensors", run.log.rows)
+
+
+def gave_up(run: Run, s: LoopState, e: Diverged) -> TrainingFailed:
+    """The guard's last word: the model holds the last good weights again; save them (and the log) and say why."""
+    if run.main:
+        run.log.add(step=s.step, event=f"stopped: diverging again ({e.why}); weights of step {e.good_step} kept")
+        run.log.flush()
+        s.val_loss, s.val_psnr, _ = validate(run.model, run.val_pixels, run.device, run.precision)
+        write_artefacts(run, s)
+    return TrainingFailed(f"training diverged at step {e.step} ({e.why}) after {e.recoveries} recoveries at ever lower "
+                        f"rates; the last good weights (step {e.good_step}, val PSNR {s.val_psnr:.2f} dB) are in "
+                        f"{run.out / 'model.safetensors'}; try a lower --lr (this run: {run.cfg.lr:.3g})")
+
+
+def ended_below_best(run: Run, s: LoopState) -> TrainingFailed:
+    """A run whose last validation is well below its best did not end well: keep the best weights beside the last."""
+    kept = ""
+    if s.best_weights is not None:
+        model = Autoencoder(run.cfg.channel_multiplier, run.cfg.color)
+        swap_relus(model, s.best_slope)
+        model.load_state_dict(dict(zip(run.model.state_dict().keys(), s.best_weights)))
+        save_weights(model, run.out / "best.safetensors", {**provenance(run, s), "steps": s.best_step,
+                                                           "val_psnr": round(s.best_psnr, 3)}, run.cfg.color)
+        kept = f"; its weights of step {s.best_step} are in {run.out / 'best.safetensors'}"
+    return TrainingFailed(f"the run ended at val PSNR {s.val_psnr:.2f} dB, {s.best_psnr - s.val_psnr:.2f} dB below its "
+                        f"best ({s.best_psnr:.2f} dB at step {s.best_step}){kept}; try a lower --lr (this run: "
+                        f"{run.cfg.lr:.3g})")
 
 
 def resume_command(run: Run) -> str:

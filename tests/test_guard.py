@@ -1,0 +1,96 @@
+"""The divergence guard (issue 31): a blow-up is recovered from and said, or ends in a one-line error naming --lr with
+the last good weights kept; a run never ends "done" on a model no better than a flat colour."""
+
+import math
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+import torch
+import torch.distributed as dist
+from conftest import make_tiny_imagenet
+
+from autoenc_cli.checkpoint import read_log
+from autoenc_cli.guard import BROKEN_LOSS, MAX_RECOVERIES, Diverged, Guard, flat_colour_psnr, judge
+from autoenc_cli.optim import FusedAdam
+from autoenc_cli.weights import load_model
+from test_first_hour import invoke
+
+
+def test_judge_names_what_is_wrong_and_lets_noise_pass():
+    recent = [0.30, 0.32, 0.28, 0.31]
+    assert judge(0.33, recent) is None and judge(1.0, recent) is None  # noise, and 3x: not a spike
+    assert "median" in judge(1.5, recent)
+    assert "nan" in judge(math.nan, recent) and "inf" in judge(math.inf, [])
+    assert "outside any picture" in judge(BROKEN_LOSS * 2, [])  # pinned at the clamp, even in the first window
+    assert judge(20.0, []) is None  # a fresh network's first loss is high, and nothing to compare with yet
+
+
+def test_a_bad_window_brings_back_the_older_good_state_and_halves_the_rate():
+    torch.manual_seed(0)
+    model = torch.nn.Linear(4, 4)
+    opt = FusedAdam(model.parameters(), lr=0.1)
+    guard = Guard()
+    guard.keep(0, model, opt)
+    weights = {}
+    for step, loss in ((50, 1.0), (100, 1.1)):
+        model(torch.randn(8, 4)).pow(2).mean().backward()
+        opt.step()
+        assert guard.check(loss, step, model, opt) is None
+        weights[step] = model.weight.detach().clone()
+    model.weight.data.fill_(1e6)  # the blow-up
+    event = guard.check(100.0 * 5, 150, model, opt)
+    assert "back to the weights of step 50" in event and guard.lr_scale == 0.5
+    assert torch.equal(model.weight, weights[50])  # the older one: the newer may already be on its way up
+    assert all(torch.isfinite(v).all() for slots in opt.state.values() for v in slots.values())
+    for i in range(MAX_RECOVERIES - 1):
+        assert guard.check(math.nan, 200 + i, model, opt)
+    with pytest.raises(Diverged) as stopped:
+        guard.check(math.inf, 300, model, opt)
+    assert stopped.value.good_step == 50 and torch.equal(model.weight, weights[50])
+
+
+def test_flat_colour_psnr_is_the_mean_colour_s():
+    flat = torch.full((2, 8, 8, 3), 100, dtype=torch.uint8).numpy()
+    assert flat_colour_psnr(flat) == 100.0  # identical: the cap
+    half = flat.copy()
+    half[:, :4] = 120  # every pixel 10 off its mean of 110
+    assert abs(flat_colour_psnr(half) - 20 * math.log10(255 / 10)) < 1e-6
+
+
+def test_a_rate_far_too_high_is_recovered_three_times_then_stops_with_the_last_good_weights(tiny_imagenet, tmp_path):
+    run = tmp_path / "run"
+    result = invoke("train", tiny_imagenet, "--out", run, "--lr", 1, "--warmup-steps", 1, "--batch-size", 4,
+                    "--epochs", 100, "--precision", "fp32")
+    text = " ".join(result.output.split())
+    assert result.exit_code == 1 and "done" not in text, text
+    assert text.count("diverging at step") == MAX_RECOVERIES and "learning rate x 0.125 from here" in text
+    assert "try a lower --lr (this run: 1)" in text and "Traceback" not in text
+    events = [r for r in read_log(run / "log.csv") if r["event"]]
+    assert len(events) == MAX_RECOVERIES + 1 and events[-1]["event"].startswith("stopped")
+    model, meta = load_model(run / "model.safetensors")  # the last good weights, whole and loadable
+    assert all(torch.isfinite(p).all() for p in model.parameters())
+
+
+def test_a_run_that_learnt_nothing_does_not_end_done(tiny_imagenet, tmp_path):
+    """A rate so low that the network stays at its random start: past the warm-up, no better than a flat colour."""
+    result = invoke("train", tiny_imagenet, "--out", tmp_path / "run", "--lr", 1e-12, "--warmup-steps", 0,
+                    "--max-steps", 100, "--epochs", 1000, "--batch-size", 2, "--precision", "fp32")
+    text = " ".join(result.output.split())
+    assert result.exit_code == 1 and "no better than a flat colour" in text and "done" not in text, text
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not dist.is_available() or not dist.is_gloo_available(), reason="needs torch.distributed with gloo")
+def test_under_torchrun_every_process_takes_the_same_decision(tmp_path):
+    data = make_tiny_imagenet(tmp_path / "data", classes=2, per_class=8, val=2, corrupt=False)
+    launcher = [shutil.which("torchrun")] if shutil.which("torchrun") else [sys.executable, "-m", "torch.distributed.run"]
+    cmd = launcher + ["--standalone", "--nproc_per_node=2", "-m", "autoenc_cli", "train", str(data), "--out",
+                      str(tmp_path / "run"), "--lr", "1", "--warmup-steps", "1", "--batch-size", "2", "--epochs", "100",
+                      "--precision", "fp32", "--device", "cpu"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=dict(os.environ, COLUMNS="200"))
+    text = " ".join((proc.stdout + proc.stderr).split())
+    assert proc.returncode != 0 and text.count("diverging at step") == MAX_RECOVERIES, text  # rank 0 says it, once
+    assert text.count("try a lower --lr") == 1 and "Timeout" not in text and "timed out" not in text, text
