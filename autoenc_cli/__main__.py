@@ -1,3 +1,3 @@
-from .cli import app
+from autoenc_cli.cli.app import app
 
 app(prog_name="autoenc")

@@ -5,7 +5,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from .errors import AutoencError
+from autoenc_cli.errors import AutoencError
 
 
 def ensure_dir(folder: Path, for_file: Path | None = None) -> None:

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import numpy as np
 
-from autoenc_cli.codec import decode_latents, decode_picture, encode_images, encode_picture, read_picture
-from autoenc_cli.latentfile import Latent
-from autoenc_cli.metrics import psnr_per_image
-from autoenc_cli.weights import load_model, resolve_weights
+from autoenc_cli.codec.encoding import decode_latents, decode_picture, encode_images, encode_picture, read_picture
+from autoenc_cli.codec.latentfile import Latent
+from autoenc_cli.codec.metrics import psnr_per_image
+from autoenc_cli.model.weights import load_model, resolve_weights
 
 
 def one_pass_and_tiles(model, pixels: np.ndarray) -> tuple[float, float, float]:

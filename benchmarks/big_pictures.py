@@ -20,7 +20,7 @@ import numpy as np
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from autoenc_cli.bench import PEAK_WRAPPER, peak_mb  # noqa: E402
+from autoenc_cli.measures.bench import PEAK_WRAPPER, peak_mb  # noqa: E402
 
 ONE_PASS_MB = 10**6  # a budget no picture reaches: one window, as before tiles
 

@@ -15,8 +15,8 @@ from pathlib import Path
 from PIL import Image, ImageDraw
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from autoenc_cli.architecture import font  # noqa: E402
-from autoenc_cli.plot import panel, series  # noqa: E402
+from autoenc_cli.model.architecture import font  # noqa: E402
+from autoenc_cli.training.plot import panel, series  # noqa: E402
 
 COLORS = ("#f58518", "#4c78a8", "#54a24b", "#e45756")
 MARKS = (2, 5, 10, 20, 30)

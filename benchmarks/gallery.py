@@ -8,10 +8,10 @@ import argparse
 import numpy as np
 import torch
 
-from autoenc_cli.codec import comparison_grid, save_png
-from autoenc_cli.data import cached_images, split_dataset
-from autoenc_cli.codec import reconstruct
-from autoenc_cli.weights import load_model, resolve_weights
+from autoenc_cli.codec.encoding import comparison_grid, save_png
+from autoenc_cli.training.data import cached_images, split_dataset
+from autoenc_cli.codec.encoding import reconstruct
+from autoenc_cli.model.weights import load_model, resolve_weights
 
 
 def main(argv=None) -> None:

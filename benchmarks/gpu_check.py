@@ -42,7 +42,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from autoenc_cli.data import find_images  # noqa: E402
+from autoenc_cli.codec.pictures import find_images  # noqa: E402
 SWEEP_BATCHES = (32, 64, 128, 256, 512, 1024, 2048)
 BUDGETS_S = {"tests": 90, "bench": 90, "sweep": 90}  # the rest of --minutes trains
 DRY = {"tests": 120, "bench": 180, "sweep": 240, "train": 120}  # CPU plumbing check: budgets, not timings (a loaded 2-core
@@ -100,7 +100,7 @@ def versions(device: str) -> dict:
 def training_rate(model, optimizer, x, steps: int, device, precision: str, step_fn=None) -> float:
     """Images/s of forward, backward and Adam on the batch x (3 warm-up steps, then `steps` timed)."""
     import torch
-    from autoenc_cli.hardware import autocast
+    from autoenc_cli.model.hardware import autocast
 
     def step():
         with autocast(device, precision):
@@ -135,10 +135,10 @@ def sweep(device_name: str, data: Path, batches: list[int], work: Path, steps: i
     """Training images/s at each batch size with the data on the device (random pixels: speed only), then
     the same step under torch.compile, the windows cut per second there, and MFU; written as it goes."""
     import torch
-    from autoenc_cli.bench import matmul_gflops
-    from autoenc_cli.hardware import pick_device, pick_precision
-    from autoenc_cli.model import Autoencoder, encode_pixels, init_weights
-    from autoenc_cli.optim import adam
+    from autoenc_cli.measures.bench import matmul_gflops
+    from autoenc_cli.model.hardware import pick_device, pick_precision
+    from autoenc_cli.model.autoencoder import Autoencoder, encode_pixels, init_weights
+    from autoenc_cli.training.optim import adam
     device = pick_device(device_name)
     precision = pick_precision("auto", device)
     torch.backends.cudnn.benchmark = device.type == "cuda"
@@ -174,7 +174,7 @@ def sweep(device_name: str, data: Path, batches: list[int], work: Path, steps: i
 
 def windows_rate(data: Path, device, batch: int) -> float:
     """Photo windows cut per second where training cuts them (photos.Photos.to the device)."""
-    from autoenc_cli.photos import cached_photos, draw_windows, window_batch
+    from autoenc_cli.training.photos import cached_photos, draw_windows, window_batch
     photos = cached_photos(find_images(data))
     if device.type != "cpu":
         photos.to(device)
@@ -249,10 +249,6 @@ def main(argv=None) -> None:
         run_step(name, cmd, each, work, report, term_at=max(1.0, each - 20))
     collect(work, args.out, list(runs))
     print(f"report: {args.out / 'report.json'}")
-
-
-def image_files_of(data: Path) -> list[Path]:
-    return image_files(data)
 
 
 def collect(work: Path, out: Path, runs: list[str]) -> None:

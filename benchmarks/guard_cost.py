@@ -13,11 +13,11 @@ import time
 import torch
 import torch.nn.functional as F
 
-from autoenc_cli.config import CUDA_BATCH, DEFAULT_BATCH, TrainConfig
-from autoenc_cli.guard import Guard
-from autoenc_cli.hardware import autocast, pick_device, pick_precision
-from autoenc_cli.model import Autoencoder, init_weights
-from autoenc_cli.optim import adam
+from autoenc_cli.training.config import CUDA_BATCH, DEFAULT_BATCH, TrainConfig
+from autoenc_cli.training.guard import Guard
+from autoenc_cli.model.hardware import autocast, pick_device, pick_precision
+from autoenc_cli.model.autoencoder import Autoencoder, init_weights
+from autoenc_cli.training.optim import adam
 
 
 def timed(fn, repeats: int, device: torch.device) -> float:

@@ -21,7 +21,7 @@ from pathlib import Path
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from autoenc_cli.data import find_images, open_image  # noqa: E402
+from autoenc_cli.codec.pictures import find_images, open_image  # noqa: E402
 
 CROPS_PER_PHOTO = 20
 

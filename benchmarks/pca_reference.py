@@ -28,11 +28,11 @@ import torch
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from autoenc_cli.data import find_images, open_image  # noqa: E402
+from autoenc_cli.codec.pictures import find_images, open_image  # noqa: E402
 from autoenc_cli.errors import AutoencError  # noqa: E402
-from autoenc_cli.evaluate import CHUNK as EVAL_CHUNK  # noqa: E402
-from autoenc_cli.evaluate import Scores, decoded_pictures, eval_files  # noqa: E402
-from autoenc_cli.model import IMAGE_SIZE as SIDE  # noqa: E402
+from autoenc_cli.measures.evaluate import CHUNK as EVAL_CHUNK  # noqa: E402
+from autoenc_cli.measures.evaluate import Scores, decoded_pictures, eval_files  # noqa: E402
+from autoenc_cli.model.autoencoder import IMAGE_SIZE as SIDE  # noqa: E402
 
 DIMS = SIDE * SIDE * 3
 CHUNK = 2048  # windows or tiles per matrix product: 100 MB of float32

@@ -5,7 +5,7 @@
 
 from pathlib import Path
 
-from autoenc_cli.architecture import diagram, layer_table, markdown_table
+from autoenc_cli.model.architecture import diagram, layer_table, markdown_table
 
 DOCS = Path(__file__).resolve().parent
 BEGIN, END = "<!-- layer table: begin (python docs/make_architecture.py) -->", "<!-- layer table: end -->"

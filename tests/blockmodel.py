@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from autoenc_cli.model import Autoencoder
+from autoenc_cli.model.autoencoder import Autoencoder
 
 PAIRS = 6  # (pos, neg) for R, G, B
 

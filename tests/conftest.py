@@ -90,7 +90,7 @@ def run_in_process(args: list[str], env: dict, cwd) -> subprocess.CompletedProce
 
     from typer.testing import CliRunner
 
-    from autoenc_cli.cli import app
+    from autoenc_cli.cli.app import app
     with contextlib.chdir(cwd) if cwd else contextlib.nullcontext():
         result = CliRunner().invoke(app, args, env=env, prog_name="autoenc")
     stderr = result.stderr

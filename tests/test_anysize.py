@@ -16,12 +16,12 @@ from blockmodel import block_mean_model, block_means, perturbed
 from conftest import photo_like, run_cli, write_image
 from PIL import Image
 
-from autoenc_cli.codec import decode_latents, decode_picture, encode_file, encode_images, encode_picture, pad_to_multiple
+from autoenc_cli.codec.encoding import decode_latents, decode_picture, encode_file, encode_images, encode_picture, pad_to_multiple
 from autoenc_cli.errors import AutoencError
-from autoenc_cli.latentfile import Latent, dequantize, load_latent, quantize, sidecar_path
-from autoenc_cli.metrics import psnr_per_image
-from autoenc_cli.model import encode_pixels
-from autoenc_cli.weights import fingerprint, save_weights
+from autoenc_cli.codec.latentfile import Latent, dequantize, load_latent, quantize, sidecar_path
+from autoenc_cli.codec.metrics import psnr_per_image
+from autoenc_cli.model.autoencoder import encode_pixels
+from autoenc_cli.model.weights import fingerprint, save_weights
 
 
 def smooth_picture(rng: np.random.Generator, h: int, w: int) -> np.ndarray:

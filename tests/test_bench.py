@@ -4,7 +4,7 @@ import math
 
 import torch
 
-from autoenc_cli.bench import GFLOP_PER_TRAIN_IMAGE, convolutions_alone, table
+from autoenc_cli.measures.bench import GFLOP_PER_TRAIN_IMAGE, convolutions_alone, table
 
 
 def test_convolutions_alone_measures_a_rate():
@@ -31,7 +31,7 @@ def test_table_reports_the_convolution_bound_against_the_ceiling():
 def test_the_json_report_is_valid_json_when_a_measure_is_missing():
     import json
 
-    from autoenc_cli.bench import to_json
+    from autoenc_cli.measures.bench import to_json
     text = to_json({"train": {"images_per_s": float("nan"), "peak_rss_mb": 700.0}, "codec": [1.0, float("inf")], "cores": 2})
     assert json.loads(text) == {"train": {"images_per_s": None, "peak_rss_mb": 700.0}, "codec": [1.0, None], "cores": 2}
     assert "NaN" not in text and "Infinity" not in text

@@ -8,12 +8,12 @@ import torch
 from conftest import make_tiny_imagenet, photo_like, run_cli, write_image
 from PIL import Image
 
-from autoenc_cli.codec import reconstruct
-from autoenc_cli.color import from_network, rgb_to_lab, to_network
+from autoenc_cli.codec.encoding import reconstruct
+from autoenc_cli.model.color import from_network, rgb_to_lab, to_network
 from autoenc_cli.errors import AutoencError
-from autoenc_cli.model import Autoencoder
-from autoenc_cli.train import TrainConfig, train
-from autoenc_cli.weights import load_model, provenance, save_weights
+from autoenc_cli.model.autoencoder import Autoencoder
+from autoenc_cli.training.train import TrainConfig, train
+from autoenc_cli.model.weights import load_model, provenance, save_weights
 
 
 def test_rgb_lab_rgb_round_trip_stays_within_one_level():

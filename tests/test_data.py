@@ -3,7 +3,9 @@ import pytest
 from conftest import photo_like, write_image
 from PIL import Image
 
-from autoenc_cli.data import cached_images, load_square, split_dataset
+from autoenc_cli.codec.pictures import load_square
+
+from autoenc_cli.training.data import cached_images, split_dataset
 from autoenc_cli.errors import AutoencError
 
 
@@ -88,7 +90,7 @@ def test_missing_and_empty_datasets_are_clear_errors(tmp_path):
 
 
 def test_all_unreadable_images_is_an_error(tmp_path):
-    from autoenc_cli.train import TrainConfig, train
+    from autoenc_cli.training.train import TrainConfig, train
     root = tmp_path / "bad"
     root.mkdir()
     for i in range(5):

@@ -11,8 +11,8 @@ import pytest
 import torch.distributed as dist
 from conftest import make_tiny_imagenet
 
-from autoenc_cli.checkpoint import read_log
-from autoenc_cli.train import TrainConfig, train
+from autoenc_cli.training.checkpoint import read_log
+from autoenc_cli.training.train import TrainConfig, train
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(not dist.is_available() or not dist.is_gloo_available(), reason="needs torch.distributed with gloo")]
 

@@ -14,9 +14,9 @@ import pytest
 from conftest import make_tiny_imagenet, run_cli
 from typer.testing import CliRunner
 
-from autoenc_cli import download as dl
-from autoenc_cli.cli import app
-from autoenc_cli.data import is_tiny_imagenet
+from autoenc_cli.training import download as dl
+from autoenc_cli.cli.app import app
+from autoenc_cli.training.data import is_tiny_imagenet
 from autoenc_cli.errors import AutoencError
 
 

@@ -7,10 +7,10 @@ from PIL import Image
 from skimage.metrics import structural_similarity  # the independent reference (test extra)
 
 from autoenc_cli.errors import AutoencError
-from autoenc_cli.codec import LABEL_WIDTH, PSNR_HEIGHT, reconstruct
-from autoenc_cli.evaluate import JPEG_BUDGET, bicubic, eval_files, jpeg, jpeg_bytes, jpeg_fit, worst_grid
-from autoenc_cli.metrics import mse_per_image, psnr_per_image, ssim_per_image
-from autoenc_cli.model import Autoencoder
+from autoenc_cli.codec.encoding import LABEL_WIDTH, PSNR_HEIGHT, reconstruct
+from autoenc_cli.measures.evaluate import JPEG_BUDGET, bicubic, eval_files, jpeg, jpeg_bytes, jpeg_fit, worst_grid
+from autoenc_cli.codec.metrics import mse_per_image, psnr_per_image, ssim_per_image
+from autoenc_cli.model.autoencoder import Autoencoder
 
 
 def reference_ssim(a: np.ndarray, b: np.ndarray) -> float:

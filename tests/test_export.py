@@ -14,11 +14,11 @@ import torch
 from conftest import photo_like
 from typer.testing import CliRunner
 
-from autoenc_cli.cli import app
-from autoenc_cli.codec import decode_latents, encode_images, reconstruct
-from autoenc_cli.export import RgbGraph, export_onnx
-from autoenc_cli.model import Autoencoder, init_weights
-from autoenc_cli.weights import fingerprint, load_model, save_weights
+from autoenc_cli.cli.app import app
+from autoenc_cli.codec.encoding import decode_latents, encode_images, reconstruct
+from autoenc_cli.codec.export import RgbGraph, export_onnx
+from autoenc_cli.model.autoencoder import Autoencoder, init_weights
+from autoenc_cli.model.weights import fingerprint, load_model, save_weights
 
 ort = pytest.importorskip("onnxruntime")
 onnx = pytest.importorskip("onnx")

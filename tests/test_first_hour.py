@@ -6,8 +6,8 @@ import numpy as np
 from conftest import photo_like, write_image
 from typer.testing import CliRunner
 
-from autoenc_cli.cli import app
-from autoenc_cli.config import TrainConfig, resumed_config
+from autoenc_cli.cli.app import app
+from autoenc_cli.training.config import TrainConfig, resumed_config
 
 runner = CliRunner()
 
@@ -135,7 +135,7 @@ def test_help_names_arguments_and_leaves_flags_without_a_type():
 
 
 def test_auto_resume_starts_afresh_then_continues_with_the_same_command(tiny_imagenet, tmp_path):
-    from autoenc_cli.checkpoint import read_log
+    from autoenc_cli.training.checkpoint import read_log
     run = tmp_path / "run"
     command = ["train", tiny_imagenet, "--out", run, "--batch-size", 4, "--auto-resume"]
     first = invoke(*command, "--max-steps", 3)

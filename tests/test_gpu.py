@@ -10,10 +10,10 @@ import pytest
 import torch
 from conftest import make_tiny_imagenet, photo_like
 
-from autoenc_cli.codec import reconstruct_picture
-from autoenc_cli.hardware import pick_precision
-from autoenc_cli.train import TrainConfig, train
-from autoenc_cli.weights import load_model
+from autoenc_cli.codec.encoding import reconstruct_picture
+from autoenc_cli.model.hardware import pick_precision
+from autoenc_cli.training.train import TrainConfig, train
+from autoenc_cli.model.weights import load_model
 
 pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")]
 
@@ -31,7 +31,7 @@ def test_training_and_resume_on_cuda(tmp_path):
 
 
 def test_encode_decode_on_cuda_matches_the_cpu():
-    model, _ = load_model(__import__("autoenc_cli.weights", fromlist=["x"]).default_weights_path())
+    model, _ = load_model(__import__("autoenc_cli.model.weights", fromlist=["x"]).default_weights_path())
     pixels = photo_like(np.random.default_rng(0), 128)
     on_cpu = reconstruct_picture(model, pixels).astype(int)
     on_gpu = reconstruct_picture(model.to("cuda"), pixels).astype(int)
@@ -57,7 +57,7 @@ def test_one_process_nccl_group(tmp_path):
 def test_windows_cut_on_the_gpu_match_the_host_and_a_photo_folder_trains_there(tmp_path):
     from test_photos import make_photos
 
-    from autoenc_cli.photos import cached_photos, draw_windows, window_batch
+    from autoenc_cli.training.photos import cached_photos, draw_windows, window_batch
     data = make_photos(tmp_path / "photos", count=6)
     photos = cached_photos(sorted(data.glob("*.png")), tmp_path / "cache")
     draws = draw_windows(seed=1, epoch=0, pictures=len(photos), count=48)
@@ -73,8 +73,8 @@ def test_windows_cut_on_the_gpu_match_the_host_and_a_photo_folder_trains_there(t
 
 
 def test_tiles_on_cuda_give_the_cpu_latents():
-    from autoenc_cli.codec import encode_picture
-    model, _ = load_model(__import__("autoenc_cli.weights", fromlist=["x"]).default_weights_path())
+    from autoenc_cli.codec.encoding import encode_picture
+    model, _ = load_model(__import__("autoenc_cli.model.weights", fromlist=["x"]).default_weights_path())
     pixels = photo_like(np.random.default_rng(1), 64).repeat(5, 0).repeat(7, 1)  # 320 x 448: several 16 MB windows
     on_cpu = encode_picture(model, pixels, max_memory_mb=16)
     tf32 = torch.backends.cudnn.allow_tf32

@@ -12,10 +12,10 @@ import torch
 import torch.distributed as dist
 from conftest import make_tiny_imagenet
 
-from autoenc_cli.checkpoint import read_log
-from autoenc_cli.guard import BROKEN_LOSS, MAX_RECOVERIES, Diverged, Guard, flat_colour_psnr, judge
-from autoenc_cli.optim import FusedAdam
-from autoenc_cli.weights import load_model
+from autoenc_cli.training.checkpoint import read_log
+from autoenc_cli.training.guard import BROKEN_LOSS, MAX_RECOVERIES, Diverged, Guard, flat_colour_psnr, judge
+from autoenc_cli.training.optim import FusedAdam
+from autoenc_cli.model.weights import load_model
 from test_first_hour import invoke
 
 

@@ -8,13 +8,13 @@ import pytest
 import torch
 from conftest import run_cli
 
-from autoenc_cli.architecture import layer_table, markdown_table
-from autoenc_cli.checkpoint import save_state
+from autoenc_cli.model.architecture import layer_table, markdown_table
+from autoenc_cli.training.checkpoint import save_state
 from autoenc_cli.errors import AutoencError
-from autoenc_cli.info import describe
-from autoenc_cli.latentfile import save_latent
-from autoenc_cli.model import Autoencoder
-from autoenc_cli.weights import fingerprint, save_weights
+from autoenc_cli.cli.info import describe
+from autoenc_cli.codec.latentfile import save_latent
+from autoenc_cli.model.autoencoder import Autoencoder
+from autoenc_cli.model.weights import fingerprint, save_weights
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 PROVENANCE = {"data": "/data/tiny-imagenet-200", "steps": 1234, "date": "2026-01-02T03:04:05+00:00",

@@ -10,9 +10,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from autoenc_cli.kernels import DepthToSpace, Layers, _fusable
-from autoenc_cli.model import Autoencoder, init_weights
-from autoenc_cli.model import swap_relus
+from autoenc_cli.model.kernels import DepthToSpace, Layers, _fusable
+from autoenc_cli.model.autoencoder import Autoencoder, init_weights
+from autoenc_cli.model.autoencoder import swap_relus
 
 
 def plain_copy(model: Autoencoder) -> Autoencoder:
@@ -81,7 +81,7 @@ def test_bf16_on_a_cpu_without_native_bf16_falls_back_to_the_plain_modules():
     """oneDNN's fused kernel refuses bf16 on e.g. an AVX2-only CPU, where `--precision bf16` still runs
     (slowly, emulated); ONEDNN_MAX_CPU_ISA=AVX2 makes this CPU look like one."""
     code = ("import torch, torch.nn.functional as F\n"
-            "from autoenc_cli.model import Autoencoder\n"
+            "from autoenc_cli.model.autoencoder import Autoencoder\n"
             "m = Autoencoder(1).to(memory_format=torch.channels_last)\n"
             "x = torch.rand(2, 3, 32, 32).contiguous(memory_format=torch.channels_last)\n"
             "with torch.autocast('cpu', dtype=torch.bfloat16):\n"

@@ -15,10 +15,10 @@ import pytest
 from conftest import autoenc_command, photo_like, write_image
 from safetensors.torch import load_file
 
-from autoenc_cli.checkpoint import read_log
-from autoenc_cli.data import split_dataset
-from autoenc_cli.train import TrainConfig, train
-from autoenc_cli.weights import load_model, provenance, read_metadata
+from autoenc_cli.training.checkpoint import read_log
+from autoenc_cli.training.data import split_dataset
+from autoenc_cli.training.train import TrainConfig, train
+from autoenc_cli.model.weights import load_model, provenance, read_metadata
 
 STEPS, BATCH, SAVE_EVERY, LOG_EVERY = 60, 4, 2, 50  # LOG_EVERY: TrainConfig's default, not a CLI option
 KILLS = 4

@@ -1,6 +1,6 @@
 import torch
 
-from autoenc_cli.model import Autoencoder, decode_pixels, encode_pixels, init_weights, latent_shape
+from autoenc_cli.model.autoencoder import Autoencoder, decode_pixels, encode_pixels, init_weights, latent_shape
 
 
 def test_parameter_count_matches_seed():

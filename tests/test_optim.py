@@ -5,7 +5,7 @@ import subprocess
 
 import torch
 
-from autoenc_cli.optim import FusedAdam
+from autoenc_cli.training.optim import FusedAdam
 
 
 def make_params(seed=0):
@@ -51,7 +51,7 @@ def test_state_dicts_load_both_ways():
 
 
 def test_training_never_imports_the_compiler():
-    code = ("import sys, torch; from autoenc_cli.optim import FusedAdam\n"
+    code = ("import sys, torch; from autoenc_cli.training.optim import FusedAdam\n"
             "p = [torch.nn.Parameter(torch.ones(3))]; o = FusedAdam(p, lr=0.1); p[0].grad = torch.ones(3); o.step()\n"
             "print('torch._dynamo' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

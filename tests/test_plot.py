@@ -6,8 +6,8 @@ from conftest import run_cli
 from PIL import Image
 
 from autoenc_cli.errors import AutoencError
-from autoenc_cli.plot import TRAIN_COLOR, VAL_COLOR, curve_image, log_ticks, nice_ticks, plot_log
-from autoenc_cli.train import TrainConfig, train
+from autoenc_cli.training.plot import TRAIN_COLOR, VAL_COLOR, curve_image, log_ticks, nice_ticks, plot_log
+from autoenc_cli.training.train import TrainConfig, train
 
 LOG = """step,epoch,lr,train_loss,images_per_s,elapsed_s,val_loss,val_psnr
 50,1,0.0005,0.969390,467.5,6.8,,
@@ -74,7 +74,7 @@ def test_training_writes_the_curve_at_each_validation(tiny_imagenet, tmp_path):
 def test_one_validation_point_gets_an_axis_from_step_0_and_the_legend_stays_off_the_data():
     from PIL import ImageDraw
 
-    from autoenc_cli.plot import curve_image, panel
+    from autoenc_cli.training.plot import curve_image, panel
     img = curve_image([{"step": "500", "train_loss": "0.5", "val_loss": "0.4", "val_psnr": "20.0"}])
     assert img.size == (1000, 440)
 

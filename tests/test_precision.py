@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from autoenc_cli.errors import AutoencError
-from autoenc_cli.hardware import cpu_has_native_bf16, pick_precision
+from autoenc_cli.model.hardware import cpu_has_native_bf16, pick_precision
 
 CPU = torch.device("cpu")
 ZEN3 = {"fpu", "sse2", "avx", "avx2", "fma", "f16c"}  # AVX2 only: bf16 would be emulated

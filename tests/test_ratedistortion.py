@@ -10,12 +10,12 @@ from conftest import photo_like, write_image
 from PIL import Image
 from typer.testing import CliRunner
 
-from autoenc_cli.cli import app
-from autoenc_cli.latentfile import DTYPES, latent_file_bytes, save_latent, sidecar_path
-from autoenc_cli.model import Autoencoder, init_weights
-from autoenc_cli.ratedistortion import (CODEC_COLORS, COUNTS, STORAGES, bpp_for_psnr, interpolate, lossless_sizes,
+from autoenc_cli.cli.app import app
+from autoenc_cli.codec.latentfile import DTYPES, latent_file_bytes, save_latent, sidecar_path
+from autoenc_cli.model.autoencoder import Autoencoder, init_weights
+from autoenc_cli.measures.ratedistortion import (CODEC_COLORS, COUNTS, STORAGES, bpp_for_psnr, interpolate, lossless_sizes,
                                         lzma_size, rate_distortion, write_rd_png)
-from autoenc_cli.weights import fingerprint, load_model, save_weights
+from autoenc_cli.model.weights import fingerprint, load_model, save_weights
 
 QUALITIES = (10, 30, 60, 90)
 PICTURES = 6

@@ -22,12 +22,12 @@ from PIL import Image
 from safetensors.torch import load_file, save_file
 from typer.testing import CliRunner
 
-from autoenc_cli.bench import naive_reference
-from autoenc_cli.cli import app
+from autoenc_cli.measures.bench import naive_reference
+from autoenc_cli.cli.app import app
 from autoenc_cli.errors import AutoencError
 from autoenc_cli.fileio import atomic_path, write_bytes_atomic
-from autoenc_cli.model import Autoencoder, init_weights
-from autoenc_cli.weights import model_config, save_weights
+from autoenc_cli.model.autoencoder import Autoencoder, init_weights
+from autoenc_cli.model.weights import model_config, save_weights
 
 
 class Touch:
@@ -371,7 +371,7 @@ def test_the_installed_command_answers_one_line(files, tmp_path):
 def test_resumed_optimizer_state_takes_the_parameters_layout(tmp_path):
     """Fused Adam walks a parameter and its moments in memory order: restoring the (contiguous) saved
     moments beside channels_last parameters used to send a resumed run off its trajectory."""
-    from autoenc_cli.checkpoint import load_state, save_state
+    from autoenc_cli.training.checkpoint import load_state, save_state
     x = torch.randn(2, 3, 64, 64)
 
     def fresh():
@@ -402,8 +402,8 @@ def test_resumed_optimizer_state_takes_the_parameters_layout(tmp_path):
 
 def test_written_files_get_the_permissions_of_a_plain_open(tmp_path):
     """Atomic writes go through mkstemp (0600); the result must not stay private to its owner."""
-    from autoenc_cli.model import Autoencoder
-    from autoenc_cli.weights import save_weights
+    from autoenc_cli.model.autoencoder import Autoencoder
+    from autoenc_cli.model.weights import save_weights
 
     umask = os.umask(0o022)
     try:
@@ -416,7 +416,7 @@ def test_written_files_get_the_permissions_of_a_plain_open(tmp_path):
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
 def test_decoding_workers_end_with_a_killed_parent():
     """A SIGKILL of autoenc while it decodes (a torchrun restart, the OOM killer) leaves no pool worker behind."""
-    code = ("import time; from autoenc_cli.data import worker_pool; pool = worker_pool(2); list(pool.map(abs, [1, 2, 3]));"
+    code = ("import time; from autoenc_cli.training.data import worker_pool; pool = worker_pool(2); list(pool.map(abs, [1, 2, 3]));"
             "print(*pool._processes, flush=True); time.sleep(60)")
     parent = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
     workers = [int(p) for p in parent.stdout.readline().split()]

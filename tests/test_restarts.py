@@ -19,7 +19,7 @@ import torch.distributed as dist
 from conftest import photo_like, write_image
 from test_kill import assert_intact, saved_step
 
-from autoenc_cli.checkpoint import read_log
+from autoenc_cli.training.checkpoint import read_log
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(not dist.is_available() or not dist.is_gloo_available(), reason="needs gloo"),
               pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="finds workers through /proc")]

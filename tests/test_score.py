@@ -12,10 +12,10 @@ from conftest import photo_like, write_image
 from PIL import Image
 from typer.testing import CliRunner
 
-from autoenc_cli.cli import app
+from autoenc_cli.cli.app import app
 from autoenc_cli.errors import AutoencError
-from autoenc_cli.score import REGION, csv_field, peak_error, score, threshold_at
-from autoenc_cli.weights import load_model, resolve_weights
+from autoenc_cli.measures.score import REGION, csv_field, peak_error, score, threshold_at
+from autoenc_cli.model.weights import load_model, resolve_weights
 
 runner = CliRunner()
 
@@ -128,7 +128,7 @@ def test_csv_fields_with_commas_are_quoted():
 
 
 def test_ssim_and_error_in_blocks_equal_the_whole_picture_at_once():
-    from autoenc_cli.metrics import squared_error, ssim_per_image, ssim_picture
+    from autoenc_cli.codec.metrics import squared_error, ssim_per_image, ssim_picture
     rng = np.random.default_rng(7)
     a = rng.integers(0, 256, (70, 53, 3), dtype=np.uint8)
     b = np.clip(a + rng.normal(0, 25, a.shape), 0, 255).astype(np.uint8)

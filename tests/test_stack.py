@@ -6,7 +6,7 @@ import numpy as np
 from conftest import photo_like, write_image
 from typer.testing import CliRunner
 
-from autoenc_cli.cli import app
+from autoenc_cli.cli.app import app
 
 runner = CliRunner()
 
@@ -56,8 +56,8 @@ def test_stack_refuses_int8_and_an_output_beside_it(tmp_path):
 
 
 def test_pictures_per_pass_follow_max_memory():
-    from autoenc_cli.model import Autoencoder
-    from autoenc_cli.stack import BATCH_PIXELS, pictures_per_pass
+    from autoenc_cli.model.autoencoder import Autoencoder
+    from autoenc_cli.codec.stack import BATCH_PIXELS, pictures_per_pass
     model = Autoencoder(1)
     roomy, tight = pictures_per_pass(model, (64, 64), 4096), pictures_per_pass(model, (64, 64), 64)
     assert roomy == BATCH_PIXELS // 64**2 and 1 < tight < roomy / 8  # a sixty-fourth of the memory, far fewer at once

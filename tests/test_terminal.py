@@ -6,7 +6,6 @@ import hashlib
 import io
 import re
 import subprocess
-import sys
 import zipfile
 from pathlib import Path
 

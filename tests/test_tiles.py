@@ -5,11 +5,11 @@ import pytest
 import torch
 from conftest import photo_like
 
-from autoenc_cli import tiles
-from autoenc_cli.codec import decode_latents, encode_images, encode_picture, pad_to_multiple, reconstruct_picture
+from autoenc_cli.codec import tiles
+from autoenc_cli.codec.encoding import decode_latents, encode_images, encode_picture, pad_to_multiple, reconstruct_picture
 from autoenc_cli.errors import AutoencError
-from autoenc_cli.model import Autoencoder, init_weights
-from autoenc_cli.weights import default_weights_path, load_model
+from autoenc_cli.model.autoencoder import Autoencoder, init_weights
+from autoenc_cli.model.weights import default_weights_path, load_model
 
 
 @pytest.fixture(scope="module")

@@ -5,12 +5,12 @@ import pytest
 import torch
 from conftest import make_tiny_imagenet
 
-from autoenc_cli.checkpoint import read_log
-from autoenc_cli.data import cached_images, split_dataset
-from autoenc_cli.model import Autoencoder
-from autoenc_cli.model import swap_relus
-from autoenc_cli.train import TrainConfig, TrainingInterrupted, leak_at, train, validate
-from autoenc_cli.weights import load_model, provenance
+from autoenc_cli.training.checkpoint import read_log
+from autoenc_cli.training.data import cached_images, split_dataset
+from autoenc_cli.model.autoencoder import Autoencoder
+from autoenc_cli.model.autoencoder import swap_relus
+from autoenc_cli.training.train import TrainConfig, TrainingInterrupted, leak_at, train, validate
+from autoenc_cli.model.weights import load_model, provenance
 
 
 def quiet(*_):
@@ -89,7 +89,7 @@ def test_relu_leak_anneals_to_the_seeds_plain_relu(tmp_path):
 
 
 def test_default_batch_follows_the_device_and_the_recipe_rate_scales_with_it():
-    from autoenc_cli.config import CUDA_BATCH, DEFAULT_BATCH, RECIPES
+    from autoenc_cli.training.config import CUDA_BATCH, DEFAULT_BATCH, RECIPES
     scratch, fine = RECIPES["scratch"]["lr"], RECIPES["fine-tune"]["lr"]
     on_cpu = TrainConfig(data="d").with_recipe_defaults("cpu")
     assert on_cpu.batch_size == DEFAULT_BATCH == 32 and on_cpu.lr == scratch  # the recipes were measured at batch 32

@@ -1,0 +1,214 @@
+"""What every `autoenc` command shares: the app, its consoles, one-line errors, the weights and the paths it checks."""
+
+import contextlib
+import functools
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from typer.core import TyperGroup
+
+try:  # newer typer vendors its own click
+    from typer._click import exceptions as click_errors
+except ImportError:
+    from click import exceptions as click_errors
+
+from autoenc_cli.codec.tiles import DEFAULT_MAX_MEMORY_MB, MIN_MAX_MEMORY_MB
+from autoenc_cli.errors import AutoencError
+from autoenc_cli.fileio import refuse_inside
+from autoenc_cli.cli.terminal import QuietWhenClosed, named_shell_completion
+
+
+def short_range(type_name):
+    """<int range> [x>=1] reads as <int> [x>=1]: the bounds already say it is a range, and in 80 columns the
+    type column took a third of the width from the help text."""
+    return type_name.replace(" range>", ">") if isinstance(type_name, str) else type_name
+
+
+def plain_help_types() -> None:
+    """Typer 0.29 (pinned) writes a flag's type as <bool>, a required argument as {NAME} and a list of paths as
+    <list[Path]>: flags get no type, arguments their NAME, and a list of paths <path>..., as click wrote them;
+    a number range's type is short."""
+    from typer.core import TyperArgument, TyperOption
+    option_type, argument_type = TyperOption.display_type_rich, TyperArgument.display_type_rich
+    TyperOption.display_type_rich = lambda self, ctx: None if self.is_flag else short_range(option_type(self, ctx))
+    TyperArgument.display_type_rich = lambda self, ctx: (
+        "<path>..." if str(argument_type(self, ctx)).startswith("<list[Path]") else argument_type(self, ctx))
+    TyperArgument._usage_display_name = lambda self: (
+        (self.display_name_raw if self.required else f"[{self.display_name_raw}]") + ("..." if self.nargs != 1 else ""))
+
+
+plain_help_types()
+out = Console(file=QuietWhenClosed(sys.stdout), soft_wrap=True)
+err = Console(file=QuietWhenClosed(sys.stderr), soft_wrap=True)
+
+
+def bind_consoles() -> None:
+    """out and err write to the streams this command starts with (a test runner swaps sys.stdout before it calls the
+    app); they hold on to them, whatever a live display does to sys.stdout while the command runs."""
+    out.file = QuietWhenClosed(sys.stdout)
+    err.file = QuietWhenClosed(sys.stderr)
+
+
+class OneLineUsageErrors(TyperGroup):
+    """A bad option value or a missing argument is one line on stderr too (exit 2), like every other error."""
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        bind_consoles()
+        named_shell_completion(sys.argv[1:] if args is None else list(args))
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode, **extra)
+        try:
+            code = super().main(args, prog_name, complete_var, False, **extra)
+        except getattr(click_errors, "NoArgsIsHelpError", ()) as e:  # the help has been printed
+            sys.exit(e.exit_code)
+        except click_errors.ClickException as e:
+            ctx = getattr(e, "ctx", None)
+            hint = f" (see {ctx.command_path} --help)" if ctx is not None else ""
+            err.print(f"[red]error:[/] {escape(e.format_message())}{escape(hint)}")
+            sys.exit(e.exit_code)
+        except typer.Abort:
+            err.print("[yellow]aborted[/]")
+            sys.exit(1)
+        sys.exit(code if isinstance(code, int) else 0)
+
+
+app = typer.Typer(cls=OneLineUsageErrors, add_completion=True, no_args_is_help=True, pretty_exceptions_show_locals=False,
+                  context_settings={"help_option_names": ["-h", "--help"]},
+                  help="Train and run the seed's convolutional image autoencoder: a 64x64 picture <-> a 4x4x128 latent "
+                       "(any size: 128 channels at 1/16 of the side).")
+
+def output_option(help: str):
+    """The -o/--output option of a command that writes files."""
+    return Annotated[Optional[Path], typer.Option("-o", "--output", help=help)]
+
+
+WeightsOption = Annotated[Optional[Path], typer.Option("-w", "--weights", help="weights file (default: the bundled weights)")]
+MaxMemoryOption = Annotated[Optional[float], typer.Option(
+    "--max-memory", metavar="MB", min=MIN_MAX_MEMORY_MB,
+    help="memory for the network's work on one picture: larger pictures go through in exact tiles, with the result "
+         f"of one pass (default: {DEFAULT_MAX_MEMORY_MB:,}; on a GPU half its free memory)")]
+
+
+def friendly_errors(fn):
+    """Bad input ends in one line on stderr and a non-zero exit, never a traceback."""
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        from autoenc_cli.training.train import TrainingFailed, TrainingInterrupted
+        try:
+            return fn(*args, **kwargs)
+        except (TrainingInterrupted, TrainingFailed) as e:
+            if os.environ.get("RANK", "0") == "0":  # under torchrun, one process says it
+                colour = "yellow" if isinstance(e, TrainingInterrupted) else "red"
+                err.print(f"[{colour}]{'error: ' if colour == 'red' else ''}{escape(str(e))}[/]")
+            raise typer.Exit(e.exit_code) from None
+        except AutoencError as e:
+            err.print(f"[red]error:[/] {escape(str(e))}")
+            raise typer.Exit(1) from None
+        except KeyboardInterrupt:
+            err.print("[yellow]interrupted[/]")
+            raise typer.Exit(130) from None
+    return wrapper
+
+
+def load_weights(weights: Optional[Path]):
+    """The model and its metadata. Commands print weights_note() once their work is done, so that
+    a command that fails prints nothing but its one-line error."""
+    from autoenc_cli.model.weights import load_model, resolve_weights
+    return load_model(resolve_weights(weights))
+
+
+def weights_note(weights: Optional[Path], meta: dict) -> str:
+    from autoenc_cli.model.weights import channel_multiplier, default_weights_path, resolve_weights
+    path = resolve_weights(weights)
+    label = " (bundled default)" if path == default_weights_path() else ""
+    return f"weights: {escape(str(path))}{label}, channel multiplier {channel_multiplier(meta)}" + barely_trained(meta)
+
+
+def barely_trained(meta: dict) -> str:
+    """A warning for weights saved early in a run (their own validation said they reconstruct poorly)."""
+    from autoenc_cli.model.weights import barely_trained_psnr, provenance
+    prov = provenance(meta)
+    psnr = barely_trained_psnr(prov)
+    if psnr is None:
+        return ""
+    return (f"\n[yellow]warning:[/] these weights were saved at step {prov.get('steps', '?')}, when they scored "
+            f"{psnr:.1f} dB on validation: barely trained, expect blurred or flat pictures")
+
+
+def check_inputs(paths: list[Path]) -> None:
+    for p in paths:
+        if not p.exists():
+            raise AutoencError(f"{p}: no such file")
+        if p.is_dir():
+            raise AutoencError(f"{p}: is a directory")
+
+
+def prepare_outputs(inputs: list[Path], targets: list[Path]) -> None:
+    """Before any work: no output may replace an input or a folder, and every output's folder must be creatable."""
+    from autoenc_cli.fileio import ensure_parent
+    sources = {p.resolve() for p in inputs}
+    for t in targets:
+        if t.resolve() in sources:
+            raise AutoencError(f"{t}: is also an input; refusing to overwrite it (give another -o)")
+        if t.is_dir():
+            raise AutoencError(f"{t}: is a directory")
+        ensure_parent(t)
+
+
+def output_paths(inputs: list[Path], output: Optional[Path], suffix: str, default_suffix: str | None = None) -> list[Path]:
+    """One input and -o FILE: that file. Several inputs, or -o an existing folder or ending in '/': DIR/<stem><suffix>.
+
+    No -o: ./<stem><default_suffix>, and never over an existing file (the user did not name it: it may be theirs)."""
+    if output is None:
+        targets = [Path(p.stem + (default_suffix or suffix)) for p in inputs]
+        for t in targets:
+            if t.exists() or t.is_symlink():
+                raise AutoencError(f"{t}: exists; not replacing a file you did not name (give -o {t} to replace it, or another -o)")
+        return targets
+    as_dir = len(inputs) > 1 or output.is_dir() or str(output).endswith(("/", "\\"))
+    if not as_dir:
+        return [output]
+    stems = [p.stem for p in inputs]
+    if len(set(stems)) < len(stems):
+        dup = next(s for s in stems if stems.count(s) > 1)
+        raise AutoencError(f"two inputs share the name {dup!r}: their outputs in {output} would collide")
+    return [output / (s + suffix) for s in stems]
+
+
+def complete_device(incomplete: str) -> list[str]:
+    return [d for d in ("auto", "cpu", "cuda", "cuda:0", "mps") if d.startswith(incomplete)]
+
+
+DEVICE_HELP = "auto (cuda, then mps, then cpu), cpu, cuda, cuda:N, mps"
+DeviceOption = Annotated[str, typer.Option(help=DEVICE_HELP, autocompletion=complete_device)]
+
+
+def model_on_device(weights: Optional[Path], device: str):
+    """load_weights, then the model moved to --device."""
+    from autoenc_cli.model.hardware import pick_device
+    model, meta = load_weights(weights)
+    model.to(pick_device(device))
+    return model, meta
+
+
+@contextlib.contextmanager
+def progress_bars():
+    """Yield progress(done, total, label) drawing rich bars on stderr; the bars end with the block."""
+    from autoenc_cli.cli.progress import TrainProgress
+    bars = TrainProgress(err)
+    try:
+        yield bars.cache_progress
+    finally:
+        bars.stop()
+
+
+def outside_data(output: Path, data: Path, option: str) -> None:
+    """prepare_outputs for one output of a command that reads DATA, which must not hold it (it would be read next time)."""
+    prepare_outputs([], [output])
+    if data.is_dir():
+        refuse_inside(output, data, option)

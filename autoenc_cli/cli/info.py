@@ -1,0 +1,201 @@
+"""`autoenc info FILE`: what a weights file, training state or latent file holds, as rich tables."""
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+from rich.console import Group
+from rich.markup import escape
+from rich.table import Table
+
+from autoenc_cli.model.architecture import layer_table
+from autoenc_cli.training.checkpoint import state_info
+from autoenc_cli.errors import AutoencError
+from autoenc_cli.codec.latentfile import NPY_MAGIC, bits_per_pixel, is_sidecar, load_latent, sidecar_path
+from autoenc_cli.model.autoencoder import LATENT_CHANNELS, relu_slope
+from autoenc_cli.model.weights import FORMAT, barely_trained_psnr, default_weights_path, fingerprint, load_model, provenance, read_metadata
+
+NETWORK_NAMES = {1: " (the seed's network)", 2: " (the seed's big network)"}
+
+
+def kind_of(path: Path) -> str:
+    """'latent', 'weights', 'state' or 'onnx', or AutoencError naming the file."""
+    if not path.exists():
+        raise AutoencError(f"{path}: no such file")
+    if path.is_dir():
+        raise AutoencError(f"{path}: is a directory (give a weights .safetensors or a latent .npy)")
+    if path.suffix.lower() == ".onnx":
+        return "onnx"
+    with open(path, "rb") as f:
+        head = f.read(len(NPY_MAGIC))
+    if head == NPY_MAGIC:
+        return "latent"
+    try:
+        meta = read_metadata(path)
+    except AutoencError:
+        raise AutoencError(f"{path}: neither autoenc weights (.safetensors) nor a latent (.npy)") from None
+    if meta.get("format") == FORMAT:
+        return "weights"
+    if "info" in meta and "param_groups" in meta:
+        return "state"
+    raise AutoencError(f"{path}: a safetensors file without autoenc metadata (not made by autoenc train)")
+
+
+def table(title: str, rows: list[tuple[str, str]]) -> Table:
+    t = Table(title=title, title_justify="left", show_header=False, box=None, padding=(0, 2, 0, 0))
+    t.add_column(style="bold")
+    t.add_column(overflow="fold")
+    for key, value in rows:
+        t.add_row(escape(key), escape(value))  # shapes, paths and provenance hold brackets: text, not markup
+    return t
+
+
+def layers_table(channel_multiplier: int) -> Table:
+    t = Table(title="layers (one 64x64 picture)", title_justify="left")
+    for name in ("#", "part", "layer", "output H x W x C", "parameters", "MACs"):
+        t.add_column(name, justify="right" if name in ("#", "parameters", "MACs") else "left")
+    for i, r in enumerate(layer_table(channel_multiplier)):
+        t.add_row(str(i), r.part, r.layer, "x".join(map(str, r.shape)), f"{r.params:,}", f"{r.macs:,}")
+    return t
+
+
+def same_file_as_default(sha256: str | None) -> bool:
+    default = default_weights_path()
+    return bool(sha256 and default and fingerprint(default)["sha256"] == sha256)
+
+
+def recipe_phase(model, prov: dict) -> str:
+    """Which part of the training recipe the weights were saved in."""
+    slope = relu_slope(model)
+    if slope > 0:
+        return (f"saved during the leaky-ReLU phase (slope {slope:.3f}; runs as saved, "
+                "but is not yet the seed's plain-ReLU network)")
+    parent = prov.get("parent")
+    start = f"fine-tuned from {parent.get('file')} (sha256 {str(parent.get('sha256'))[:12]})" if isinstance(parent, dict) else "trained"
+    psnr = barely_trained_psnr(prov)
+    early = f"; barely trained: {psnr:.1f} dB on validation at step {prov.get('steps', '?')}" if psnr is not None else ""
+    return f"{start}; plain ReLUs (the seed's network){early}"
+
+
+def describe_weights(path: Path, layers: bool = False) -> Group:
+    model, meta = load_model(path)
+    params = sum(p.numel() for p in model.parameters())
+    channels = model.latent_channels
+    sha = fingerprint(path)["sha256"]
+    rows = [
+        ("file", f"{path} ({path.stat().st_size:,} bytes)" + (", the bundled default" if same_file_as_default(sha) else "")),
+        ("sha256", sha),
+        ("format", f"{meta.get('format')} version {meta.get('format_version')}"),
+        ("network", f"channel multiplier {model.channel_multiplier}{NETWORK_NAMES.get(model.channel_multiplier, '')}, {params:,} parameters"),
+        ("input", f"{meta.get('input_size')}x{meta.get('input_size')} trained; any size encodes (padded to a multiple of 16)"),
+        ("latent", f"({channels}, H/16, W/16): {channels * 16:,} numbers for a 64x64 picture"),
+        ("pixels", f"{meta.get('pixel_encoding')}, colour {meta.get('color')}"),
+        ("phase", recipe_phase(model, provenance(meta))),
+    ]
+    prov = provenance(meta)
+    parts = [table("weights", rows)]
+    if prov:
+        parts.append(table("provenance", [(k, str(v)) for k, v in sorted(prov.items())]))
+    else:
+        parts.append(table("provenance", [("", "none recorded")]))
+    if layers:
+        parts.append(layers_table(model.channel_multiplier))
+    return Group(*parts)
+
+
+def describe_state(path: Path) -> Group:
+    info = state_info(path)
+    step, cfg = info["step"], info["config"]
+    rows = [("file", f"{path} ({path.stat().st_size:,} bytes): training state for --resume"),
+            ("step", str(step)), ("training time", f"{info.get('elapsed_s', 0):.0f} s")]
+    rows += [(k, str(v)) for k, v in sorted(cfg.items())]
+    return Group(table("training state", rows))
+
+
+def describe_latent(path: Path) -> Group:
+    latent = load_latent(path)
+    w, h = latent.original_size
+    pw, ph = latent.padded_size
+    meta = latent.meta
+    side = sidecar_path(path)
+    npy_bytes, side_bytes = path.stat().st_size, side.stat().st_size if meta else 0
+    bpp = bits_per_pixel(latent.values.shape, latent.stored_dtype, (w, h))
+    rows = [
+        ("file", f"{path} ({npy_bytes:,} bytes" + (f", sidecar {side.name} {side_bytes:,} bytes)" if meta else ", no sidecar)")),
+        ("shape", f"{tuple(latent.values.shape)} (channels, height, width)"),
+        ("dtype", latent.stored_dtype + (" with per-channel scales" if meta.get("scale") else "")),
+        ("picture", f"{w}x{h}" + ("" if (w, h) == (pw, ph) else f" (padded to {pw}x{ph} to encode)")
+         + (f", centre-cropped and resized to {meta['resize']}x{meta['resize']}" if meta.get("resize") else "")),
+        ("size", f"{npy_bytes + side_bytes:,} bytes on disk, {bpp:.3g} bits per pixel (latent values)"),
+        ("values", f"min {latent.values.min():.4g}, max {latent.values.max():.4g}, mean {latent.values.mean():.4g}, "
+                   f"{np.mean(latent.values == 0):.0%} zeros"),
+    ]
+    made_with = meta.get("weights")
+    if isinstance(made_with, dict):
+        sha = made_with.get("sha256")
+        rows.append(("weights", f"{made_with.get('file')}" + (" (the bundled default)" if same_file_as_default(sha) else "")))
+        rows.append(("weights sha256", str(sha)))
+    elif meta:
+        rows.append(("weights", "not recorded"))
+    else:
+        rows.append(("weights", f"not recorded (no sidecar: decodes to {pw}x{ph})"))
+    rows.append(("decodes with", decodable_by(latent.values.shape[0])))
+    return Group(table("latent", rows))
+
+
+def describe_onnx(path: Path) -> Group:
+    """An ONNX model: its inputs and outputs, and what `autoenc export` wrote into its metadata."""
+    try:
+        import onnx
+    except ImportError:
+        raise AutoencError(f"{path}: reading ONNX models needs onnx: pip install 'autoenc[onnx]'") from None
+    try:
+        model = onnx.load(str(path), load_external_data=False)
+    except Exception as e:  # protobuf's DecodeError and friends: any unreadable file
+        raise AutoencError(f"{path}: not an ONNX model onnx can read ({type(e).__name__})") from None
+    meta = {p.key: p.value for p in model.metadata_props}
+    made = meta.get("format") == "autoenc-onnx"
+    rows = [("file", f"{path} ({path.stat().st_size:,} bytes)" + ("" if made else ": not made by autoenc export")),
+            ("opset", ", ".join(f"{o.domain or 'ai.onnx'} {o.version}" for o in model.opset_import))]
+    rows += [(f"{kind} {value.name}", shape_of(value)) for kind, values in (("input", model.graph.input),
+             ("output", model.graph.output)) for value in values]
+    if made:
+        weights = json.loads(meta.get("weights", "{}"))
+        rows += [("part", meta.get("part", "?")), ("pixel format", meta.get("pixels", "?")),
+                 ("weights", f"{weights.get('file')} (sha256 {weights.get('sha256')})"),
+                 ("exported by", f"autoenc {meta.get('autoenc_version')}")]
+    parts = [table("ONNX model", rows)]
+    prov = json.loads(meta.get("provenance", "{}") or "{}")
+    if prov:
+        parts.append(table("provenance", [(k, str(v)) for k, v in sorted(prov.items())]))
+    return Group(*parts)
+
+
+def shape_of(value) -> str:
+    dims = value.type.tensor_type.shape.dim
+    return "[" + ", ".join(d.dim_param or str(d.dim_value) for d in dims) + "]"
+
+
+def decodable_by(channels: int) -> str:
+    """Which weights `autoenc decode` accepts for a latent of this many channels (128 x the channel multiplier)."""
+    multiplier, rest = divmod(channels, LATENT_CHANNELS)
+    if rest or not 1 <= multiplier <= 16:
+        return f"nothing: not decodable ({channels} channels; autoenc weights give 128 x their channel multiplier, 1 to 16)"
+    return ("the bundled weights (channel multiplier 1)" if multiplier == 1
+            else f"weights of channel multiplier {multiplier} only (the bundled ones are 1)")
+
+
+def describe(path: str | os.PathLike, layers: bool = False) -> Group:
+    """A rich renderable describing `path`, or AutoencError for anything that is not an autoenc file."""
+    path = Path(path)
+    if is_sidecar(path) and Path(str(path)[:-5]).is_file():
+        path = Path(str(path)[:-5])  # a sidecar stands for its latent
+    kind = kind_of(path)
+    if kind == "weights":
+        return describe_weights(path, layers)
+    if kind == "state":
+        return describe_state(path)
+    if kind == "onnx":
+        return describe_onnx(path)
+    return describe_latent(path)

@@ -1,0 +1,184 @@
+"""The commands that put trained weights to work: eval (quality against bicubic and JPEG), score, export."""
+
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.markup import escape
+
+from autoenc_cli.cli.common import (DeviceOption, MaxMemoryOption, WeightsOption, app, err, friendly_errors, model_on_device, out, output_option, output_paths,
+                         outside_data, prepare_outputs, progress_bars, weights_note)
+from autoenc_cli.errors import AutoencError
+
+
+@app.command("eval")
+@friendly_errors
+def evaluate(
+    data: Annotated[Path, typer.Argument(metavar="DATA", help="a Tiny ImageNet root (its val split is used) or a folder of images (all used)")],
+    weights: WeightsOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print one JSON object on stdout instead of a table")] = False,
+    limit: Annotated[Optional[int], typer.Option(help="only the first N image files (sorted by path)")] = None,
+    worst_png: Annotated[Optional[Path], typer.Option(help="also draw the 16 worst reconstructions (originals above them) into this PNG (none is written unless you name one)")] = None,
+    device: DeviceOption = "auto",
+    cache_dir: Annotated[Optional[Path], typer.Option(help="dataset cache (default $XDG_CACHE_HOME/autoenc)")] = None,
+    whole: Annotated[bool, typer.Option("--whole", help="score each picture at its own size (encoded and decoded as encode and decode do), against bicubic at 1/6 of the numbers")] = False,
+    max_memory: MaxMemoryOption = None,
+    rd: Annotated[bool, typer.Option("--rd", help="rate against distortion instead: bytes, bits per pixel, PSNR and SSIM of each latent dtype (as stored, zlib -9, lzma -9) and of JPEG and WebP at qualities 5-95 (no --worst-png)")] = False,
+    rd_png: Annotated[Optional[Path], typer.Option(help="with --rd: also draw PSNR against bits per pixel into this PNG (none is written unless you name one)")] = None,
+):
+    """Score reconstructions (PSNR, SSIM, MSE on 8-bit pixels) against bicubic and JPEG at the same 2,048 numbers."""
+    import json
+    from rich.table import Table
+    from autoenc_cli.measures.evaluate import BICUBIC_SIDE, JPEG_BUDGET, evaluate as run_eval
+    if rd_png is not None and not rd:
+        raise AutoencError("--rd-png draws the --rd measurement: give --rd too")
+    if rd:
+        if whole:
+            raise AutoencError("--rd measures 64x64 pictures; it does not combine with --whole")
+        from autoenc_cli.cli.rd import evaluate_rate_distortion
+        return evaluate_rate_distortion(data, weights, as_json, limit, device, cache_dir, rd_png)
+    if whole:
+        return evaluate_whole_pictures(data, weights, as_json, limit, device, max_memory)
+    if worst_png is not None:
+        outside_data(worst_png, data, "a --worst-png")
+    model, meta = model_on_device(weights, device)
+    with progress_bars() as progress:
+        result = run_eval(data, model, limit, worst_png, cache_dir, progress)
+    if result.skipped:
+        err.print(f"[yellow]warning:[/] skipped {result.skipped} unreadable image file(s) in {escape(str(data))}")
+    err.print(weights_note(weights, meta))
+    if worst_png is not None:
+        err.print(f"worst reconstructions: {escape(str(worst_png))}")
+    summary = result.to_json()
+    if as_json:
+        print(json.dumps(summary))
+        return
+    jpeg = summary["baselines"]["jpeg"]
+    over = f", {jpeg['over_budget']} over budget at quality 1" if jpeg["over_budget"] else ""
+    table = Table(title=f"{summary['images']} images of {escape(str(data))}", caption=f"jpeg: the largest quality within {JPEG_BUDGET:,} bytes")
+    for name in ("method", "PSNR dB", "SSIM", "MSE", "per image"):
+        table.add_column(name, justify="left" if name in ("method", "per image") else "right")
+    rows = [("model", summary, "2,048 latent numbers"),
+            ("bicubic", summary["baselines"]["bicubic"], f"{BICUBIC_SIDE}x{BICUBIC_SIDE}x3 = {BICUBIC_SIDE**2 * 3:,} pixels"),
+            ("jpeg", jpeg, f"{jpeg['bytes']:,.0f} bytes avg, quality {jpeg['quality']:.1f}{over}")]
+    for name, s, note in rows:
+        table.add_row(name, f"{s['psnr']:.2f}", f"{s['ssim']:.4f}", f"{s['mse']:.1f}", note)
+    out.print(table)
+
+
+def evaluate_whole_pictures(data: Path, weights: Optional[Path], as_json: bool, limit: Optional[int], device: str,
+                            max_memory: Optional[float]) -> None:
+    import json
+    from rich.table import Table
+    from autoenc_cli.measures.evaluate import evaluate_whole
+    model, meta = model_on_device(weights, device)
+    with progress_bars() as progress:
+        result = evaluate_whole(data, model, limit, progress, max_memory)
+    if result.skipped:
+        err.print(f"[yellow]warning:[/] skipped {result.skipped} unreadable or tiny image file(s) in {escape(str(data))}")
+    err.print(weights_note(weights, meta))
+    summary = result.to_json()
+    if as_json:
+        print(json.dumps(summary))
+        return
+    gap = summary["vs_bicubic_db"]
+    table = Table(title=f"{summary['pictures']} pictures of {escape(str(data))}, each at its own size",
+                  caption=f"model - bicubic: {gap['mean']:+.2f} dB on average, worst {gap['worst']:+.2f} dB "
+                          f"({escape(Path(gap['worst_file']).name)}), {gap['below_3db']} more than 3 dB below")
+    for name in ("method", "PSNR dB", "SSIM", "MSE", "numbers kept"):
+        table.add_column(name, justify="left" if name in ("method", "numbers kept") else "right")
+    for name, s, note in (("model", summary, "latent: 1/6"), ("bicubic", summary["baselines"]["bicubic"], "each side x 1/sqrt(6)")):
+        table.add_row(name, f"{s['psnr']:.2f}", f"{s['ssim']:.4f}", f"{s['mse']:.1f}", note)
+    out.print(table)
+
+
+class Measure(str, Enum):
+    peak = "peak"
+    mse = "mse"
+    ssim = "ssim"
+
+
+OVER_THRESHOLD_EXIT = 3  # --exit-code: distinct from 1 (an error) and 2 (a usage error)
+
+
+@app.command()
+@friendly_errors
+def score(
+    data: Annotated[list[Path], typer.Argument(metavar="DATA", help="image files or folders (searched for images); each picture at its own size")],
+    weights: WeightsOption = None,
+    by: Annotated[Measure, typer.Option(help="the measure that ranks and is thresholded: peak = MSE of the worst 32x32 "
+                                             "region, mse = the whole picture's, ssim = 1 - SSIM")] = Measure.peak,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON instead of CSV")] = False,
+    output: output_option("write the CSV (or JSON) to this file instead of stdout") = None,
+    heatmaps: Annotated[Optional[Path], typer.Option(metavar="DIR", help="write error heatmaps over the worst pictures into this "
+                                                     "folder (new, empty, or holding an earlier set, which is replaced)")] = None,
+    worst: Annotated[int, typer.Option(min=1, help="how many of the worst pictures get heatmaps")] = 8,
+    reference: Annotated[Optional[list[Path]], typer.Option(metavar="NORMAL", help="pictures known to be normal (files or "
+                                                            "folders; repeatable): the threshold is a percentile of their errors")] = None,
+    percentile: Annotated[float, typer.Option(min=0, max=100, help="the reference errors' percentile that is the threshold")] = 99.0,
+    exit_code: Annotated[bool, typer.Option("--exit-code", help=f"exit with status {OVER_THRESHOLD_EXIT} when a picture is over the threshold (needs --reference)")] = False,
+    device: DeviceOption = "auto",
+    max_memory: MaxMemoryOption = None,
+):
+    """Rank pictures by reconstruction error (anomalies first): MSE, PSNR, SSIM, worst region; heatmaps; a threshold."""
+    import json
+    from autoenc_cli.codec.pictures import image_files
+    from autoenc_cli.fileio import refuse_inside, write_text_atomic
+    from autoenc_cli.measures.score import score as run_score, to_csv, write_heatmaps
+    if exit_code and not reference:
+        raise AutoencError("--exit-code needs --reference NORMAL (the threshold comes from normal pictures)")
+    files = image_files(data)
+    refs = image_files(reference) if reference else None
+    prepare_outputs(files, [output] if output else [])
+    if heatmaps is not None:
+        for folder in [p for p in data if p.is_dir()]:  # the heatmaps would be scored next time
+            refuse_inside(heatmaps, folder, "a --heatmaps folder")
+    model, meta = model_on_device(weights, device)
+    with progress_bars() as progress:
+        result = run_score(model, files, by.value, refs, percentile, max_memory, progress)
+        drawn = write_heatmaps(model, result, heatmaps, worst, max_memory, progress) if heatmaps else []
+    text = json.dumps(result.to_json()) + "\n" if as_json else to_csv(result)
+    if output:
+        write_text_atomic(output, text)
+    else:
+        out.file.write(text)
+    if result.skipped:
+        err.print(f"[yellow]warning:[/] skipped {len(result.skipped)} unreadable or tiny image file(s), e.g. {escape(result.skipped[0])}")
+    top = result.scores[0]
+    err.print(f"scored {len(result.scores)} pictures by {by.value}; worst: {escape(top.file)} (PSNR {top.psnr:.2f} dB, "
+              f"worst region MSE {top.peak:.0f})" + (f"; heatmaps of the worst {len(drawn)} in {escape(str(heatmaps))}" if drawn else ""))
+    if result.threshold is not None:
+        err.print(f"{result.over_count} of {len(result.scores)} over the threshold {result.threshold:.4g} "
+                  f"(the {percentile:g}th percentile of {result.reference_count} reference pictures' {by.value})")
+    err.print(weights_note(weights, meta))
+    if exit_code and result.over_count:
+        raise typer.Exit(OVER_THRESHOLD_EXIT)
+
+
+class Part(str, Enum):
+    encoder = "encoder"
+    decoder = "decoder"
+    autoencoder = "autoencoder"
+
+
+@app.command("export")
+@friendly_errors
+def export(
+    weights: Annotated[Optional[Path], typer.Argument(metavar="WEIGHTS", help="weights file (default: the bundled weights)")] = None,
+    output: output_option("ONNX file (default: ./WEIGHTS-NAME.PART.onnx, never over an existing file)") = None,
+    part: Annotated[Part, typer.Option(help="encoder: pixels -> latent; decoder: latent -> pixels; autoencoder: both")] = Part.autoencoder,
+):
+    """Export the network to ONNX for other runtimes: dynamic batch and size, float32 RGB in [0, 1] in and out (docs/export.md)."""
+    from autoenc_cli.codec.export import export_onnx, require_onnx
+    from autoenc_cli.model.weights import resolve_weights
+    require_onnx()
+    part = part.value
+    source = resolve_weights(weights)
+    if output is not None and (output.is_dir() or str(output).endswith(("/", "\\"))):
+        raise AutoencError(f"{output}: is a folder; give -o a file name, such as {output / f'{source.stem}.{part}.onnx'}")
+    target = output or output_paths([source], None, "", default_suffix=f".{part}.onnx")[0]
+    prepare_outputs([source], [target])
+    result = export_onnx(source, target, part)
+    out.print(f"wrote {escape(str(target))}: {part}, {escape(result.signature)}, {result.size_bytes / 1024:,.0f} KB")
+    err.print(weights_note(weights, result.meta))

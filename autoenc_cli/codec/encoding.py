@@ -1,0 +1,166 @@
+"""Images and latent files in and out: encode pictures to latents, decode latents to pictures.
+
+Pictures keep their own size: the network is fully convolutional, so a picture is padded on the
+right and bottom to a multiple of 16, encoded, and decoded pictures are cropped back. A latent is
+(channels, ceil(height/16), ceil(width/16)), channel first: (128, 4, 4) for 64x64 at channel multiplier 1.
+The file format (a .npy and a JSON sidecar) is in latentfile.py.
+"""
+
+import io
+import os
+import warnings
+
+import numpy as np
+import torch
+from PIL import Image
+
+from autoenc_cli.model.color import from_network, to_network
+from autoenc_cli.codec.pictures import center_square, open_image
+from autoenc_cli.errors import AutoencError
+from autoenc_cli.fileio import write_bytes_atomic
+from autoenc_cli.model.hardware import autocast
+from autoenc_cli.codec.latentfile import Latent, load_latent, save_latent
+from autoenc_cli.model.autoencoder import DOWNSCALE, Autoencoder
+from autoenc_cli.codec.tiles import decode_tiled, encode_tiled
+
+
+def save_png(pixels: np.ndarray, path: str | os.PathLike) -> None:
+    """H x W x 3 uint8 -> PNG, written atomically."""
+    buf = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(pixels), "RGB").save(buf, format="PNG")
+    write_bytes_atomic(path, buf.getvalue())
+
+
+@torch.inference_mode()
+def encode_images(model: Autoencoder, pixels: np.ndarray, precision: str = "fp32") -> np.ndarray:
+    """N x H x W x 3 uint8 -> N x C x H/16 x W/16 float32 latents (computed on the model's device; `autoenc encode`
+    runs fp32, bench also at training's precision)."""
+    device = next(model.parameters()).device
+    x = to_network(torch.from_numpy(np.array(pixels, dtype=np.uint8)).to(device).permute(0, 3, 1, 2), model.color)
+    with autocast(device, precision):
+        return model.encoder(x).float().cpu().numpy()
+
+
+@torch.inference_mode()
+def decode_latents(model: Autoencoder, latents: np.ndarray, precision: str = "fp32") -> np.ndarray:
+    """N x C x h x w float32 latents -> N x 16h x 16w x 3 uint8 pixels (computed on the model's device)."""
+    device = next(model.parameters()).device
+    with autocast(device, precision):
+        y = model.decoder(torch.from_numpy(np.array(latents, dtype=np.float32)).to(device))
+    return from_network(y.float(), model.color).permute(0, 2, 3, 1).cpu().numpy()
+
+
+def pad_to_multiple(pixels: np.ndarray, m: int = DOWNSCALE) -> np.ndarray:
+    """H x W x 3 -> padded on the right and bottom to multiples of m by mirror reflection
+    (repeated for pictures smaller than the padding; a 1-pixel side repeats its pixel)."""
+    h, w = pixels.shape[:2]
+    if h % m == 0 and w % m == 0:
+        return pixels  # no copy: a 48-megapixel picture is 144 MB
+    return np.pad(pixels, ((0, -h % m), (0, -w % m), (0, 0)), mode="reflect")
+
+
+def encode_picture(model: Autoencoder, pixels: np.ndarray, max_memory_mb: float | None = None) -> np.ndarray:
+    """One H x W x 3 uint8 picture of any size -> (C, ceil(H/16), ceil(W/16)) float32 latent, in tiles that
+    fit max_memory_mb (None: tiles.budget_mb's default), with the latent one pass would give (tiles.py)."""
+    with warnings.catch_warnings():  # a read-only array (Pillow's) is only read here: no copy of a big picture
+        warnings.simplefilter("ignore", UserWarning)
+        padded = torch.from_numpy(pad_to_multiple(pixels)).permute(2, 0, 1)[None]
+    return encode_tiled(model, padded, max_memory_mb)
+
+
+def decode_picture(model: Autoencoder, latent: Latent, max_memory_mb: float | None = None) -> np.ndarray:
+    """A latent -> its H x W x 3 uint8 picture, cropped to the size it was encoded from (in tiles, as encode)."""
+    w, h = latent.original_size
+    values = torch.from_numpy(np.asarray(latent.values, dtype=np.float32))[None]
+    return decode_tiled(model, values, max_memory_mb)[:h, :w]
+
+
+@torch.inference_mode()
+def run_network(model: Autoencoder, pixels: torch.Tensor, precision: str = "fp32") -> tuple[torch.Tensor, torch.Tensor]:
+    """The one pass from pixels through the whole network, for eval, the galleries and training's validation:
+    N x H x W x 3 uint8 on the model's device -> (the network's input, its output), in the model's colour encoding."""
+    x = to_network(pixels.permute(0, 3, 1, 2), model.color)
+    with autocast(pixels.device, precision):
+        return x, model(x).float()
+
+
+def reconstruct(model: Autoencoder, pixels: np.ndarray) -> np.ndarray:
+    """N x H x W x 3 uint8 (H, W multiples of 16) -> the model's reconstructions, as uint8 RGB."""
+    device = next(model.parameters()).device
+    _, y = run_network(model, torch.from_numpy(np.ascontiguousarray(pixels)).to(device))
+    return from_network(y, model.color).permute(0, 2, 3, 1).cpu().numpy()
+
+
+def reconstruct_picture(model: Autoencoder, pixels: np.ndarray, max_memory_mb: float | None = None) -> np.ndarray:
+    """One H x W x 3 uint8 picture of any size, encoded and decoded as `autoenc encode` + `decode` do it."""
+    h, w = pixels.shape[:2]
+    latent = torch.from_numpy(encode_picture(model, pixels, max_memory_mb))[None]
+    return decode_tiled(model, latent, max_memory_mb)[:h, :w]
+
+
+def check_resize(resize: int | None) -> None:
+    if resize is not None and not 1 <= resize <= 16384:
+        raise AutoencError(f"--resize must be between 1 and 16384 (got {resize})")
+
+
+def read_picture(path, resize: int | None = None) -> np.ndarray:
+    """An image file as H x W x 3 uint8: its own size, or centre-cropped and resized to resize x resize."""
+    check_resize(resize)
+    img = open_image(path)
+    return np.asarray(center_square(img, resize) if resize else img, dtype=np.uint8)
+
+
+def encode_file(model: Autoencoder, image_path, latent_path, dtype: str = "float32", resize: int | None = None,
+                weights: dict | None = None, max_memory_mb: float | None = None) -> tuple[tuple[int, ...], tuple[int, int]]:
+    """Encode one image file into a latent .npy and its sidecar; return the latent's shape and the picture's size."""
+    pixels = read_picture(image_path, resize)
+    latent = encode_picture(model, pixels, max_memory_mb)
+    size = (pixels.shape[1], pixels.shape[0])
+    save_latent(latent_path, latent, size, dtype, resize, weights)
+    return latent.shape, size
+
+
+def decode_file(model: Autoencoder, latent_path, image_path, max_memory_mb: float | None = None,
+                using: dict | None = None) -> tuple[tuple[int, int], str | None]:
+    """Decode one latent file (with its sidecar, if any) into a PNG.
+
+    Returns the picture's (width, height), and a warning when the latent names weights other than `using` (the
+    fingerprint of the weights decoding it): the picture will not match. None when they match or are not named."""
+    latent = load_latent(latent_path, model.latent_channels)
+    pixels = decode_picture(model, latent, max_memory_mb)
+    save_png(pixels, image_path)
+    made_with, warning = latent.meta.get("weights"), None
+    if using and isinstance(made_with, dict) and made_with.get("sha256") not in (None, using.get("sha256")):
+        warning = (f"{latent_path} was encoded with other weights ({made_with.get('file')}, sha256 "
+                   f"{str(made_with.get('sha256'))[:12]}); the picture will not match")
+    return (pixels.shape[1], pixels.shape[0]), warning
+
+
+LABEL_WIDTH = 104  # pixels left of a comparison grid for the row names
+PSNR_HEIGHT = 14  # pixels under each row of reconstructions for their PSNR
+
+
+def comparison_grid(originals: np.ndarray, reconstructions: np.ndarray, columns: int = 8, scale: int = 2) -> np.ndarray:
+    """Rows of originals, each followed by the row of their reconstructions, upscaled, with 1px gaps (before
+    scaling); the rows are named on the left and each reconstruction's PSNR is written under it."""
+    from PIL import ImageDraw, ImageFont
+
+    from autoenc_cli.codec.metrics import psnr_per_image
+    n, h, w, _ = originals.shape
+    rows = -(-n // columns)
+    pair = 2 * (h + 1) * scale + PSNR_HEIGHT  # one row of originals, one of reconstructions, their PSNRs
+    canvas = Image.new("RGB", (LABEL_WIDTH + (columns * (w + 1) + 1) * scale, rows * pair + scale), "white")
+    draw, font = ImageDraw.Draw(canvas), ImageFont.load_default(11)
+    psnr = psnr_per_image(originals, reconstructions).tolist()
+    for r in range(rows):
+        top = r * pair + scale
+        draw.text((4, top + h * scale // 2 - 6), "original", fill="black", font=font)
+        draw.text((4, top + (h + 1) * scale + h * scale // 2 - 6), "reconstruction", fill="black", font=font)
+    for i in range(n):
+        r, c = divmod(i, columns)
+        x, y = LABEL_WIDTH + (c * (w + 1) + 1) * scale, r * pair + scale
+        for k, tile in enumerate((originals[i], reconstructions[i])):
+            big = Image.fromarray(np.ascontiguousarray(tile)).resize((w * scale, h * scale), Image.NEAREST)
+            canvas.paste(big, (x, y + k * (h + 1) * scale))
+        draw.text((x + 2, y + 2 * (h + 1) * scale - scale + 1), f"{psnr[i]:.1f} dB", fill="black", font=font)
+    return np.asarray(canvas)

@@ -1,0 +1,208 @@
+"""Latent files on disk: a plain `.npy` array plus a small JSON sidecar, both readable without autoenc.
+
+    z.npy       (channels, height/16, width/16), float32, float16 or int8, channel first
+    z.npy.json  {"format": "autoenc-latent", "version": 1, "original_size": [W, H],
+                 "padded_size": [W16, H16], "dtype": "int8", "shape": [C, h, w],
+                 "scale": [... one per channel, int8 only ...], "resize": null or N,
+                 "weights": {"file": "model.safetensors", "sha256": "..."}}
+
+The value of channel c is z[c] * scale[c] for int8 and z[c] itself otherwise. The decoded
+picture is cropped to original_size (the top-left corner of the padded picture). A `.npy`
+without a sidecar is a float latent of a picture 16 times its height and width, as written
+by autoenc 0.1 (a (128, 4, 4) float32 array decodes to 64x64).
+"""
+
+import io
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from autoenc_cli.codec.pictures import MAX_IMAGE_PIXELS
+from autoenc_cli.errors import AutoencError
+from autoenc_cli.fileio import write_bytes_atomic
+from autoenc_cli.model.autoencoder import DOWNSCALE, LATENT_CHANNELS
+
+NPY_MAGIC = b"\x93NUMPY"
+
+FORMAT = "autoenc-latent"
+VERSION = 1
+DTYPES = ("float32", "float16", "int8")
+INT8_MAX = 127
+
+
+@dataclass
+class Latent:
+    values: np.ndarray  # (C, h, w) float32, dequantized
+    original_size: tuple[int, int]  # (width, height) of the picture it came from
+    stored_dtype: str = "float32"
+    meta: dict = field(default_factory=dict)  # the sidecar, {} when there was none
+
+    @property
+    def padded_size(self) -> tuple[int, int]:
+        return self.values.shape[2] * DOWNSCALE, self.values.shape[1] * DOWNSCALE
+
+
+def sidecar_path(path: str | os.PathLike) -> Path:
+    path = Path(path)
+    return path.with_name(path.name + ".json")
+
+
+def is_sidecar(path: str | os.PathLike) -> bool:
+    return Path(path).name.endswith(".npy.json")
+
+
+def quantize(z: np.ndarray, dtype: str) -> tuple[np.ndarray, list[float] | None]:
+    """float32 (C, h, w) -> the stored array and, for int8, its per-channel scales.
+
+    A channel's scale is max |z| / 127, written with 3 significant digits (short in the sidecar;
+    the largest value may land a fraction of a step past 127 and is clipped to it).
+    """
+    if dtype not in DTYPES:
+        raise AutoencError(f"unknown latent dtype {dtype!r}; choose one of {', '.join(DTYPES)}")
+    if dtype != "int8":
+        return z.astype(dtype), None
+    peak = np.abs(z).reshape(len(z), -1).max(1).astype(np.float64)
+    scale = [float(f"{p / INT8_MAX:.3g}") if p > 0 else 1.0 for p in peak]
+    q = np.clip(np.rint(z / np.asarray(scale, np.float32)[:, None, None]), -INT8_MAX, INT8_MAX).astype(np.int8)
+    return q, scale
+
+
+def dequantize(stored: np.ndarray, scale: list[float] | None) -> np.ndarray:
+    z = stored.astype(np.float32)
+    if scale is not None:
+        z *= np.asarray(scale, np.float32)[:, None, None]
+    return z
+
+
+def latent_file_bytes(z: np.ndarray, original_size: tuple[int, int], dtype: str = "float32", resize: int | None = None,
+                      weights: dict | None = None) -> tuple[bytes, bytes]:
+    """The exact bytes of the .npy and of its sidecar that save_latent writes (eval --rd counts them)."""
+    stored, scale = quantize(np.asarray(z, np.float32), dtype)
+    meta = {
+        "format": FORMAT, "version": VERSION,
+        "original_size": [int(original_size[0]), int(original_size[1])],
+        "padded_size": [stored.shape[2] * DOWNSCALE, stored.shape[1] * DOWNSCALE],
+        "shape": list(stored.shape), "dtype": dtype, "scale": scale, "resize": resize, "weights": weights,
+    }
+    npy = io.BytesIO()
+    np.save(npy, np.ascontiguousarray(stored), allow_pickle=False)
+    lines = ",\n".join(f"  {json.dumps(k)}: {json.dumps(v)}" for k, v in meta.items())
+    return npy.getvalue(), ("{\n" + lines + "\n}\n").encode("utf-8")
+
+
+def save_latent(path: str | os.PathLike, z: np.ndarray, original_size: tuple[int, int], dtype: str = "float32",
+                resize: int | None = None, weights: dict | None = None) -> Path:
+    """Write `path` (the .npy) and its sidecar, each atomically; return the sidecar's path."""
+    npy, sidecar = latent_file_bytes(z, original_size, dtype, resize, weights)
+    write_bytes_atomic(path, npy)
+    side = sidecar_path(path)
+    write_bytes_atomic(side, sidecar)
+    return side
+
+
+def read_array(path: Path) -> np.ndarray:
+    """The .npy itself, never unpickled."""
+    if not path.is_file():
+        raise AutoencError(f"{path}: no such latent file")
+    with open(path, "rb") as f:
+        if f.read(len(NPY_MAGIC)) != NPY_MAGIC:
+            if is_sidecar(path):
+                raise AutoencError(f"{path}: is the JSON sidecar of a latent; give the latent itself, {str(path)[:-5]}")
+            raise AutoencError(f"{path}: not a .npy file")
+    try:
+        z = np.load(path, allow_pickle=False)
+    except ValueError as e:
+        if "pickle" in str(e).lower():
+            raise AutoencError(f"{path}: latent has an object dtype (refused: it would need unpickling)") from None
+        raise AutoencError(f"{path}: not a .npy latent file ({e})") from None
+    except (OSError, EOFError) as e:
+        raise AutoencError(f"{path}: not a .npy latent file ({e})") from None
+    if not isinstance(z, np.ndarray) or z.dtype.kind not in "fiu":
+        raise AutoencError(f"{path}: latent dtype {getattr(z, 'dtype', type(z))} is not numeric")
+    return z
+
+
+def read_sidecar(path: Path) -> dict:
+    """The sidecar of the latent `path`, checked; {} when there is none."""
+    side = sidecar_path(path)
+    if not side.exists():
+        return {}
+    try:
+        meta = json.loads(side.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise AutoencError(f"{side}: unreadable latent sidecar ({e})") from None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise AutoencError(f"{side}: not an autoenc latent sidecar (no \"format\": \"{FORMAT}\")")
+    if meta.get("version") != VERSION:
+        raise AutoencError(f"{side}: latent format version {meta.get('version')!r}; this autoenc reads {VERSION}")
+    return meta
+
+
+def _bad(side: Path, what: str) -> AutoencError:
+    return AutoencError(f"{side}: {what}")
+
+
+def check_against(meta: dict, z: np.ndarray, path: Path) -> tuple[tuple[int, int], list[float] | None]:
+    """The sidecar must describe this very array: dtype, shape, sizes, scales."""
+    side = sidecar_path(path)
+    if meta.get("dtype") != str(z.dtype) or meta.get("dtype") not in DTYPES:
+        raise _bad(side, f"says dtype {meta.get('dtype')!r} but {path.name} holds {z.dtype} (files out of step?)")
+    if meta.get("shape") != list(z.shape):
+        raise _bad(side, f"says shape {meta.get('shape')} but {path.name} has {list(z.shape)} (files out of step?)")
+    size = meta.get("original_size")
+    padded = (z.shape[2] * DOWNSCALE, z.shape[1] * DOWNSCALE)
+    if (not isinstance(size, list) or len(size) != 2 or not all(type(v) is int for v in size)
+            or not all(1 <= v <= p for v, p in zip(size, padded))):
+        raise _bad(side, f"original_size {size!r} does not fit the latent's {padded[0]}x{padded[1]} pixels")
+    scale = meta.get("scale")
+    if z.dtype == np.int8:
+        if (not isinstance(scale, list) or len(scale) != z.shape[0]
+                or not all(isinstance(s, (int, float)) and np.isfinite(s) and s > 0 for s in scale)):
+            raise _bad(side, f"int8 latent needs {z.shape[0]} positive finite scales")
+    else:
+        scale = None
+    return (size[0], size[1]), scale
+
+
+def load_latent(path: str | os.PathLike, channels: int | None = None) -> Latent:
+    """Read and check a latent and its sidecar: (channels, h, w) finite numbers, dequantized to float32.
+
+    channels=None accepts any channel count (to inspect a file without a network at hand).
+    """
+    path = Path(path)
+    z = read_array(path)
+    if z.ndim == 4 and z.shape[0] == 1:
+        z = z[0]
+    if z.ndim != 3 or (channels is not None and z.shape[0] != channels) or 0 in z.shape:
+        c = channels or "C"
+        raise AutoencError(f"{path}: latent shape {z.shape}, expected ({c}, H, W) such as ({c}, 4, 4)"
+                           + (f" for weights of channel multiplier {channels // LATENT_CHANNELS}" if channels else ""))
+    if z.shape[1] * z.shape[2] * DOWNSCALE**2 > MAX_IMAGE_PIXELS:
+        raise AutoencError(f"{path}: latent would decode to {z.shape[2] * DOWNSCALE}x{z.shape[1] * DOWNSCALE} pixels, "
+                           f"over the {MAX_IMAGE_PIXELS:,}-pixel limit")
+    meta = read_sidecar(path)
+    if meta:
+        size, scale = check_against(meta, z, path)
+    elif z.dtype == np.int8:
+        raise AutoencError(f"{path}: int8 latent without its sidecar {sidecar_path(path).name} (it holds the scales)")
+    else:
+        size, scale = (z.shape[2] * DOWNSCALE, z.shape[1] * DOWNSCALE), None
+    values = dequantize(z, scale)
+    if not np.isfinite(values).all():
+        raise AutoencError(f"{path}: latent contains NaN or inf")
+    return Latent(values, size, str(z.dtype), meta)
+
+
+def without_sidecars(paths: list[Path]) -> list[Path]:
+    """Drop `x.npy.json` when `x.npy` is in the list too (as `decode latents/*` passes both)."""
+    names = {str(p) for p in paths}
+    return [p for p in paths if not (is_sidecar(p) and str(p)[:-5] in names)]
+
+
+def bits_per_pixel(latent_shape: tuple[int, ...], dtype: str, image_size: tuple[int, int]) -> float:
+    """Bits of latent values (not counting the .npy header) per pixel of the original picture."""
+    values = int(np.prod(latent_shape))
+    return values * np.dtype(dtype).itemsize * 8 / (image_size[0] * image_size[1])

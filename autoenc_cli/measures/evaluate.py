@@ -1,0 +1,228 @@
+"""Reconstruction quality of a model against two reference points at the same 2,048 numbers per image.
+
+- bicubic: 64x64 -> 26x26 -> 64x64 with Pillow BICUBIC (26 * 26 * 3 = 2,028 numbers);
+- jpeg: Pillow's JPEG (default settings: 4:2:0, standard Huffman tables) at the largest quality
+  in 1..95 whose file fits in 1,024 bytes (quality 1 where none fits; those images are counted).
+
+Every metric is on 8-bit pixels, per image, then averaged: PSNR, SSIM (single scale), MSE.
+Images are processed in chunks, so memory stays flat however large the folder.
+"""
+
+import io
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from autoenc_cli.codec.encoding import comparison_grid, reconstruct, reconstruct_picture, save_png
+from autoenc_cli.codec.pictures import find_images, open_image
+from autoenc_cli.training.data import cached_images, check_folder, is_tiny_imagenet, no_images, split_dataset
+from autoenc_cli.errors import AutoencError
+from autoenc_cli.codec.metrics import mse_per_image, picture_scores, psnr_per_image, ssim_per_image
+from autoenc_cli.model.autoencoder import Autoencoder
+
+BICUBIC_SIDE = 26  # 26 * 26 * 3 = 2,028 <= 2,048 latent numbers
+KEPT_FRACTION = 1 / 6  # of a picture's numbers that the latent keeps: 2,048 of 64 * 64 * 3
+JPEG_BUDGET = 1024  # bytes per image, whole file
+JPEG_QUALITIES = (1, 95)
+WORST = 16  # reconstructions shown in the worst-images PNG
+CHUNK = 256  # images per chunk (model batch, metrics, baselines)
+
+
+# ---------------------------------------------------------------- which images
+
+def eval_files(data: str | os.PathLike) -> list[Path]:
+    """A Tiny ImageNet root: its val split. Any other folder: all of its images (eval is not training)."""
+    root = Path(data)
+    check_folder(root)
+    files = split_dataset(root).val if is_tiny_imagenet(root) else find_images(root)
+    if not files:
+        raise no_images(root)
+    return files
+
+
+# ---------------------------------------------------------------- the reference points
+
+def bicubic(pixels: np.ndarray, side: int = BICUBIC_SIDE) -> np.ndarray:
+    """N x 64 x 64 x 3 uint8 -> the same, through side x side and back with Pillow BICUBIC."""
+    out = np.empty_like(pixels)
+    for i, p in enumerate(pixels):
+        small = Image.fromarray(p, "RGB").resize((side, side), Image.BICUBIC)
+        out[i] = np.asarray(small.resize((p.shape[1], p.shape[0]), Image.BICUBIC))
+    return out
+
+
+def jpeg_bytes(pixels: np.ndarray, quality: int) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(pixels, "RGB").save(buf, format="JPEG", quality=quality)
+    return buf.getvalue()
+
+
+def jpeg_fit(pixels: np.ndarray, budget: int = JPEG_BUDGET) -> tuple[bytes, int]:
+    """The JPEG at the largest quality whose size fits `budget` (binary search), or quality 1 if none fits."""
+    lo, hi = JPEG_QUALITIES
+    best, best_q = None, lo
+    while lo <= hi:
+        q = (lo + hi) // 2
+        data = jpeg_bytes(pixels, q)
+        if len(data) <= budget:
+            best, best_q, lo = data, q, q + 1
+        else:
+            hi = q - 1
+    return (best, best_q) if best is not None else (jpeg_bytes(pixels, JPEG_QUALITIES[0]), JPEG_QUALITIES[0])
+
+
+def jpeg(pixels: np.ndarray, budget: int = JPEG_BUDGET) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """N images -> (decoded JPEGs, their sizes in bytes, their qualities)."""
+    out, sizes, qualities = np.empty_like(pixels), np.empty(len(pixels), np.int64), np.empty(len(pixels), np.int64)
+    for i, p in enumerate(pixels):
+        data, qualities[i] = jpeg_fit(p, budget)
+        sizes[i] = len(data)
+        with Image.open(io.BytesIO(data)) as img:
+            out[i] = np.asarray(img.convert("RGB"))
+    return out, sizes, qualities
+
+
+# ---------------------------------------------------------------- scores
+
+@dataclass
+class Scores:
+    """Per-image metrics, appended chunk by chunk."""
+    psnr: list = field(default_factory=list)
+    ssim: list = field(default_factory=list)
+    mse: list = field(default_factory=list)
+
+    def add(self, originals: np.ndarray, recon: np.ndarray) -> None:
+        self.psnr += psnr_per_image(originals, recon).tolist()
+        self.ssim += ssim_per_image(originals, recon).tolist()
+        self.mse += mse_per_image(originals, recon).tolist()
+
+    def add_picture(self, original: np.ndarray, recon: np.ndarray) -> None:
+        """One picture of any size (add() holds float64 copies of a whole chunk: too much for a big photo)."""
+        mse, psnr, ssim, _ = picture_scores(original, recon)
+        self.psnr.append(psnr)
+        self.ssim.append(ssim)
+        self.mse.append(mse)
+
+    def summary(self) -> dict[str, float]:
+        return {"psnr": float(np.mean(self.psnr)), "ssim": float(np.mean(self.ssim)), "mse": float(np.mean(self.mse))}
+
+
+@dataclass
+class Evaluation:
+    images: int
+    skipped: int  # files that could not be decoded
+    model: Scores
+    bicubic: Scores
+    jpeg: Scores
+    jpeg_sizes: list
+    jpeg_qualities: list
+
+    def to_json(self) -> dict:
+        jpeg = self.jpeg.summary() | {
+            "bytes": float(np.mean(self.jpeg_sizes)),
+            "quality": float(np.mean(self.jpeg_qualities)),
+            "over_budget": int(sum(s > JPEG_BUDGET for s in self.jpeg_sizes)),
+        }
+        return {"images": self.images, "skipped": self.skipped, **self.model.summary(),
+                "baselines": {"bicubic": self.bicubic.summary(), "jpeg": jpeg}}
+
+
+def decoded_pictures(data: str | os.PathLike, limit: int | None = None, cache_dir=None, progress=None) -> tuple[np.ndarray, int]:
+    """The 64x64 pictures eval scores (the first `limit` files of eval_files, decoded through the cache) and the
+    count of unreadable files skipped."""
+    if limit is not None and limit < 1:
+        raise AutoencError(f"--limit {limit}: must be at least 1")
+    files = eval_files(data)[:limit]
+    decoded = cached_images(files, cache_dir, progress, "decoding images")
+    if len(decoded.pixels) == 0:
+        raise AutoencError(f"{data}: none of the {len(files)} image file(s) could be decoded")
+    return decoded.pixels, decoded.skipped
+
+
+def evaluate(data: str | os.PathLike, model: Autoencoder, limit: int | None = None, worst_png: str | os.PathLike | None = None,
+             cache_dir=None, progress=None) -> Evaluation:
+    """Score `model`, bicubic and JPEG on the images of `data`; write the worst reconstructions to `worst_png`.
+
+    progress(done, total, label) is called while decoding and while evaluating.
+    """
+    pixels, skipped = decoded_pictures(data, limit, cache_dir, progress)
+    result = Evaluation(len(pixels), skipped, Scores(), Scores(), Scores(), [], [])
+    for start in range(0, len(pixels), CHUNK):
+        chunk = np.array(pixels[start:start + CHUNK])  # a writable copy of the rows in the cache
+        result.model.add(chunk, reconstruct(model, chunk))
+        result.bicubic.add(chunk, bicubic(chunk))
+        recon, sizes, qualities = jpeg(chunk)
+        result.jpeg.add(chunk, recon)
+        result.jpeg_sizes += sizes.tolist()
+        result.jpeg_qualities += qualities.tolist()
+        if progress is not None:
+            progress(start + len(chunk), len(pixels), "evaluating")
+    if worst_png is not None:
+        save_png(worst_grid(model, pixels, result.model.psnr), worst_png)
+    return result
+
+
+def worst_grid(model: Autoencoder, pixels: np.ndarray, psnr: list, count: int = WORST) -> np.ndarray:
+    """The `count` lowest-PSNR images, worst first: a row of originals above a row of reconstructions."""
+    worst = np.argsort(psnr, kind="stable")[:count]
+    originals = np.array(pixels[worst])
+    return comparison_grid(originals, reconstruct(model, originals))
+
+
+# ---------------------------------------------------------------- whole pictures at their own size
+
+def bicubic_same_numbers(pixels: np.ndarray, kept: float = KEPT_FRACTION) -> np.ndarray:
+    """H x W x 3 uint8 -> each side scaled by sqrt(kept) and back with Pillow BICUBIC: `kept` of the numbers remain."""
+    h, w = pixels.shape[:2]
+    small = (max(1, round(w * kept ** 0.5)), max(1, round(h * kept ** 0.5)))
+    img = Image.fromarray(np.ascontiguousarray(pixels), "RGB")
+    return np.asarray(img.resize(small, Image.BICUBIC).resize((w, h), Image.BICUBIC))
+
+
+@dataclass
+class WholeEvaluation:
+    """Per-picture scores at each picture's own size: the model's one-pass reconstruction and bicubic."""
+    files: list
+    skipped: int
+    model: Scores
+    bicubic: Scores
+
+    def to_json(self) -> dict:
+        gaps = np.array(self.model.psnr) - np.array(self.bicubic.psnr)
+        worst = int(np.argmin(gaps))
+        return {"pictures": len(self.files), "skipped": self.skipped, **self.model.summary(),
+                "baselines": {"bicubic": self.bicubic.summary()},
+                "vs_bicubic_db": {"mean": float(gaps.mean()), "worst": float(gaps[worst]),
+                                  "worst_file": str(self.files[worst]), "below_3db": int((gaps < -3).sum())},
+                "per_picture": [{"file": str(f), "psnr": m, "bicubic_psnr": b}
+                                for f, m, b in zip(self.files, self.model.psnr, self.bicubic.psnr)]}
+
+
+def evaluate_whole(data: str | os.PathLike, model: Autoencoder, limit: int | None = None, progress=None,
+                   max_memory_mb: float | None = None) -> WholeEvaluation:
+    """Score every picture of `data` at its own size (encoded and decoded as encode and decode do, in tiles that
+    fit max_memory_mb) against bicubic at 1/6 of the numbers."""
+    if limit is not None and limit < 1:
+        raise AutoencError(f"--limit {limit}: must be at least 1")
+    files = eval_files(data)[:limit]
+    result = WholeEvaluation([], 0, Scores(), Scores())
+    for i, path in enumerate(files):
+        try:
+            pixels = np.asarray(open_image(path), dtype=np.uint8)
+        except AutoencError:
+            result.skipped += 1
+            continue
+        if min(pixels.shape[:2]) < 11:  # SSIM's window
+            result.skipped += 1
+            continue
+        result.files.append(path)
+        result.model.add_picture(pixels, reconstruct_picture(model, pixels, max_memory_mb))
+        result.bicubic.add_picture(pixels, bicubic_same_numbers(pixels))
+        if progress is not None:
+            progress(i + 1, len(files), "evaluating whole pictures")
+    if not result.files:
+        raise AutoencError(f"{data}: none of the {len(files)} image file(s) could be decoded at 11x11 or more")
+    return result

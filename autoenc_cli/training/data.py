@@ -1,0 +1,252 @@
+"""Datasets: the Tiny ImageNet layout or a folder, its train/validation split, and the uint8 dataset cache.
+
+A dataset is decoded once into an N x 64 x 64 x 3 uint8 `.npy` under the cache directory
+(keyed by the files' paths, sizes and modification times): training
+reads batches from it (ImageRows) and never touches a JPEG again.
+"""
+
+import hashlib
+import json
+import os
+import stat
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from autoenc_cli.codec.pictures import IMAGE_EXTENSIONS, decode_or_none, find_images, worker_pool
+from autoenc_cli.errors import AutoencError
+from autoenc_cli.fileio import atomic_path, write_text_atomic
+from autoenc_cli.model.autoencoder import IMAGE_SIZE
+
+CACHE_VERSION = 1  # bump when decoding or resizing changes
+VAL_FRACTION = 0.05  # of a plain folder, held out for validation
+
+
+def cache_root(cache_dir: str | os.PathLike | None = None) -> Path:
+    if cache_dir is not None:
+        return Path(cache_dir)
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "autoenc"
+
+
+def is_tiny_imagenet(root: Path) -> bool:
+    return (root / "train").is_dir() and any((root / "train").glob("*/images"))
+
+
+def held_out(path: Path, root: Path) -> bool:
+    """Deterministic validation membership from a hash of the relative path (stable as files are added)."""
+    digest = hashlib.sha1(str(path.relative_to(root)).encode()).digest()
+    return int.from_bytes(digest[:4], "big") < VAL_FRACTION * 2**32
+
+
+@dataclass
+class Split:
+    train: list[Path]
+    val: list[Path]
+    layout: str  # "tiny-imagenet" or "folder"
+
+
+def check_folder(root: Path) -> None:
+    """A dataset folder that exists (a missing Tiny ImageNet points to `autoenc download`)."""
+    if not root.exists():
+        hint = ("; download it with `autoenc download` (or add --download to train)"
+                if root.name.startswith("tiny-imagenet") else "")
+        raise AutoencError(f"{root}: no such file or directory{hint}")
+    if root.is_file():
+        raise AutoencError(f"{root}: is a file; give a folder of images or a Tiny ImageNet root")
+
+
+def no_images(root: Path) -> AutoencError:
+    return AutoencError(f"{root}: no images found (looked for {', '.join(sorted(IMAGE_EXTENSIONS))})")
+
+
+def split_dataset(root: str | os.PathLike) -> Split:
+    """Tiny ImageNet root: train/*/images and val/images. Any other folder: a hashed 5% held out."""
+    root = Path(root)
+    check_folder(root)
+    if is_tiny_imagenet(root):
+        train = sorted(p for d in sorted((root / "train").glob("*/images")) for p in find_images(d))
+        val = find_images(root / "val" / "images") if (root / "val" / "images").is_dir() else []
+        if not val:  # a Tiny ImageNet tree without val: hold out part of train
+            val = [p for p in train if held_out(p, root)]
+            train = [p for p in train if not held_out(p, root)]
+        split = Split(train, val, "tiny-imagenet")
+    else:
+        files = find_images(root)
+        val = [p for p in files if held_out(p, root)]
+        train = [p for p in files if not held_out(p, root)]
+        if files and not val:  # tiny folders: keep at least one image out
+            val, train = train[-1:], train[:-1] or train[-1:]
+        split = Split(train, val, "folder")
+    if not split.train:
+        raise no_images(root)
+    return split
+
+
+def class_fraction(files: list[Path], fraction: float, seed: int, layout: str) -> list[Path]:
+    """The same fraction of every class's files (at least one each), chosen deterministically from `seed`.
+
+    A class is train/<wnid> in the Tiny ImageNet layout, a file's parent folder otherwise. Within a class
+    files are ranked by a hash of (seed, file name), so the choice does not depend on listing order.
+    """
+    if fraction >= 1:
+        return files
+    classes: dict[Path, list[Path]] = {}
+    for p in files:
+        classes.setdefault(p.parent.parent if layout == "tiny-imagenet" else p.parent, []).append(p)
+    keep = set()
+    for members in classes.values():
+        ranked = sorted(members, key=lambda p: hashlib.sha1(f"{seed}/{p.name}".encode()).digest())
+        keep.update(ranked[:max(1, round(fraction * len(members)))])
+    return [p for p in files if p in keep]
+
+
+# ---------------------------------------------------------------- the cache
+
+def all_thumbnails(files: list[Path], sample: int = 256) -> bool:
+    """Whether a folder holds 64x64 pictures (judged from the headers of up to `sample` files, spread over it)."""
+    for p in files[::max(1, len(files) // sample)]:
+        try:
+            with Image.open(p) as img:
+                if img.size != (IMAGE_SIZE, IMAGE_SIZE):
+                    return False
+        except Exception:  # unreadable files are counted when decoded  # noqa: BLE001
+            continue
+    return True
+
+
+def file_key(files: list[Path], kind: str) -> str:
+    """A hash of `kind` and the files' real paths, sizes and modification times (resolving each folder once)."""
+    h = hashlib.sha256(kind.encode())
+    folders: dict[Path, Path] = {}
+    for p in files:
+        st = os.lstat(p)
+        if stat.S_ISLNK(st.st_mode):
+            real, st = p.resolve(), p.stat()
+        else:
+            if p.parent not in folders:
+                folders[p.parent] = p.parent.resolve()
+            real = folders[p.parent] / p.name
+        h.update(f"\n{real}\t{st.st_size}\t{st.st_mtime_ns}".encode())
+    return h.hexdigest()[:24]
+
+
+class ImageRows:
+    """The rows of an N x 64 x 64 x 3 uint8 `.npy`, read from the file on demand.
+
+    Reads go through the page cache (pread), not a memory map, so the process's memory stays
+    the size of a batch whatever the dataset's size.
+    """
+
+    def __init__(self, path: Path):
+        with open(path, "rb") as f:
+            major, _ = np.lib.format.read_magic(f)
+            read_header = np.lib.format.read_array_header_1_0 if major == 1 else np.lib.format.read_array_header_2_0
+            self.shape, fortran, dtype = read_header(f)
+            self.offset = f.tell()
+        if fortran or dtype != np.uint8 or len(self.shape) != 4:
+            raise ValueError(f"{path}: not a uint8 image cache")
+        self.dtype = np.dtype(np.uint8)
+        self.row_bytes = int(np.prod(self.shape[1:]))
+        self.nbytes = self.row_bytes * self.shape[0]
+        self.fd = os.open(path, os.O_RDONLY)
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __getitem__(self, index) -> np.ndarray:
+        if isinstance(index, slice):
+            start, stop, step = index.indices(len(self))
+            if step == 1:
+                out = np.empty((max(0, stop - start), *self.shape[1:]), np.uint8)
+                if len(out):
+                    os.preadv(self.fd, [out], self.offset + start * self.row_bytes)
+                return out
+            index = np.arange(start, stop, step)
+        if isinstance(index, (int, np.integer)):
+            return self[[index + len(self) if index < 0 else index]][0]
+        index = np.asarray(index, dtype=np.int64)
+        out = np.empty((len(index), *self.shape[1:]), np.uint8)
+        for i, j in enumerate(index.tolist()):
+            if not 0 <= j < len(self):
+                raise IndexError(j)
+            os.preadv(self.fd, [out[i]], self.offset + j * self.row_bytes)
+        return out
+
+    def __array__(self, dtype=None, copy=None):
+        return self[:] if dtype is None else self[:].astype(dtype)
+
+    def __del__(self):
+        try:
+            os.close(self.fd)
+        except (OSError, AttributeError):
+            pass
+
+
+@dataclass
+class CachedImages:
+    pixels: "ImageRows | np.ndarray"  # N x 64 x 64 x 3 uint8
+    skipped: int  # files that could not be decoded
+    path: Path
+
+
+def open_cache(files: list[Path], cache_dir, kind: str, opener):
+    """(npy, meta, entry): the cache files for `files` decoded as `kind`, and opener(npy, info) if a readable
+    entry is there already (None otherwise: a damaged entry is rebuilt)."""
+    root = cache_root(cache_dir)
+    key = file_key(files, kind)
+    npy, meta = root / f"{key}.npy", root / f"{key}.json"
+    if npy.exists() and meta.exists():
+        try:
+            return npy, meta, opener(npy, json.loads(meta.read_text()))
+        except (OSError, ValueError, KeyError):
+            pass
+    return npy, meta, None
+
+
+def decode_all(decode, files: list[Path], workers: int, progress=None, label: str = "images"):
+    """decode(file) for every file in order, in `workers` processes, calling progress(done, total, label)."""
+    chunks = max(1, min(64, len(files) // (8 * workers) or 1))
+    pool = worker_pool(workers) if workers > 1 else None
+    try:
+        results = pool.map(decode, files, chunksize=chunks) if pool else map(decode, files)
+        for i, result in enumerate(results):
+            yield result
+            if progress is not None:
+                progress(i + 1, len(files), label)
+    finally:
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
+
+
+def save_cache(npy: Path, meta: Path, array: np.ndarray, info: dict) -> bool:
+    """Write a cache entry atomically (the array, then its description); False if the folder is not writable."""
+    try:
+        with atomic_path(npy) as tmp:
+            with open(tmp, "wb") as f:
+                np.save(f, array)
+        write_text_atomic(meta, json.dumps(info))
+        return True
+    except AutoencError:
+        return False  # cache directory not writable: train from memory this time
+
+
+def cached_images(files: list[Path], cache_dir=None, progress=None, label: str = "images", workers: int | None = None) -> CachedImages:
+    """Decode `files` once into a uint8 cache (in parallel, with a progress callback); rows are read on demand."""
+    npy, meta, entry = open_cache(files, cache_dir, f"v{CACHE_VERSION} {IMAGE_SIZE}",
+                                  lambda npy, info: CachedImages(ImageRows(npy), info["skipped"], npy))
+    if entry is not None:
+        return entry
+    workers = workers or min(len(files) // 256 + 1, os.cpu_count() or 1)
+    out = np.empty((len(files), IMAGE_SIZE, IMAGE_SIZE, 3), np.uint8)
+    n = 0
+    for arr in decode_all(decode_or_none, files, workers, progress, label):
+        if arr is not None:
+            out[n] = arr
+            n += 1
+    out = out[:n]
+    if save_cache(npy, meta, out, {"files": len(files), "images": n, "skipped": len(files) - n}):
+        out = ImageRows(npy)
+    return CachedImages(out, len(files) - n, npy)
