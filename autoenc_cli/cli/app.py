@@ -147,19 +147,16 @@ def encode(
     """Encode images into latents: (128, H/16, W/16) .npy, channel first, plus a JSON sidecar with the picture's size."""
     if stack is not None:
         return encode_to_stack(images, stack, output, weights, dtype, resize, max_memory)
-    from autoenc_cli.codec.encoding import encode_file
+    from autoenc_cli.api import load
     from autoenc_cli.cli.progress import map_with_progress
-    from autoenc_cli.model.weights import fingerprint, resolve_weights
     check_inputs(images)
     targets = output_paths(images, output, ".npy")
     prepare_outputs(images, targets)
-    model, meta = load_weights(weights)
-    made_with = fingerprint(resolve_weights(weights))
-    results = map_with_progress(zip(images, targets), lambda it: encode_file(model, *it, dtype.value, resize, made_with, max_memory),
-                                "encoding", err)
+    ae = load(weights, max_memory=max_memory)  # the Python API's path: the same bytes from Python and the shell
+    results = map_with_progress(zip(images, targets), lambda it: ae.encode_file(*it, dtype.value, resize), "encoding", err)
     for (src, dst), (shape, (w, h)) in zip(zip(images, targets), results):
         out.print(f"{escape(str(src))} {w}x{h} -> {escape(str(dst))} {tuple(shape)} {dtype.value}")
-    err.print(weights_note(weights, meta))
+    err.print(weights_note(weights, ae.metadata))
 
 
 def encode_to_stack(inputs: list[Path], stack: Path, output: Optional[Path], weights: Optional[Path], dtype, resize,
@@ -190,22 +187,20 @@ def decode(
     max_memory: MaxMemoryOption = None,
 ):
     """Decode latents back into RGB PNG images of the size they were encoded from."""
-    from autoenc_cli.codec.encoding import decode_file
-    from autoenc_cli.codec.latentfile import sidecar_path, without_sidecars
+    from autoenc_cli.api import load
     from autoenc_cli.cli.progress import map_with_progress
-    from autoenc_cli.model.weights import fingerprint, resolve_weights
+    from autoenc_cli.codec.latentfile import sidecar_path, without_sidecars
     latents = without_sidecars(latents)
     check_inputs(latents)
     targets = output_paths(latents, output, ".png", default_suffix=".rec.png")
     prepare_outputs(latents + [sidecar_path(p) for p in latents], targets)
-    model, meta = load_weights(weights)
-    using = fingerprint(resolve_weights(weights))
-    results = map_with_progress(zip(latents, targets), lambda it: decode_file(model, *it, max_memory, using), "decoding", err)
+    ae = load(weights, max_memory=max_memory)
+    results = map_with_progress(zip(latents, targets), lambda it: ae.decode_file(*it), "decoding", err)
     for (src, dst), ((w, h), warning) in zip(zip(latents, targets), results):
         if warning:
             err.print(f"[yellow]warning:[/] {escape(warning)}")
         out.print(f"{escape(str(src))} -> {escape(str(dst))} {w}x{h}")
-    err.print(weights_note(weights, meta))
+    err.print(weights_note(weights, ae.metadata))
 
 
 from autoenc_cli.cli import work  # noqa: E402,F401  pyflakes: unused (it registers eval, score, export after the codec commands)
