@@ -22,6 +22,11 @@ class Color(str, Enum):
     lab = "lab"
 
 
+class Latent(str, Enum):
+    relu = "relu"
+    linear = "linear"
+
+
 def get_dataset(folder: Path, url: Optional[str] = None, md5: Optional[str] = None) -> bool:
     from autoenc_cli.training.download import OFFICIAL_MD5, OFFICIAL_URL, download_dataset
     from autoenc_cli.cli.progress import BytesProgress
@@ -91,6 +96,8 @@ def train(
     save_minutes: Annotated[float, setting("save_minutes", "... or every M minutes, whichever comes first")] = D.save_minutes,
     fraction: Annotated[float, setting("fraction", "train on this fraction of each class's images, chosen from --seed (the seed's example: 0.2)")] = D.fraction,
     color: Annotated[Color, typer.Option(help="the network's pixel encoding (stored in the weights; PSNR is always RGB)")] = Color(D.color),
+    latent: Annotated[Latent, typer.Option(help="relu: the seed's network; linear: no ReLU after the encoder's last convolution "
+                                                "(stored in the weights; every command builds it from the file)")] = Latent(D.latent),
     download: Annotated[bool, typer.Option("--download", help="if DATA is missing, download Tiny ImageNet into it first")] = False,
     init: Annotated[Optional[str], typer.Option(help="start from these weights (a .safetensors, or 'default': the bundled ones) instead of random ones")] = None,
     windows_per_photo: Annotated[int, setting("windows_per_photo", "photos larger than 64x64: random 64x64 windows drawn from each photo per epoch")] = D.windows_per_photo,
@@ -110,7 +117,7 @@ def train(
     cfg = TrainConfig(data=str(data), out=str(out_dir), epochs=epochs, max_steps=max_steps, batch_size=batch_size, lr=lr,
                       warmup_steps=warmup_steps, relu_leak=relu_leak, leak_until=leak_until, channel_multiplier=channel_multiplier, device=device,
                       precision=precision.value, seed=seed, cache_dir=str(cache_dir) if cache_dir else None,
-                      save_every=save_every, save_minutes=save_minutes, fraction=fraction, color=color.value, init=init,
+                      save_every=save_every, save_minutes=save_minutes, fraction=fraction, color=color.value, latent=latent.value, init=init,
                       windows_per_photo=windows_per_photo, max_zoom=max_zoom, rotate=rotate, shuffle_channels=shuffle_channels,
                       dist_timeout=dist_timeout)
     if auto_resume and not resume:

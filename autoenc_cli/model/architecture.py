@@ -30,9 +30,9 @@ def _conv_words(m: nn.Conv2d, relu: bool) -> tuple[str, str]:
     return words + ", linear", "TNNetConvolutionLinear"
 
 
-def layer_table(channel_multiplier: int = 1, size: int = IMAGE_SIZE) -> list[Layer]:
+def layer_table(channel_multiplier: int = 1, size: int = IMAGE_SIZE, latent: str = "relu") -> list[Layer]:
     """Every layer's output shape, parameters and multiply-accumulates for one size x size picture."""
-    model = Autoencoder(channel_multiplier)
+    model = Autoencoder(channel_multiplier, latent=latent)
     x = torch.zeros(1, 3, size, size)
     rows = [Layer("input", "pixels as v/64 - 2", "input", (size, size, 3), 0, 0)]
     with torch.no_grad():

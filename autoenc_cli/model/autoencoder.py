@@ -12,6 +12,7 @@ from autoenc_cli.model.kernels import DepthToSpace, Layers
 IMAGE_SIZE = 64  # the seed's input side; the network itself is fully convolutional
 DOWNSCALE = 16  # four stride-2 convolutions: latent side = image side / 16
 LATENT_CHANNELS = 128  # at channel multiplier 1
+LATENTS = ("relu", "linear")  # relu: the seed's; linear: no ReLU after the encoder's last convolution (opt-in)
 
 
 def encode_pixels(pixels: torch.Tensor) -> torch.Tensor:
@@ -29,11 +30,17 @@ def conv(c_in: int, c_out: int, stride: int = 1, bias: bool = False) -> nn.Conv2
 
 
 class Autoencoder(nn.Module):
-    def __init__(self, channel_multiplier: int = 1, color: str = "rgb"):
+    def __init__(self, channel_multiplier: int = 1, color: str = "rgb", latent: str = "relu"):
         super().__init__()
+        if latent not in LATENTS:
+            raise ValueError(f"latent {latent!r}: use {' or '.join(LATENTS)}")
         w = channel_multiplier  # the seed's NeuronMultiplier: every hidden layer's channels x w; 2 is its "big network"
         self.channel_multiplier = channel_multiplier
         self.color = color  # the pixel encoding it works in (color.to_network): rgb, or lab
+        self.latent = latent
+        # A linear latent drops the ReLU after the last encoder convolution: the seed's clamps 37% of the latent's
+        # values to 0, and a channel pushed negative (no bias there) never comes back (issue 29). Same tensors.
+        latent_activation = [nn.ReLU()] if latent == "relu" else []
         self.encoder = Layers(  # Layers: nn.Sequential, running conv + ReLU as one kernel where it can
             conv(3, 32 * w, stride=2), nn.ReLU(),  # 32x32
             conv(32 * w, 32 * w), nn.ReLU(),
@@ -42,7 +49,7 @@ class Autoencoder(nn.Module):
             conv(32 * w, 64 * w, stride=2, bias=True), nn.ReLU(),  # 8x8, the only biased convs
             conv(64 * w, 64 * w, bias=True), nn.ReLU(),
             conv(64 * w, 128 * w, stride=2), nn.ReLU(),  # 4x4
-            conv(128 * w, 128 * w), nn.ReLU(),  # latent: 4x4x128
+            conv(128 * w, 128 * w), *latent_activation,  # latent: 4x4x128
         )
         self.decoder = Layers(
             DepthToSpace(), conv(32 * w, 128 * w), nn.ReLU(),  # 8x8 (TNNetUpsample = depth-to-space = PixelShuffle(2))

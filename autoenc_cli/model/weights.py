@@ -18,7 +18,7 @@ from safetensors.torch import load_file, save_file
 from autoenc_cli.model.color import COLORS
 from autoenc_cli.errors import AutoencError
 from autoenc_cli.fileio import atomic_path
-from autoenc_cli.model.autoencoder import IMAGE_SIZE, Autoencoder, relu_slope, swap_relus
+from autoenc_cli.model.autoencoder import IMAGE_SIZE, LATENTS, Autoencoder, relu_slope, swap_relus
 
 FORMAT = "autoenc-weights"
 FORMAT_VERSION = "1"
@@ -40,6 +40,7 @@ def model_config(model: Autoencoder, color: str = "rgb") -> dict[str, str]:
         "input_size": str(IMAGE_SIZE),
         "pixel_encoding": PIXEL_ENCODING,
         "color": color,
+        "latent": model.latent,  # relu (the seed's) or linear; files without it are relu
         # saved during training's leaky-ReLU phase: the slope the network was validated with (0: the seed's plain ReLUs)
         "relu_slope": repr(relu_slope(model)),
     }
@@ -98,6 +99,9 @@ def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> t
     color = meta.get("color", "rgb")
     if color not in COLORS:
         raise AutoencError(f"{path}: unknown colour encoding {color!r} in metadata (this autoenc knows {', '.join(COLORS)})")
+    latent = meta.get("latent", "relu")
+    if latent not in LATENTS:
+        raise AutoencError(f"{path}: unknown latent {latent!r} in metadata (this autoenc knows {', '.join(LATENTS)})")
     try:
         multiplier = channel_multiplier(meta)
         if not 1 <= multiplier <= 16:
@@ -114,7 +118,7 @@ def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> t
             raise ValueError
     except ValueError:
         raise AutoencError(f"{path}: bad relu_slope {meta.get('relu_slope')!r} in metadata") from None
-    model = Autoencoder(multiplier, color)
+    model = Autoencoder(multiplier, color, latent)
     swap_relus(model, slope)
     expected = model.state_dict()
     missing = sorted(set(expected) - set(state))

@@ -4,6 +4,7 @@ import math
 from dataclasses import dataclass, fields, replace
 
 from autoenc_cli.errors import AutoencError
+from autoenc_cli.model.autoencoder import LATENTS
 from autoenc_cli.model.color import COLORS
 
 MAX_BATCH = 65536  # per process; far past what fits in any memory today
@@ -16,7 +17,7 @@ RECIPE_BATCH = 32  # the recipes' learning rates are for this batch; other batch
 # fails the others at once; this bounds the wait for one that hangs or whose machine vanished.
 DIST_TIMEOUT_S = 600.0
 LEGACY_DEFAULTS = {"relu_leak": 0.0, "init": None, "max_zoom": None, "windows_per_photo": 64, "rotate": False,
-                   "shuffle_channels": False}  # a run saved before a setting existed resumes without it
+                   "shuffle_channels": False, "latent": "relu"}  # a run saved before a setting existed resumes without it
 
 
 @dataclass
@@ -41,6 +42,7 @@ class TrainConfig:
     log_every: int = 50
     fraction: float = 1.0  # of each class's training images (the seed's example: 0.2)
     color: str = "rgb"  # the network's pixel encoding: rgb or lab
+    latent: str = "relu"  # relu: the seed's network; linear: no ReLU after the encoder's last convolution
     init: str | None = None  # weights file to start from ("default": the bundled weights); None: random
     windows_per_photo: int = 64  # photos of any size: random windows drawn from each photo per epoch
     max_zoom: float | None = None  # ... at zooms 1 (the photo's pixels) to this (None: the whole picture's short side)
@@ -62,6 +64,8 @@ class TrainConfig:
                 raise AutoencError(f"--{name.replace('_', '-')} must be {allowed} (got {value})")
         if self.color not in COLORS:
             raise AutoencError(f"--color {self.color!r}: use {' or '.join(COLORS)}")
+        if self.latent not in LATENTS:
+            raise AutoencError(f"--latent {self.latent!r}: use {' or '.join(LATENTS)}")
 
 
 @dataclass(frozen=True)

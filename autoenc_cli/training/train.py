@@ -22,7 +22,8 @@ import torch.distributed as dist
 import torch.nn.functional as F
 
 from autoenc_cli import __version__
-from autoenc_cli.training.checkpoint import LOG_FILE, STATE_FILE, Log, load_state, prepare_run_folder, remove_if_empty, save_state
+from autoenc_cli.training.checkpoint import (LOG_FILE, STATE_FILE, Log, load_state, prepare_run_folder, remove_if_empty,
+                                             save_state, state_info)
 from autoenc_cli.codec.encoding import comparison_grid, run_network, save_png
 from autoenc_cli.model.color import from_network
 from autoenc_cli.training.config import DEFAULT_EPOCHS, TrainConfig, resumed_config
@@ -53,6 +54,8 @@ def start_from(model: Autoencoder, cfg: TrainConfig, say) -> dict | None:
                            f"this run --channel-multiplier {cfg.channel_multiplier}")
     if meta.get("color", "rgb") != cfg.color:
         raise AutoencError(f"{path}: --init weights use colour {meta.get('color', 'rgb')}, this run --color {cfg.color}")
+    if parent.latent != cfg.latent:  # the same tensors: the other latent starts from them (issue 29)
+        say(f"starting a {cfg.latent} latent from {path.name}'s {parent.latent} latent")
     if cfg.relu_leak and relu_slope(parent) == 0:
         say(f"[yellow]warning:[/] --relu-leak {cfg.relu_leak:g} on --init weights trained with plain ReLUs: measured to break "
             "them (0.1: 29.5 -> 15.9 dB, docs/training.md); the fine-tune recipe's leak is 0")
@@ -165,17 +168,19 @@ def start_run(cfg: TrainConfig, resume: bool, say, cache_progress, named: set[st
     device = pick_device(cfg.device)
     keep_freed_memory()
     torch.backends.cudnn.benchmark = device.type == "cuda"  # every batch has the same shape: pick the fastest kernels once
+    state = Path(cfg.out) / STATE_FILE
+    if resume:  # the run's own settings build its network (multiplier, colour, latent), whatever the options say
+        if not state.is_file():
+            raise AutoencError(f"{state}: no training state to resume from (train without --resume first)")
+        cfg, changes = resumed_config(cfg, state_info(state)["config"], named)
+        if changes:
+            say(changes)
     torch.manual_seed(cfg.seed)
-    model = Autoencoder(cfg.channel_multiplier, cfg.color)
+    model = Autoencoder(cfg.channel_multiplier, cfg.color, cfg.latent)
     init_weights(model)
     model.to(device, memory_format=torch.channels_last)
     optimizer = adam(model.parameters(), device, lr=0.0, betas=(0.9, 0.99))  # lr: set every step by lr_at
-    info = load_state(Path(cfg.out) / STATE_FILE, model, optimizer) if resume else {}
-    if resume:
-        cfg, changes = resumed_config(cfg, info["config"], named)
-        model.color = cfg.color  # the run's, whatever --color said
-        if changes:
-            say(changes)
+    info = load_state(state, model, optimizer) if resume else {}
     parent = info.get("parent") if resume else start_from(model, cfg, say)
     cfg = cfg.with_recipe_defaults(device.type)
     cfg.check()
@@ -409,7 +414,7 @@ def ended_below_best(run: Run, s: LoopState) -> TrainingFailed:
     """A run whose last validation is well below its best did not end well: keep the best weights beside the last."""
     kept = ""
     if s.best_weights is not None:
-        model = Autoencoder(run.cfg.channel_multiplier, run.cfg.color)
+        model = Autoencoder(run.cfg.channel_multiplier, run.cfg.color, run.cfg.latent)
         swap_relus(model, s.best_slope)
         model.load_state_dict(dict(zip(run.model.state_dict().keys(), s.best_weights)))
         save_weights(model, run.out / "best.safetensors", {**provenance(run, s), "steps": s.best_step,
@@ -444,7 +449,7 @@ def provenance(run: Run, s: LoopState) -> dict:
         "data": os.path.abspath(cfg.data), "layout": split.layout, "train_images": n, "steps": step,
         "batch_size": cfg.batch_size * world, "lr": cfg.lr, "warmup_steps": cfg.warmup_steps, "seed": cfg.seed,
         "relu_leak": cfg.relu_leak, "leak_until": cfg.leak_until,
-        "fraction": cfg.fraction, "color": cfg.color, "parent": parent,
+        "fraction": cfg.fraction, "color": cfg.color, "latent": cfg.latent, "parent": parent,
         "windows_per_photo": cfg.windows_per_photo if split.layout == "folder" else None, "max_zoom": cfg.max_zoom,
         "rotate": cfg.rotate, "shuffle_channels": cfg.shuffle_channels,
         "precision": precision, "processes": world, "val_psnr": round(val_psnr, 3),

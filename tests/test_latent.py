@@ -1,0 +1,57 @@
+"""--latent linear (issue 29): the seed's network without the ReLU after the encoder's last convolution, opt-in,
+stored in the weights, and built from the file alone by every command."""
+
+import numpy as np
+import torch
+from conftest import photo_like, run_cli, write_image
+from test_first_hour import invoke
+
+from autoenc_cli.model.architecture import layer_table
+from autoenc_cli.model.autoencoder import Autoencoder, init_weights
+from autoenc_cli.model.weights import load_model, save_weights
+from autoenc_cli.training.checkpoint import state_info
+
+
+def test_linear_latent_is_the_seed_network_less_one_relu_with_the_same_tensors():
+    seed, linear = Autoencoder(), Autoencoder(latent="linear")
+    assert seed.latent == "relu" and isinstance(seed.encoder[-1], torch.nn.ReLU)  # the default stays the seed's
+    assert isinstance(linear.encoder[-1], torch.nn.Conv2d) and len(linear.encoder) == len(seed.encoder) - 1
+    assert {k: v.shape for k, v in seed.state_dict().items()} == {k: v.shape for k, v in linear.state_dict().items()}
+    assert sum(p.numel() for p in linear.parameters()) == 600_131
+    torch.manual_seed(0)
+    init_weights(linear)
+    z = linear.encoder(torch.rand(2, 3, 64, 64) * 4 - 2)
+    assert (z < 0).any()  # no longer clamped at 0
+    rows = layer_table(latent="linear")
+    assert [r.part for r in rows].count("latent") == 1
+    latent_row = next(r for r in rows if r.part == "latent")
+    assert "linear" in latent_row.layer and "ReLU" not in latent_row.layer
+    assert "ReLU" in next(r for r in layer_table() if r.part == "latent").layer
+
+
+def test_weights_remember_their_latent_and_load_as_such(tmp_path):
+    torch.manual_seed(1)
+    model = Autoencoder(latent="linear")
+    init_weights(model)
+    save_weights(model, tmp_path / "w.safetensors")
+    loaded, meta = load_model(tmp_path / "w.safetensors")
+    assert meta["latent"] == "linear" and loaded.latent == "linear"
+    x = torch.rand(1, 3, 64, 64)
+    assert torch.equal(loaded.eval()(x), model.eval()(x))
+
+
+def test_train_latent_linear_and_every_command_builds_it_from_the_file(tiny_imagenet, tmp_path):
+    run = tmp_path / "run"
+    result = invoke("train", tiny_imagenet, "--out", run, "--latent", "linear", "--init", "default", "--max-steps", 2,
+                    "--batch-size", 4)
+    assert result.exit_code == 0 and "starting a linear latent from default.safetensors's relu latent" in \
+        " ".join(result.output.split()), result.output
+    weights = run / "model.safetensors"
+    assert load_model(weights)[1]["latent"] == "linear"
+    assert state_info(run / "state.safetensors")["config"]["latent"] == "linear"
+    picture = write_image(tmp_path / "p.png", photo_like(np.random.default_rng(0)), format="PNG")
+    run_cli("encode", picture, "-o", tmp_path / "z.npy", "-w", weights)
+    assert (np.load(tmp_path / "z.npy") < 0).any()  # the linear network encoded it
+    run_cli("decode", tmp_path / "z.npy", "-o", tmp_path / "back.png", "-w", weights)
+    resumed = invoke("train", tiny_imagenet, "--out", run, "--resume", "--max-steps", 3)
+    assert resumed.exit_code == 0 and load_model(weights)[1]["latent"] == "linear"
