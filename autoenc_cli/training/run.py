@@ -1,0 +1,175 @@
+"""What a training run holds fixed once started (Run), what changes from step to step (LoopState), and how a run
+starts: settings (the saved run's on --resume), processes, device, network, optimizer, --init weights, data.
+Also validation, the pass the loop and its guard judge the network by."""
+
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from autoenc_cli.codec.encoding import run_network
+from autoenc_cli.codec.metrics import psnr_per_image
+from autoenc_cli.errors import AutoencError
+from autoenc_cli.model.autoencoder import Autoencoder, init_weights, relu_slope
+from autoenc_cli.model.color import from_network
+from autoenc_cli.model.hardware import keep_freed_memory, pick_device, pick_precision
+from autoenc_cli.model.weights import fingerprint, load_model, resolve_weights
+from autoenc_cli.training.checkpoint import LOG_FILE, STATE_FILE, Log, load_state, prepare_run_folder, state_info
+from autoenc_cli.training.config import DEFAULT_EPOCHS, TrainConfig, resumed_config
+from autoenc_cli.training.data import Split
+from autoenc_cli.training.guard import Guard
+from autoenc_cli.training.optim import adam
+from autoenc_cli.training.processes import free_memory, setup_distributed
+from autoenc_cli.training.sources import Thumbnails, Windows, load_data
+
+SAMPLE_COUNT = 16
+
+
+def start_from(model: Autoencoder, cfg: TrainConfig, say) -> dict | None:
+    """Load --init weights into `model` (after checking they fit); return their name and sha256, or None."""
+    if not cfg.init:
+        return None
+    path = resolve_weights(None if cfg.init == "default" else Path(cfg.init))
+    parent, meta = load_model(path)
+    if parent.channel_multiplier != cfg.channel_multiplier:
+        raise AutoencError(f"{path}: --init weights have channel multiplier {parent.channel_multiplier}, "
+                           f"this run --channel-multiplier {cfg.channel_multiplier}")
+    if meta.get("color", "rgb") != cfg.color:
+        raise AutoencError(f"{path}: --init weights use colour {meta.get('color', 'rgb')}, this run --color {cfg.color}")
+    if parent.latent != cfg.latent:  # the same tensors: the other latent starts from them (issue 29)
+        say(f"starting a {cfg.latent} latent from {path.name}'s {parent.latent} latent")
+    if cfg.relu_leak and relu_slope(parent) == 0:
+        say(f"[yellow]warning:[/] --relu-leak {cfg.relu_leak:g} on --init weights trained with plain ReLUs: measured to break "
+            "them (0.1: 29.5 -> 15.9 dB, docs/training.md); the fine-tune recipe's leak is 0")
+    model.load_state_dict(parent.state_dict())
+    return fingerprint(path)
+
+
+def validate(model, pixels, device, precision, batch: int = 256):
+    """Mean loss (network units) and mean per-image PSNR (8-bit RGB), plus the first reconstructions: the pass
+    eval takes (codec.run_network), in training's precision."""
+    model.eval()
+    losses, psnrs, firsts = [], [], None
+    for i in range(0, len(pixels), batch):
+        u8 = torch.from_numpy(np.array(pixels[i:i + batch])).to(device)
+        x, y = run_network(model, u8, precision)
+        losses.append(((y - x) ** 2).flatten(1).mean(1).cpu())
+        out = from_network(y, model.color).permute(0, 2, 3, 1).cpu()  # PSNR always on RGB bytes
+        psnrs.append(psnr_per_image(out, u8.cpu()))
+        if firsts is None:
+            firsts = out[:SAMPLE_COUNT].numpy()
+    model.train()
+    return torch.cat(losses).mean().item(), torch.cat(psnrs).mean().item(), firsts
+
+
+@dataclass
+class Run:
+    """What a run holds fixed once started."""
+    cfg: TrainConfig
+    rank: int
+    world: int
+    device: torch.device
+    precision: str
+    model: Autoencoder
+    net: torch.nn.Module  # the model, or its DistributedDataParallel wrapper
+    optimizer: torch.optim.Optimizer
+    split: Split
+    source: Thumbnails | Windows
+    val_pixels: object  # N x 64 x 64 x 3 uint8 rows
+    total: int  # steps
+    steps_per_epoch: int
+    log: Log
+    parent: dict | None  # the --init weights' name and sha256
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def global_batch(self) -> int:
+        return self.cfg.batch_size * self.world
+
+    @property
+    def out(self) -> Path:
+        return Path(self.cfg.out)
+
+
+@dataclass
+class LoopState:
+    """What changes from step to step; a checkpoint saves step, elapsed and the loss window."""
+    step: int
+    elapsed: float  # seconds inside training steps, over all sessions of the run
+    window_loss: torch.Tensor  # summed on the device: reading a GPU loss every step would stall the GPU
+    window_steps: int
+    window_images: int = 0
+    window_start: float = field(default_factory=time.monotonic)
+    last_save: float = field(default_factory=time.monotonic)
+    shown_loss: float = float("nan")  # the progress bar's: the last logged mean
+    val_loss: float = float("nan")
+    val_psnr: float = float("nan")
+    relus: list = field(default_factory=list)  # LeakyReLUs while the leak lasts
+    guard: Guard = field(default_factory=Guard)  # the divergence guard: recent losses, good snapshots, rate scale
+    best_psnr: float = -math.inf  # the run's best validation, and (this session's) its weights
+    best_step: int = 0
+    best_weights: list | None = None
+    best_slope: float = 0.0  # the ReLU slope they were validated with
+    draws_epoch: int | None = None
+    draws: object = None  # this epoch's draws from the source
+
+
+def start_run(cfg: TrainConfig, resume: bool, say, cache_progress, named: set[str] | None = None) -> tuple[Run, LoopState]:
+    """Settings (the saved run's on --resume), processes, device, network and optimizer, data, step count."""
+    cfg.check()
+    rank, world = setup_distributed(cfg.device, cfg.dist_timeout)
+    prepare_run_folder(Path(cfg.out), cfg.data, resume, rank == 0)
+    device = pick_device(cfg.device)
+    keep_freed_memory()
+    torch.backends.cudnn.benchmark = device.type == "cuda"  # every batch has the same shape: pick the fastest kernels once
+    state = Path(cfg.out) / STATE_FILE
+    if resume:  # the run's own settings build its network (multiplier, colour, latent), whatever the options say
+        if not state.is_file():
+            raise AutoencError(f"{state}: no training state to resume from (train without --resume first)")
+        cfg, changes = resumed_config(cfg, state_info(state)["config"], named)
+        if changes:
+            say(changes)
+    torch.manual_seed(cfg.seed)
+    model = Autoencoder(cfg.channel_multiplier, cfg.color, cfg.latent)
+    init_weights(model)
+    model.to(device, memory_format=torch.channels_last)
+    optimizer = adam(model.parameters(), device, lr=0.0, betas=(0.9, 0.99))  # lr: set every step by lr_at
+    info = load_state(state, model, optimizer) if resume else {}
+    parent = info.get("parent") if resume else start_from(model, cfg, say)
+    cfg = cfg.with_recipe_defaults(device.type)
+    cfg.check()
+    cfg.epochs = DEFAULT_EPOCHS if cfg.epochs is None else cfg.epochs
+    split, source, val_pixels = load_data(cfg, say if rank == 0 else (lambda *_: None), cache_progress)
+    if device.type != "cpu" and source.nbytes() < 0.25 * free_memory(device):
+        source.to(device)  # the whole dataset on the GPU: batches are cut there, and nothing waits for the host
+    steps_per_epoch = max(1, len(source) // (cfg.batch_size * world))
+    total = min(cfg.epochs * steps_per_epoch, cfg.max_steps or math.inf)
+    step = info.get("step", 0)
+    run = Run(cfg, rank, world, device, pick_precision(cfg.precision, device), model,
+              torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model, optimizer, split, source,
+              val_pixels, total, steps_per_epoch, Log(Path(cfg.out) / LOG_FILE, resume_step=step if resume else None), parent)
+    window_loss = torch.tensor(info.get("window_loss", 0.0), dtype=torch.float32, device=device)
+    s = LoopState(step, info.get("elapsed_s", 0.0), window_loss, info.get("window_steps", 0))
+    s.guard.lr_scale, s.guard.recoveries = info.get("lr_scale", 1.0), info.get("recoveries", 0)
+    s.guard.keep(step, model, optimizer)  # the first good state: where a blow-up in the first window goes back to
+    s.best_psnr, s.best_step = best_validation(run.log.rows)
+    return run, s
+
+
+def best_validation(rows: list[dict]) -> tuple[float, int]:
+    """The best val PSNR in a run's log and its step (-inf, 0 when there is none)."""
+    scored = [(float(r["val_psnr"]), int(r["step"])) for r in rows if r.get("val_psnr")]
+    return max(scored, default=(-math.inf, 0), key=lambda p: p[0])
+
+
+def describe(run: Run) -> str:
+    n = len(run.source)
+    what = f"{n} windows of {len(run.source.photos)} photos per epoch" if isinstance(run.source, Windows) else f"{n} images"
+    return (f"training on {what} ({run.split.layout}), validating on {len(run.val_pixels)}; {run.device.type} {run.precision}, "
+            f"{run.world} process(es) x batch {run.cfg.batch_size}, {run.total} steps ({run.steps_per_epoch} per epoch)")
