@@ -32,7 +32,8 @@ def test_a_default_output_name_never_replaces_the_users_file(tmp_path, monkeypat
 def test_help_shows_defaults_that_hold_brackets_and_the_fine_tuning_ones():
     text = " ".join(invoke("train", "--help").output.split())
     assert "(default: 10; on --resume: the run's)" in text
-    assert "(default: 0.002; with --init: 0.001; both x sqrt(batch / 32))" in text
+    assert ("(default: 0.002, less below a batch of 32; with --init: 0.001; both x sqrt(B / 32) for the global batch "
+            "B, the from-scratch one at most 0.002)") in text
     assert "(default: 32; on a GPU: 512)" in text
     assert "NAME.rec.png" in " ".join(invoke("decode", "--help").output.split())
 

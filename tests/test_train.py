@@ -97,4 +97,8 @@ def test_default_batch_follows_the_device_and_the_recipe_rate_scales_with_it():
     assert on_gpu.batch_size == CUDA_BATCH == 512 and on_gpu.lr == pytest.approx(fine * 4)  # sqrt(512 / 32)
     given = TrainConfig(data="d", batch_size=128, lr=5e-4).with_recipe_defaults("cuda")
     assert given.batch_size == 128 and given.lr == 5e-4  # what the user names is kept
-    assert TrainConfig(data="d", batch_size=128).with_recipe_defaults("cpu").lr == pytest.approx(scratch * 2)
+    assert TrainConfig(data="d", batch_size=8).with_recipe_defaults("cpu").lr == pytest.approx(scratch / 2)
+    # from scratch the rate grows no higher with the batch: the sqrt rule's 8e-3 at 512 blew up on an H200
+    assert TrainConfig(data="d").with_recipe_defaults("cuda").lr == scratch
+    # under torchrun the global batch counts: 8 processes at 64 take the rate of 512
+    assert TrainConfig(data="d", batch_size=64, init="default").with_recipe_defaults("cuda", 8).lr == pytest.approx(fine * 4)

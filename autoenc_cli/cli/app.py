@@ -77,8 +77,9 @@ def train(
     batch_size: Annotated[Optional[int], setting("batch_size", f"images per step, per process (default: {DEFAULT_BATCH}; "
                                                  f"on a GPU: {CUDA_BATCH})")] = None,
     lr: Annotated[Optional[float], setting("lr", "peak learning rate (warm-up, then cosine decay to zero) "
-                                           f"(default: {RECIPES['scratch']['lr']:g}; with --init: {RECIPES['fine-tune']['lr']:g}; "
-                                           f"both x sqrt(batch / {RECIPE_BATCH}))")] = None,
+                                           f"(default: {RECIPES['scratch']['lr']:g}, less below a batch of {RECIPE_BATCH}; "
+                                           f"with --init: {RECIPES['fine-tune']['lr']:g}; both x sqrt(B / {RECIPE_BATCH}) for "
+                                           f"the global batch B, the from-scratch one at most {RECIPES['scratch']['max_lr']:g})")] = None,
     warmup_steps: Annotated[int, setting("warmup_steps", "linear learning-rate warm-up steps")] = D.warmup_steps,
     relu_leak: Annotated[Optional[float], setting("relu_leak", "ReLU negative slope at the start, annealed to 0 (plain ReLU) by --leak-until "
                                                   f"(default: {RECIPES['scratch']['relu_leak']:g}; with --init: {RECIPES['fine-tune']['relu_leak']:g})")] = None,

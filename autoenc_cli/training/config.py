@@ -11,7 +11,7 @@ MAX_BATCH = 65536  # per process; far past what fits in any memory today
 DEFAULT_EPOCHS = 10
 DEFAULT_BATCH = 32  # per process on a CPU (or MPS); measured against the seed's 64 in docs/training.md
 CUDA_BATCH = 512  # per process on a GPU: an H100 trains 7,600 img/s at 32, 74,000 at 512, 84,000 at 2,048 (docs/benchmarks.md)
-RECIPE_BATCH = 32  # the recipes' learning rates are for this batch; other batches scale them by sqrt(batch / 32)
+RECIPE_BATCH = 32  # the recipes' learning rates are for this global batch; others scale them by sqrt(batch / 32)
 # Under torchrun, the longest wait of a healthy run is the first cache build: one process per machine decodes the
 # dataset while the others wait (Tiny ImageNet's 110,000 JPEGs: minutes on a slow CPU). A peer that dies outright
 # fails the others at once; this bounds the wait for one that hangs or whose machine vanished.
@@ -50,11 +50,13 @@ class TrainConfig:
     shuffle_channels: bool = False  # photos: windows' RGB channels in a random order (colour coverage)
     dist_timeout: float = DIST_TIMEOUT_S  # under torchrun: seconds a process waits for the others before it fails
 
-    def with_recipe_defaults(self, device_type: str = "cpu") -> "TrainConfig":
-        """Settings left at None take their value for this device and the from-scratch or the fine-tuning recipe."""
+    def with_recipe_defaults(self, device_type: str = "cpu", processes: int = 1) -> "TrainConfig":
+        """Settings left at None take their value for this device and the from-scratch or the fine-tuning recipe.
+        The rate follows the global batch (per-process batch x processes): 8 GPUs at 512 take the rate of 4,096."""
         batch = self.batch_size or (CUDA_BATCH if device_type == "cuda" else DEFAULT_BATCH)
         recipe = dict(RECIPES["fine-tune" if self.init else "scratch"])
-        recipe["lr"] *= math.sqrt(batch / RECIPE_BATCH)
+        lr_cap = recipe.pop("max_lr")
+        recipe["lr"] = min(recipe["lr"] * math.sqrt(batch * processes / RECIPE_BATCH), lr_cap)
         return replace(self, batch_size=batch, **{k: v for k, v in recipe.items() if getattr(self, k) is None})
 
     def check(self) -> None:
@@ -110,9 +112,12 @@ RANGES = {
 # from trained plain-ReLU weights no leak (it would first undo what they learned) and half the rate: 1e-3
 # beat 3e-4 on held-out photos after 2,000 steps from the bundled weights (+0.13 dB on crops, +0.14 whole).
 # Both at batch 32; at batch 512 on a GPU, 1e-3 x sqrt(512 / 32) = 4e-3 beat 1e-3 (docs/training.md).
+# From scratch the sqrt rule is not safe: on an H200 at batch 512, 2e-3 x sqrt(512 / 32) = 8e-3 blew up as the
+# warm-up ended (loss to the +-40 clamp at step 300, issue 31) while 2e-3 trained (29.09 dB after 8,000 steps).
+# So a fresh network's rate grows no higher than 2e-3 with the batch (max_lr); smaller batches still scale down.
 RECIPES = {
-    "scratch": {"lr": 2e-3, "relu_leak": 0.5},
-    "fine-tune": {"lr": 1e-3, "relu_leak": 0.0},
+    "scratch": {"lr": 2e-3, "relu_leak": 0.5, "max_lr": 2e-3},
+    "fine-tune": {"lr": 1e-3, "relu_leak": 0.0, "max_lr": math.inf},
 }
 
 

@@ -142,7 +142,7 @@ def start_run(cfg: TrainConfig, resume: bool, say, cache_progress, named: set[st
     optimizer = adam(model.parameters(), device, lr=0.0, betas=(0.9, 0.99))  # lr: set every step by lr_at
     info = load_state(state, model, optimizer) if resume else {}
     parent = info.get("parent") if resume else start_from(model, cfg, say)
-    cfg = cfg.with_recipe_defaults(device.type)
+    cfg = cfg.with_recipe_defaults(device.type, world)
     cfg.check()
     cfg.epochs = DEFAULT_EPOCHS if cfg.epochs is None else cfg.epochs
     split, source, val_pixels = load_data(cfg, say if rank == 0 else (lambda *_: None), cache_progress)
