@@ -19,13 +19,15 @@ still leaves the others' results:
   3. `autoenc bench DATA --device cuda --json bench.json`;
   4. the sweep: training images/s over batch sizes with the data on the device, the same step compiled
      (torch.compile) at one batch, windows cut per second on the device, and MFU against the bf16 matmul rate;
-  5. training from the bundled weights with the time left, two runs one after the other (each alone on the GPU,
-     so its speed is the sweep's) that differ only in the learning rate (the fine-tune recipe's, and that scaled
-     by sqrt(batch / 32)), at the smallest batch that the sweep shows within 15% of the fastest; each stopped by
-     SIGTERM before its half of the time ends (the state saved) if its schedule has not ended by then.
+  5. training FROM SCRATCH with the time left, the runs of RUNS one after the other (each alone on the GPU, so
+     its speed is the sweep's), every one with `autoenc train`'s own defaults but for what RUNS names (issue 31:
+     the default recipe at the default GPU batch 512 must train without the guard stepping in; at 4x the batch
+     too; issue 29: the same with --latent linear, at an equal budget of images); each stopped by SIGTERM before
+     its share of the time ends (the state saved) if its schedule has not ended by then.
 Logs and runs go to --work; --out gets at most 8 files (what the device tool brings back): report.json
-(each step: ok / failed / timed out, its seconds, the tail of its output), sweep.json, bench.json, logs.txt,
-and for each training run NAME.safetensors and NAME.csv (its log).
+(each step: ok / failed / timed out, its seconds, the tail of its output; each run's log.csv, its guard events
+and last validation), sweep.json, bench.json, logs.txt, and each training run's weights as NAME.safetensors.
+Score those on the held-out photos here afterwards (`autoenc eval /work/crops -w NAME.safetensors`, docs/training.md).
 """
 
 import argparse
@@ -47,8 +49,10 @@ SWEEP_BATCHES = (32, 64, 128, 256, 512, 1024, 2048)
 BUDGETS_S = {"tests": 90, "bench": 90, "sweep": 90}  # the rest of --minutes trains
 DRY = {"tests": 120, "bench": 180, "sweep": 240, "train": 120}  # CPU plumbing check: budgets, not timings (a loaded 2-core
 # machine took over 60 s for the sweep, torch.compile included, in a CI run beside a training run)
-FINE_TUNE_LR, RECIPE_BATCH = 1e-3, 32  # the fine-tune recipe (config.RECIPES), measured at batch 32
-LRS = {"recipe": lambda ratio: 1.0, "sqrt": math.sqrt}  # each run's learning rate: FINE_TUNE_LR x f(batch / 32)
+# The from-scratch runs: the options each adds to `autoenc train DATA --device cuda` (batch: x the planned batch; the
+# steps shrink with it, so every run sees the same number of windows).
+RUNS = {"scratch": {"args": [], "batch": 1}, "linear": {"args": ["--latent", "linear"], "batch": 1},
+        "scratch_4x": {"args": [], "batch": 4}}
 EPOCHS_PER_RUN = 8  # validation, samples and the curve this many times per run
 LOG_BYTES = 400_000  # of each step's log, into logs.txt
 
@@ -195,18 +199,33 @@ def chosen_batch(results: list[dict]) -> int:
 
 
 def training_plan(work: Path, seconds: float, dry: bool) -> dict:
-    """Batch and steps for a run of `seconds`, so that its cosine schedule ends in time (75% of the sweep's speed)."""
+    """Batch and steps for a run of `seconds` at `autoenc train`'s default GPU batch, so that its cosine schedule
+    ends in time (75% of the sweep's speed at that batch)."""
+    from autoenc_cli.training.config import CUDA_BATCH
+    batch = CUDA_BATCH
     try:
         sweep_report = json.loads((work / "sweep.json").read_text())
-        batch = chosen_batch(sweep_report["results"])
         rate = next(r["images_per_s"] for r in sweep_report["results"] if r["batch"] == batch)
         rate = 1 / (1 / rate + 1 / sweep_report.get("windows_per_s", math.inf))  # model and windows share the GPU
     except (OSError, ValueError, KeyError, StopIteration):
-        batch, rate = 256, 2000.0
+        rate = 20000.0
     if dry:
-        batch, rate = 8, 50.0
-    steps = 10 if dry else max(20, int(0.75 * rate * max(0.0, seconds - 40) / batch))  # 40 s to start and validate
-    return {"batch": batch, "steps": steps, "lrs": {name: FINE_TUNE_LR * scale(batch / RECIPE_BATCH) for name, scale in LRS.items()}}
+        batch, rate = 4, 50.0
+    steps = 12 if dry else max(20, int(0.75 * rate * max(0.0, seconds - 40) / batch))  # 40 s to start and validate
+    return {"batch": batch, "steps": steps}
+
+
+def run_summary(run: Path) -> dict:
+    """What a run's log.csv says: its guard events, last validation, and the log itself (for the report)."""
+    try:
+        text = (run / "log.csv").read_text(errors="replace")
+    except OSError:
+        return {}
+    import csv
+    rows = list(csv.DictReader(text.splitlines()))
+    scored = [r for r in rows if r.get("val_psnr")]
+    return {"events": [r["event"] for r in rows if r.get("event")], "last_val_psnr": scored[-1]["val_psnr"] if scored else None,
+            "last_step": rows[-1]["step"] if rows else None, "log_csv": text[-LOG_BYTES // 4:]}
 
 
 def main(argv=None) -> None:
@@ -236,17 +255,20 @@ def main(argv=None) -> None:
     sweep_cmd = [py, str(Path(__file__).resolve()), str(args.data), "--out", str(args.out), "--work", str(work), "--sweep-only"]
     run_step("sweep", sweep_cmd + (["--dry-run"] if args.dry_run else []), budgets["sweep"], work, report)
     deadline = time.monotonic() + DRY["train"] if args.dry_run else start + args.minutes * 60 - 15
-    plan = training_plan(work, (deadline - time.monotonic()) / len(LRS), args.dry_run)
+    plan = training_plan(work, (deadline - time.monotonic()) / len(RUNS), args.dry_run)
     report["train_plan"] = plan
     photos = len(find_images(args.data))
     per_photo = max(1, plan["steps"] * plan["batch"] // (EPOCHS_PER_RUN * max(1, photos)))
     runs = {name: [py, "-m", "autoenc_cli", "train", str(args.data), "--out", str(work / name), "--device", device,
-                   "--init", "default", "--lr", f"{lr:.6g}", "--epochs", "100000", "--max-steps", str(plan["steps"]),
-                   "--batch-size", str(plan["batch"]), "--windows-per-photo", str(per_photo), "--save-minutes", "1"]
-            for name, lr in plan["lrs"].items()}
+                   "--epochs", "100000", "--max-steps", str(max(1, plan["steps"] // run["batch"])),
+                   "--batch-size", str(plan["batch"] * run["batch"]), "--windows-per-photo", str(per_photo),
+                   "--save-minutes", "1", *run["args"]]
+            for name, run in RUNS.items()}
     for i, (name, cmd) in enumerate(runs.items()):  # one after the other, each alone on the GPU
         each = (deadline - time.monotonic()) / (len(runs) - i)
         run_step(name, cmd, each, work, report, term_at=max(1.0, each - 20))
+        report["steps"][name] |= run_summary(work / name)
+        write_report(work, report)
     collect(work, args.out, list(runs))
     print(f"report: {args.out / 'report.json'}")
 
@@ -259,10 +281,9 @@ def collect(work: Path, out: Path, runs: list[str]) -> None:
     with open(out / "logs.txt", "w") as logs:
         for log in sorted(work.glob("*.log")):
             logs.write(f"===== {log.name}\n{log.read_text(errors='replace')[-LOG_BYTES:]}\n")
-    for name in runs:
-        for src, dst in (("model.safetensors", f"{name}.safetensors"), ("log.csv", f"{name}.csv")):
-            if (work / name / src).is_file():
-                shutil.copy(work / name / src, out / dst)
+    for name in runs:  # their logs are in report.json
+        if (work / name / "model.safetensors").is_file():
+            shutil.copy(work / name / "model.safetensors", out / f"{name}.safetensors")
 
 
 def sync(device) -> None:
