@@ -28,6 +28,7 @@ from autoenc_cli.codec.tiles import decode_tiled
 from autoenc_cli.errors import AutoencError  # noqa: F401 (public: autoenc_cli.AutoencError)
 from autoenc_cli.model.autoencoder import DOWNSCALE, Autoencoder
 from autoenc_cli.model.color import lab_units_to_rgb_units, rgb_units_to_lab_units
+from autoenc_cli.model.hardware import autocast, pick_precision
 from autoenc_cli.model.weights import fingerprint, load_model, resolve_weights
 from autoenc_cli.training.config import TrainConfig
 from autoenc_cli.training.train import Result
@@ -44,6 +45,7 @@ class Codec:
     metadata: dict  # the weights file's metadata (config, provenance)
     path: Path  # the weights file
     max_memory: float | None = None  # MB for one picture's pass; None: 1,024 on a CPU, half the free memory on a GPU
+    precision: str = "fp32"  # or bf16, where the hardware runs it natively (docs/benchmarks.md: its cost)
     _fingerprint: dict | None = field(default=None, repr=False)
 
     @property
@@ -65,20 +67,21 @@ class Codec:
         """A picture -> its latent: C x ceil(H/16) x ceil(W/16) float32 array (a PIL image or uint8 array, padded by
         mirroring to multiples of 16), or N x C x H/16 x W/16 tensor (a float tensor batch)."""
         if isinstance(picture, torch.Tensor):
-            with torch.inference_mode():
-                return self.module.encoder(self._network_input(picture))
-        return encode_picture(self.module, rgb_array(picture), self.max_memory)
+            with torch.inference_mode(), autocast(self.device, self.precision):
+                return self.module.encoder(self._network_input(picture)).float()
+        return encode_picture(self.module, rgb_array(picture), self.max_memory, self.precision)
 
     def decode(self, latent: np.ndarray | torch.Tensor, size: tuple[int, int] | None = None) -> Image.Image | torch.Tensor:
         """A latent -> its picture: a PIL image from a C x h x w array (16h x 16w, or cropped to size = (width,
         height)), or an N x 3 x 16h x 16w float tensor in [0, 1] from an N x C x h x w tensor."""
         if isinstance(latent, torch.Tensor):
-            with torch.inference_mode():
-                return self._pixels_out(self.module.decoder(latent.to(self.device, torch.float32)))
+            with torch.inference_mode(), autocast(self.device, self.precision):
+                units = self.module.decoder(latent.to(self.device, torch.float32))
+            return self._pixels_out(units.float())
         values = np.asarray(latent, dtype=np.float32)
         if values.ndim != 3 or values.shape[0] != self.latent_channels:
             raise AutoencError(f"a latent of shape {values.shape}; these weights decode ({self.latent_channels}, h, w)")
-        pixels = decode_tiled(self.module, torch.from_numpy(values)[None], self.max_memory)
+        pixels = decode_tiled(self.module, torch.from_numpy(values)[None], self.max_memory, self.precision)
         w, h = size or (pixels.shape[1], pixels.shape[0])
         return Image.fromarray(pixels[:h, :w])
 
@@ -86,7 +89,7 @@ class Codec:
         """encode then decode, giving back the kind and size of picture it was given."""
         if isinstance(picture, torch.Tensor):
             return self.decode(self.encode(picture))
-        out = reconstruct_picture(self.module, rgb_array(picture), self.max_memory)
+        out = reconstruct_picture(self.module, rgb_array(picture), self.max_memory, self.precision)
         return Image.fromarray(out) if isinstance(picture, Image.Image) else out
 
     def encode_file(self, image: str | os.PathLike, latent: str | os.PathLike, dtype: str = "float32",
@@ -94,12 +97,12 @@ class Codec:
         """An image file -> a latent .npy and its JSON sidecar, as `autoenc encode` writes them (dtype float32, float16
         or int8; resize: centre-crop and resize to resize x resize first). Returns the latent's shape and the
         picture's (width, height)."""
-        return encode_file(self.module, image, latent, dtype, resize, self.fingerprint, self.max_memory)
+        return encode_file(self.module, image, latent, dtype, resize, self.fingerprint, self.max_memory, self.precision)
 
     def decode_file(self, latent: str | os.PathLike, image: str | os.PathLike) -> tuple[tuple[int, int], str | None]:
         """A latent .npy (with its sidecar) -> a PNG of the size it was encoded from, as `autoenc decode` writes it.
         Returns the picture's (width, height), and a warning when the latent names other weights (else None)."""
-        return decode_file(self.module, latent, image, self.max_memory, self.fingerprint)
+        return decode_file(self.module, latent, image, self.max_memory, self.fingerprint, self.precision)
 
     def _network_input(self, batch: torch.Tensor) -> torch.Tensor:
         if batch.ndim != 4 or batch.shape[1] != 3 or batch.shape[2] % DOWNSCALE or batch.shape[3] % DOWNSCALE:
@@ -124,11 +127,12 @@ def rgb_array(picture: Image.Image | np.ndarray) -> np.ndarray:
 
 
 def load(weights: str | os.PathLike | None = None, device: str | torch.device = "cpu",
-         max_memory: float | None = None) -> Codec:
-    """Load weights made by `autoenc train` (None: the bundled ones) onto a device ("cpu", "cuda", ...)."""
+         max_memory: float | None = None, precision: str = "fp32") -> Codec:
+    """Load weights made by `autoenc train` (None: the bundled ones) onto a device ("cpu", "cuda", ...).
+    precision: fp32, bf16, or auto (bf16 where the hardware runs it natively)."""
     path = resolve_weights(weights)
     module, metadata = load_model(path, device)
-    return Codec(module.eval(), metadata, path, max_memory)
+    return Codec(module.eval(), metadata, path, max_memory, pick_precision(precision, torch.device(device)))
 
 
 @dataclass

@@ -31,3 +31,17 @@ def test_explicit_choices_are_kept_and_nonsense_refused():
     assert pick_precision("bf16", CPU, ZEN3) == "bf16"  # the user asked for it
     with pytest.raises(AutoencError, match="--precision"):
         pick_precision("fp8", CPU, ZEN5)
+
+
+def test_the_codec_in_bf16_is_close_to_fp32_and_says_where_it_is_refused(tmp_path):
+    """encode/decode --precision bf16 (issue 30): the same picture within bf16's rounding; --stack stays fp32."""
+    import numpy as np
+    from conftest import photo_like, run_cli, write_image
+    picture = write_image(tmp_path / "p.png", photo_like(np.random.default_rng(2), 96), format="PNG")
+    run_cli("encode", picture, "-o", tmp_path / "fp32.npy")
+    run_cli("encode", picture, "-o", tmp_path / "bf16.npy", "--precision", "bf16")
+    fp32, bf16 = np.load(tmp_path / "fp32.npy"), np.load(tmp_path / "bf16.npy")
+    assert not np.array_equal(fp32, bf16) and np.abs(fp32 - bf16).max() < 0.05 * np.abs(fp32).max()
+    run_cli("decode", tmp_path / "bf16.npy", "-o", tmp_path / "bf16.png", "--precision", "bf16")
+    refused = run_cli("encode", picture, "--stack", tmp_path / "s.npy", "--precision", "bf16", check=False)
+    assert refused.returncode == 1 and "--stack encodes in fp32 only" in refused.stderr

@@ -52,6 +52,11 @@ class Precision(str, Enum):
     bf16 = "bf16"
 
 
+CodecPrecisionOption = Annotated[Precision, typer.Option(
+    help="fp32; bf16 where the CPU or GPU runs it natively (faster; its cost in dB: docs/benchmarks.md); auto: bf16 "
+         "where native")]
+
+
 def setting(name: str, help: str, param_decls: tuple[str, ...] = (), **extra):
     """A train option whose default and range live in config.py (TrainConfig, RANGES); --help shows both."""
     return typer.Option(*param_decls, help=help, **(RANGES[name].typer() if name in RANGES else {}), **extra)
@@ -151,16 +156,19 @@ def encode(
     max_memory: MaxMemoryOption = None,
     stack: Annotated[Optional[Path], typer.Option(help="write all latents as one (N, C, H/16, W/16) .npy, the paths in FILE.json "
                                                        "(pictures of one size, or --resize); folders are searched for images")] = None,
+    precision: CodecPrecisionOption = Precision.fp32,
 ):
     """Encode images into latents: (128, H/16, W/16) .npy, channel first, plus a JSON sidecar with the picture's size."""
     if stack is not None:
+        if precision != Precision.fp32:
+            raise AutoencError("--precision: --stack encodes in fp32 only")
         return encode_to_stack(images, stack, output, weights, dtype, resize, max_memory)
     from autoenc_cli.api import load
     from autoenc_cli.cli.progress import map_with_progress
     check_inputs(images)
     targets = output_paths(images, output, ".npy")
     prepare_outputs(images, targets)
-    ae = load(weights, max_memory=max_memory)  # the Python API's path: the same bytes from Python and the shell
+    ae = load(weights, max_memory=max_memory, precision=precision.value)  # the Python API's path: the same bytes
     results = map_with_progress(zip(images, targets), lambda it: ae.encode_file(*it, dtype.value, resize), "encoding", err)
     for (src, dst), (shape, (w, h)) in zip(zip(images, targets), results):
         out.print(f"{escape(str(src))} {w}x{h} -> {escape(str(dst))} {tuple(shape)} {dtype.value}")
@@ -193,6 +201,7 @@ def decode(
     output: output_option("PNG file, or a folder for several (default: ./NAME.rec.png, never over an existing file)") = None,
     weights: WeightsOption = None,
     max_memory: MaxMemoryOption = None,
+    precision: CodecPrecisionOption = Precision.fp32,
 ):
     """Decode latents back into RGB PNG images of the size they were encoded from."""
     from autoenc_cli.api import load
@@ -202,7 +211,7 @@ def decode(
     check_inputs(latents)
     targets = output_paths(latents, output, ".png", default_suffix=".rec.png")
     prepare_outputs(latents + [sidecar_path(p) for p in latents], targets)
-    ae = load(weights, max_memory=max_memory)
+    ae = load(weights, max_memory=max_memory, precision=precision.value)
     results = map_with_progress(zip(latents, targets), lambda it: ae.decode_file(*it), "decoding", err)
     for (src, dst), ((w, h), warning) in zip(zip(latents, targets), results):
         if warning:

@@ -59,20 +59,22 @@ def pad_to_multiple(pixels: np.ndarray, m: int = DOWNSCALE) -> np.ndarray:
     return np.pad(pixels, ((0, -h % m), (0, -w % m), (0, 0)), mode="reflect")
 
 
-def encode_picture(model: Autoencoder, pixels: np.ndarray, max_memory_mb: float | None = None) -> np.ndarray:
+def encode_picture(model: Autoencoder, pixels: np.ndarray, max_memory_mb: float | None = None,
+                   precision: str = "fp32") -> np.ndarray:
     """One H x W x 3 uint8 picture of any size -> (C, ceil(H/16), ceil(W/16)) float32 latent, in tiles that
     fit max_memory_mb (None: tiles.budget_mb's default), with the latent one pass would give (tiles.py)."""
     with warnings.catch_warnings():  # a read-only array (Pillow's) is only read here: no copy of a big picture
         warnings.simplefilter("ignore", UserWarning)
         padded = torch.from_numpy(pad_to_multiple(pixels)).permute(2, 0, 1)[None]
-    return encode_tiled(model, padded, max_memory_mb)
+    return encode_tiled(model, padded, max_memory_mb, precision)
 
 
-def decode_picture(model: Autoencoder, latent: Latent, max_memory_mb: float | None = None) -> np.ndarray:
+def decode_picture(model: Autoencoder, latent: Latent, max_memory_mb: float | None = None,
+                   precision: str = "fp32") -> np.ndarray:
     """A latent -> its H x W x 3 uint8 picture, cropped to the size it was encoded from (in tiles, as encode)."""
     w, h = latent.original_size
     values = torch.from_numpy(np.asarray(latent.values, dtype=np.float32))[None]
-    return decode_tiled(model, values, max_memory_mb)[:h, :w]
+    return decode_tiled(model, values, max_memory_mb, precision)[:h, :w]
 
 
 @torch.inference_mode()
@@ -91,11 +93,12 @@ def reconstruct(model: Autoencoder, pixels: np.ndarray) -> np.ndarray:
     return from_network(y, model.color).permute(0, 2, 3, 1).cpu().numpy()
 
 
-def reconstruct_picture(model: Autoencoder, pixels: np.ndarray, max_memory_mb: float | None = None) -> np.ndarray:
+def reconstruct_picture(model: Autoencoder, pixels: np.ndarray, max_memory_mb: float | None = None,
+                        precision: str = "fp32") -> np.ndarray:
     """One H x W x 3 uint8 picture of any size, encoded and decoded as `autoenc encode` + `decode` do it."""
     h, w = pixels.shape[:2]
-    latent = torch.from_numpy(encode_picture(model, pixels, max_memory_mb))[None]
-    return decode_tiled(model, latent, max_memory_mb)[:h, :w]
+    latent = torch.from_numpy(encode_picture(model, pixels, max_memory_mb, precision))[None]
+    return decode_tiled(model, latent, max_memory_mb, precision)[:h, :w]
 
 
 def check_resize(resize: int | None) -> None:
@@ -111,23 +114,24 @@ def read_picture(path, resize: int | None = None) -> np.ndarray:
 
 
 def encode_file(model: Autoencoder, image_path, latent_path, dtype: str = "float32", resize: int | None = None,
-                weights: dict | None = None, max_memory_mb: float | None = None) -> tuple[tuple[int, ...], tuple[int, int]]:
+                weights: dict | None = None, max_memory_mb: float | None = None,
+                precision: str = "fp32") -> tuple[tuple[int, ...], tuple[int, int]]:
     """Encode one image file into a latent .npy and its sidecar; return the latent's shape and the picture's size."""
     pixels = read_picture(image_path, resize)
-    latent = encode_picture(model, pixels, max_memory_mb)
+    latent = encode_picture(model, pixels, max_memory_mb, precision)
     size = (pixels.shape[1], pixels.shape[0])
     save_latent(latent_path, latent, size, dtype, resize, weights)
     return latent.shape, size
 
 
 def decode_file(model: Autoencoder, latent_path, image_path, max_memory_mb: float | None = None,
-                using: dict | None = None) -> tuple[tuple[int, int], str | None]:
+                using: dict | None = None, precision: str = "fp32") -> tuple[tuple[int, int], str | None]:
     """Decode one latent file (with its sidecar, if any) into a PNG.
 
     Returns the picture's (width, height), and a warning when the latent names weights other than `using` (the
     fingerprint of the weights decoding it): the picture will not match. None when they match or are not named."""
     latent = load_latent(latent_path, model.latent_channels)
-    pixels = decode_picture(model, latent, max_memory_mb)
+    pixels = decode_picture(model, latent, max_memory_mb, precision)
     save_png(pixels, image_path)
     made_with, warning = latent.meta.get("weights"), None
     if using and isinstance(made_with, dict) and made_with.get("sha256") not in (None, using.get("sha256")):

@@ -25,6 +25,7 @@ from torch import nn
 
 from autoenc_cli.model.color import from_network, to_network
 from autoenc_cli.errors import AutoencError
+from autoenc_cli.model.hardware import autocast
 from autoenc_cli.model.kernels import DepthToSpace
 from autoenc_cli.model.autoencoder import DOWNSCALE
 
@@ -137,10 +138,10 @@ def spans(cells: int, window: int, margin: int) -> list[tuple[int, int, int]]:
 
 
 def run_tiled(net, source: torch.Tensor, out: torch.Tensor, scale_in: int, scale_out: int, tile: Plan,
-              prepare=lambda t: t, finish=lambda t: t) -> torch.Tensor:
+              prepare=lambda t: t, finish=lambda t: t, precision: str = "fp32") -> torch.Tensor:
     """finish(net(prepare(window))) for the windows of the 1 x C x H x W `source` (H, W: cells x scale_in), their cores
     written into `out` (cells x scale_out); prepare and finish run per pass, so neither the whole network input
-    nor its whole float output is ever held."""
+    nor its whole float output is ever held. precision: fp32, or bf16 (autocast) where the hardware has it."""
     device = next(net.parameters()).device
     rows, cols = source.shape[2] // scale_in, source.shape[3] // scale_in
     h, w = tile.window[0] * scale_in, tile.window[1] * scale_in
@@ -149,21 +150,23 @@ def run_tiled(net, source: torch.Tensor, out: torch.Tensor, scale_in: int, scale
         batch = jobs[i:i + tile.per_pass]
         windows = torch.cat([source[:, :, r[0] * scale_in:r[0] * scale_in + h, c[0] * scale_in:c[0] * scale_in + w]
                              for r, c in batch]).to(device)
+        with torch.inference_mode(), autocast(device, precision):
+            y = net(prepare(windows))
         with torch.inference_mode():
-            y = finish(net(prepare(windows))).cpu()
+            y = finish(y.float()).cpu()
         for k, (r, c) in enumerate(batch):
             out[0, :, r[1] * scale_out:r[2] * scale_out, c[1] * scale_out:c[2] * scale_out] = \
                 y[k, :, (r[1] - r[0]) * scale_out:(r[2] - r[0]) * scale_out, (c[1] - c[0]) * scale_out:(c[2] - c[0]) * scale_out]
     return out
 
 
-def encode_tiled(model, pixels: torch.Tensor, max_memory_mb: float | None) -> np.ndarray:
+def encode_tiled(model, pixels: torch.Tensor, max_memory_mb: float | None, precision: str = "fp32") -> np.ndarray:
     """1 x 3 x H x W uint8 pixels (H, W multiples of 16) -> C x H/16 x W/16 float32 latent."""
     cells = (pixels.shape[2] // DOWNSCALE, pixels.shape[3] // DOWNSCALE)
     tile = plan(model.encoder, 3, True, cells, max_memory_mb)
     out = torch.empty(1, model.latent_channels, *cells)
     return run_tiled(model.encoder, pixels, out, DOWNSCALE, 1, tile, prepare=lambda x: network_input(x, model.color),
-                     finish=lambda y: y.float())[0].numpy()
+                     precision=precision)[0].numpy()
 
 
 def network_input(pixels: torch.Tensor, color: str) -> torch.Tensor:
@@ -171,10 +174,10 @@ def network_input(pixels: torch.Tensor, color: str) -> torch.Tensor:
     return to_network(pixels, color).contiguous(memory_format=torch.channels_last)
 
 
-def decode_tiled(model, latent: torch.Tensor, max_memory_mb: float | None) -> np.ndarray:
+def decode_tiled(model, latent: torch.Tensor, max_memory_mb: float | None, precision: str = "fp32") -> np.ndarray:
     """1 x C x h x w float32 latent -> 16h x 16w x 3 uint8 pixels."""
     cells = tuple(latent.shape[2:])
     tile = plan(model.decoder, model.latent_channels, False, cells, max_memory_mb)
     out = torch.empty(1, 3, cells[0] * DOWNSCALE, cells[1] * DOWNSCALE, dtype=torch.uint8)
     return run_tiled(model.decoder, latent, out, 1, DOWNSCALE, tile,
-                     finish=lambda y: from_network(y, model.color))[0].permute(1, 2, 0).numpy()
+                     finish=lambda y: from_network(y, model.color), precision=precision)[0].permute(1, 2, 0).numpy()
