@@ -118,3 +118,11 @@ def test_output_piped_through_tee_is_plain_text_and_complete(tmp_path):
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0 and "\x1b[" not in proc.stdout + proc.stderr
     assert proc.stdout.count(" -> ") == 3, proc.stdout
+
+
+def test_help_and_info_read_whole_in_80_columns():
+    from autoenc_cli.model.weights import default_weights_path
+    for args in (["--help"], ["train", "--help"], ["encode", "--help"], ["info", default_weights_path()]):
+        code, text = run_in_terminal(args, timeout=60, columns=80)
+        lines = text.replace("\r", "").split("\n")
+        assert code == 0 and max(len(line) for line in lines) <= 80, (args, text)  # nothing wraps past the edge
