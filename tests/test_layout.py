@@ -48,3 +48,11 @@ def test_every_module_name_is_unique_and_every_part_says_what_it_holds():
     for sub in ("model", "codec", "training", "measures", "cli"):
         doc = ast.get_docstring(ast.parse((PACKAGE / sub / "__init__.py").read_text()))
         assert doc and "May import" in doc, sub
+
+
+def test_the_command_line_starts_without_torch():
+    """`autoenc --help` and option parsing never wait for torch's import (about 1.5 s on 2 cores)."""
+    import subprocess
+    import sys
+    code = "import sys, autoenc_cli.cli.app; print('torch' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "False"

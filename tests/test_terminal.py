@@ -106,7 +106,7 @@ def test_download_from_a_local_server_draws_bytes_and_finishes(tmp_path):
 
 @pytest.mark.slow
 def test_a_short_bench_finishes(tiny_imagenet, tmp_path):
-    code, text = run_in_terminal(["bench", tiny_imagenet, "--naive-steps", 1, "--cache-dir", tmp_path / "cache",
+    code, text = run_in_terminal(["bench", tiny_imagenet, "--naive-steps", 1, "--steps", 60, "--cache-dir", tmp_path / "cache",
                                   "--device", "cpu"], timeout=400)
     assert code == 0 and "img/s" in text, text
 

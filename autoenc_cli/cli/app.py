@@ -15,6 +15,7 @@ from autoenc_cli.cli.common import (DeviceOption, MaxMemoryOption, WeightsOption
                          out, output_option, output_paths, prepare_outputs, progress_bars, weights_note)
 from autoenc_cli.training.config import CUDA_BATCH, DEFAULT_BATCH, DEFAULT_EPOCHS, RANGES, RECIPE_BATCH, RECIPES, TrainConfig
 from autoenc_cli.errors import AutoencError
+from autoenc_cli.measures import TIMED_STEPS
 
 
 class Color(str, Enum):
@@ -249,7 +250,9 @@ def plot(
 @friendly_errors
 def bench(
     data: Annotated[Path, typer.Argument(metavar="DATA", help="dataset to train on (its cache is built first if missing)")],
-    epochs: Annotated[int, typer.Option(help="epochs of the timed `autoenc train` process")] = 1,
+    steps: Annotated[int, typer.Option(min=1, help="steps of the timed `autoenc train` process: enough for its loop's rate "
+                                               "to settle (the first log window, the start, is left out)")] = TIMED_STEPS,
+    epochs: Annotated[Optional[int], typer.Option(min=1, help="time this many epochs instead of --steps")] = None,
     naive_steps: Annotated[int, typer.Option(help="steps of the naive reference")] = 8,
     device: DeviceOption = "auto",
     cache_dir: Annotated[Optional[Path], typer.Option(help="dataset cache (default $XDG_CACHE_HOME/autoenc)")] = None,
@@ -258,9 +261,9 @@ def bench(
     """Measure this machine: matmul ceiling, naive reference, `autoenc train` speed, codec speed, memory."""
     from rich.table import Table
 
-    from autoenc_cli.measures.bench import run, table, to_json
     from autoenc_cli.fileio import write_text_atomic
-    report = run(str(data), epochs, naive_steps, str(cache_dir) if cache_dir else None, device, say=err.print)
+    from autoenc_cli.measures.bench import run, table, to_json
+    report = run(str(data), steps, naive_steps, str(cache_dir) if cache_dir else None, device, say=err.print, epochs=epochs)
     grid = Table("measure", "value", title="autoenc bench")
     for what, value in table(report):
         grid.add_row(what, value)

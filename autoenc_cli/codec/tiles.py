@@ -25,6 +25,7 @@ from torch import nn
 
 from autoenc_cli.model.color import from_network, to_network
 from autoenc_cli.errors import AutoencError
+from autoenc_cli.codec.budget import DEFAULT_MAX_MEMORY_MB, MIN_MAX_MEMORY_MB  # noqa: F401 (MIN_: read from here too)
 from autoenc_cli.model.hardware import autocast
 from autoenc_cli.model.kernels import DepthToSpace
 from autoenc_cli.model.autoencoder import DOWNSCALE
@@ -33,8 +34,6 @@ ACTIVATION_SHARE = 0.25  # of the budget for the network's activations; the rest
 ALLOCATOR_OVERHEAD = 1.5  # measured peak RSS over the layer table's peak (oneDNN scratch, allocator slack)
 MIN_CORE_CELLS = 1
 
-DEFAULT_MAX_MEMORY_MB = 1024  # encode, decode, eval --whole on a CPU: pictures beyond it go through in tiles
-MIN_MAX_MEMORY_MB = 16  # below this not even the smallest tile of the seed network fits
 
 
 def receptive_interval(layers: nn.Sequential, first: int, last: int) -> tuple[int, int]:

@@ -3,3 +3,8 @@
 
 May import: autoenc_cli.training, codec, model, errors, fileio.
 """
+
+# Steps of bench's timed `autoenc train` (here, not in bench.py, so that the command line shows it without torch):
+# six log windows, the first (the start) left out of the loop's rate. One epoch was too short on a GPU: 28 steps of
+# 512 ended before the first log window ("loop nan img/s", issue 30).
+TIMED_STEPS = 300

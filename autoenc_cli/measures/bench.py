@@ -25,6 +25,7 @@ from autoenc_cli.codec.encoding import decode_latents, encode_images
 from autoenc_cli.codec.pictures import decode_or_none, load_square
 from autoenc_cli.training.data import split_dataset
 from autoenc_cli.errors import AutoencError
+from autoenc_cli.measures import TIMED_STEPS
 from autoenc_cli.model.hardware import cpu_flags, cpu_has_native_bf16, cpuinfo, keep_freed_memory, pick_device, pick_precision
 from autoenc_cli.model.autoencoder import Autoencoder, init_weights
 from autoenc_cli.training.config import DEFAULT_BATCH, TrainConfig
@@ -133,12 +134,13 @@ def peak_mb(path: Path) -> float:
         return float("nan")
 
 
-def train_process(data: str, epochs: int, cache_dir: str | None, extra: list[str]) -> dict:
-    """Run a whole `autoenc train` process (extra names its --batch-size); images/s over its wall time, peak memory,
-    loop-only rate."""
+def train_process(data: str, length: list[str], cache_dir: str | None, extra: list[str]) -> dict:
+    """Run a whole `autoenc train` process (length: its --max-steps or --epochs; extra names its --batch-size);
+    images/s over its wall time, peak memory, and the loop's steady rate: the median of the logged windows after
+    the first (which holds the start: kernels picked, caches warmed)."""
     with tempfile.TemporaryDirectory() as out:
         peak_file = Path(out) / "peak"
-        cmd = [sys.executable, "-c", PEAK_WRAPPER, str(peak_file), "train", data, "--out", f"{out}/run", "--epochs", str(epochs), *extra]
+        cmd = [sys.executable, "-c", PEAK_WRAPPER, str(peak_file), "train", data, "--out", f"{out}/run", *length, *extra]
         if cache_dir:
             cmd += ["--cache-dir", cache_dir]
         t = time.perf_counter()
@@ -150,7 +152,7 @@ def train_process(data: str, epochs: int, cache_dir: str | None, extra: list[str
         peak = peak_mb(peak_file)
     steps = int(rows[-1]["step"])
     batch = int(extra[extra.index("--batch-size") + 1])
-    loop = [float(r["images_per_s"]) for r in rows[1:] if r.get("images_per_s")]
+    loop = [float(r["images_per_s"]) for r in rows if r.get("images_per_s")][1:]
     return {"wall_s": wall, "images": steps * batch, "images_per_s": steps * batch / wall,
             "loop_images_per_s": float(np.median(loop)) if loop else float("nan"),
             "peak_rss_mb": peak}
@@ -248,10 +250,11 @@ def data_memory_100k(tmp: Path) -> float:
     return int(out.stdout.strip()) / 1024
 
 
-def run(data: str, epochs: int = 1, naive_steps: int = 8, cache_dir: str | None = None, device_name: str = "auto",
-        say=print) -> dict:
-    if epochs < 1 or naive_steps < 1:
-        raise AutoencError(f"--epochs and --naive-steps must be at least 1 (got {epochs} and {naive_steps})")
+def run(data: str, steps: int = TIMED_STEPS, naive_steps: int = 8, cache_dir: str | None = None, device_name: str = "auto",
+        say=print, epochs: int | None = None) -> dict:
+    """epochs, when given, times that many epochs instead of `steps` steps."""
+    if steps < 1 or naive_steps < 1 or (epochs is not None and epochs < 1):
+        raise AutoencError(f"--steps, --epochs and --naive-steps must be at least 1 (got {steps}, {epochs} and {naive_steps})")
     split = split_dataset(data)  # a bad dataset path fails before the minutes of measuring
     device = pick_device(device_name)
     precision = pick_precision("auto", device)
@@ -270,9 +273,10 @@ def run(data: str, epochs: int = 1, naive_steps: int = 8, cache_dir: str | None 
     keep_freed_memory()
     batch = TrainConfig(data=data).with_recipe_defaults(device.type).batch_size  # what `autoenc train` picks here
     report["batch"] = batch
-    report["train"] = train_process(data, epochs, cache_dir, ["--batch-size", str(batch), "--device", str(device)])
+    length = ["--epochs", str(epochs)] if epochs else ["--max-steps", str(steps), "--epochs", "100000"]
+    report["train"] = train_process(data, length, cache_dir, ["--batch-size", str(batch), "--device", str(device)])
     report["train"]["percent_of_ceiling"] = 100 * report["train"]["images_per_s"] / report["ceiling_images_per_s"]
-    say(f"autoenc train --epochs {epochs} --batch-size {batch}: {report['train']['images_per_s']:.0f} img/s end to end "
+    say(f"autoenc train {' '.join(length[:2])} --batch-size {batch}: {report['train']['images_per_s']:.0f} img/s end to end "
         f"({report['train']['percent_of_ceiling']:.0f}% of ceiling), loop {report['train']['loop_images_per_s']:.0f} img/s")
     report["convolutions_alone_images_per_s"] = convolutions_alone(device, precision, batch)
     report["convolutions_alone_percent_of_ceiling"] = 100 * report["convolutions_alone_images_per_s"] / report["ceiling_images_per_s"]

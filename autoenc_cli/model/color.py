@@ -8,10 +8,10 @@ Whatever the encoding, callers hand in and get back uint8 RGB; PSNR is always me
 
 import torch
 
-COLORS = ("rgb", "lab")  # the network's pixel encodings
 
 from autoenc_cli.errors import AutoencError
 from autoenc_cli.model.autoencoder import decode_pixels, encode_pixels
+from autoenc_cli.model.choices import COLORS
 
 
 # sRGB linear -> XYZ, D65 white (IEC 61966-2-1), and the D65 reference white

@@ -15,10 +15,10 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from autoenc_cli.model.color import COLORS
+from autoenc_cli.model.choices import COLORS, LATENTS
 from autoenc_cli.errors import AutoencError
 from autoenc_cli.fileio import atomic_path
-from autoenc_cli.model.autoencoder import IMAGE_SIZE, LATENTS, Autoencoder, relu_slope, swap_relus
+from autoenc_cli.model.autoencoder import IMAGE_SIZE, Autoencoder, relu_slope, swap_relus
 
 FORMAT = "autoenc-weights"
 FORMAT_VERSION = "1"

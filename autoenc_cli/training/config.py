@@ -4,8 +4,7 @@ import math
 from dataclasses import dataclass, fields, replace
 
 from autoenc_cli.errors import AutoencError
-from autoenc_cli.model.autoencoder import LATENTS
-from autoenc_cli.model.color import COLORS
+from autoenc_cli.model.choices import COLORS, LATENTS
 
 MAX_BATCH = 65536  # per process; far past what fits in any memory today
 DEFAULT_EPOCHS = 10
