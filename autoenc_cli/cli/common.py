@@ -2,6 +2,8 @@
 
 import contextlib
 import functools
+import json
+import math
 import os
 import sys
 from pathlib import Path
@@ -17,9 +19,9 @@ try:  # newer typer vendors its own click
 except ImportError:
     from click import exceptions as click_errors
 
-from autoenc_cli.codec.tiles import DEFAULT_MAX_MEMORY_MB, MIN_MAX_MEMORY_MB
-from autoenc_cli.errors import AutoencError
-from autoenc_cli.fileio import refuse_inside
+from autoenc_cli.codec.budget import DEFAULT_MAX_MEMORY_MB, MIN_MAX_MEMORY_MB
+from autoenc_cli.errors import AutoencError, one_line
+from autoenc_cli.fileio import check_writable, refuse_inside, regular_file, resolved
 from autoenc_cli.cli.terminal import QuietWhenClosed, named_shell_completion
 
 
@@ -44,14 +46,24 @@ def plain_help_types() -> None:
 
 plain_help_types()
 out = Console(file=QuietWhenClosed(sys.stdout), soft_wrap=True)
-err = Console(file=QuietWhenClosed(sys.stderr), soft_wrap=True)
+err = Console(file=QuietWhenClosed(sys.stderr, report=False), soft_wrap=True)
 
 
 def bind_consoles() -> None:
     """out and err write to the streams this command starts with (a test runner swaps sys.stdout before it calls the
     app); they hold on to them, whatever a live display does to sys.stdout while the command runs."""
     out.file = QuietWhenClosed(sys.stdout)
-    err.file = QuietWhenClosed(sys.stderr)
+    err.file = QuietWhenClosed(sys.stderr, report=False)
+
+
+def finish_output() -> None:
+    """Flush what the command printed, so that a failure to write it (stdout on a full disk) is said in one line
+    and fails the command, instead of Python's complaint at exit."""
+    try:
+        out.file.flush()
+    except AutoencError as e:
+        err.print(f"[red]error:[/] {escape(one_line(str(e)))}")
+        sys.exit(1)
 
 
 class OneLineUsageErrors(TyperGroup):
@@ -64,12 +76,13 @@ class OneLineUsageErrors(TyperGroup):
             return super().main(args, prog_name, complete_var, standalone_mode, **extra)
         try:
             code = super().main(args, prog_name, complete_var, False, **extra)
+            finish_output()
         except getattr(click_errors, "NoArgsIsHelpError", ()) as e:  # the help has been printed
             sys.exit(e.exit_code)
         except click_errors.ClickException as e:
             ctx = getattr(e, "ctx", None)
             hint = f" (see {ctx.command_path} --help)" if ctx is not None else ""
-            err.print(f"[red]error:[/] {escape(e.format_message())}{escape(hint)}")
+            err.print(f"[red]error:[/] {escape(one_line(e.format_message()))}{escape(hint)}")
             sys.exit(e.exit_code)
         except typer.Abort:
             err.print("[yellow]aborted[/]")
@@ -87,9 +100,16 @@ def output_option(help: str):
     return Annotated[Optional[Path], typer.Option("-o", "--output", help=help)]
 
 
+def finite(value: Optional[float]) -> Optional[float]:
+    """A number option's callback: infinity and NaN pass a range check (inf >= 16), and mean nothing here."""
+    if value is not None and not math.isfinite(value):
+        raise typer.BadParameter(f"{value}: give a finite number")
+    return value
+
+
 WeightsOption = Annotated[Optional[Path], typer.Option("-w", "--weights", help="weights file (default: the bundled weights)")]
 MaxMemoryOption = Annotated[Optional[float], typer.Option(
-    "--max-memory", metavar="MB", min=MIN_MAX_MEMORY_MB,
+    "--max-memory", metavar="MB", min=MIN_MAX_MEMORY_MB, callback=finite,
     help="memory for the network's work on one picture: larger pictures go through in exact tiles, with the result "
          f"of one pass (default: {DEFAULT_MAX_MEMORY_MB:,}; on a GPU half its free memory)")]
 
@@ -104,10 +124,14 @@ def friendly_errors(fn):
         except (TrainingInterrupted, TrainingFailed) as e:
             if os.environ.get("RANK", "0") == "0":  # under torchrun, one process says it
                 colour = "yellow" if isinstance(e, TrainingInterrupted) else "red"
-                err.print(f"[{colour}]{'error: ' if colour == 'red' else ''}{escape(str(e))}[/]")
+                err.print(f"[{colour}]{'error: ' if colour == 'red' else ''}{escape(one_line(str(e)))}[/]")
             raise typer.Exit(e.exit_code) from None
         except AutoencError as e:
-            err.print(f"[red]error:[/] {escape(str(e))}")
+            err.print(f"[red]error:[/] {escape(one_line(str(e)))}")
+            raise typer.Exit(1) from None
+        except OSError as e:  # what no check foresaw about a file (a name too long for this system, ...): still one line
+            where = f"{os.fsdecode(e.filename)}: " if e.filename is not None else ""
+            err.print(f"[red]error:[/] {escape(one_line(where + (e.strerror or str(e))))}")
             raise typer.Exit(1) from None
         except KeyboardInterrupt:
             err.print("[yellow]interrupted[/]")
@@ -119,7 +143,9 @@ def load_weights(weights: Optional[Path]):
     """The model and its metadata. Commands print weights_note() once their work is done, so that
     a command that fails prints nothing but its one-line error."""
     from autoenc_cli.model.weights import load_model, resolve_weights
-    return load_model(resolve_weights(weights))
+    path = resolve_weights(weights)
+    regular_file(path, "weights file")  # a FIFO would block, a device never end
+    return load_model(path)
 
 
 def weights_note(weights: Optional[Path], meta: dict) -> str:
@@ -141,23 +167,27 @@ def barely_trained(meta: dict) -> str:
 
 
 def check_inputs(paths: list[Path]) -> None:
+    """Every input a regular file (a folder, a FIFO or a device is refused before any work)."""
     for p in paths:
-        if not p.exists():
-            raise AutoencError(f"{p}: no such file")
         if p.is_dir():
             raise AutoencError(f"{p}: is a directory")
+        regular_file(p)
 
 
 def prepare_outputs(inputs: list[Path], targets: list[Path]) -> None:
-    """Before any work: no output may replace an input or a folder, and every output's folder must be creatable."""
-    from autoenc_cli.fileio import ensure_parent
-    sources = {p.resolve() for p in inputs}
+    """Before any work: no output may replace an input, a folder or anything else that is not a regular file (a
+    device, a FIFO), and every output's folder must be creatable."""
+    sources = {resolved(p) for p in inputs}
     for t in targets:
-        if t.resolve() in sources:
+        if resolved(t) in sources:
             raise AutoencError(f"{t}: is also an input; refusing to overwrite it (give another -o)")
-        if t.is_dir():
-            raise AutoencError(f"{t}: is a directory")
-        ensure_parent(t)
+        check_writable(t)
+
+
+def print_json(value) -> None:
+    """One JSON object on stdout, through the console's stream (a full disk is one line, as for any output).
+    ASCII: a file name that is not UTF-8 is written as \\udcXX escapes, which json.loads and os.fsencode undo."""
+    out.file.write(json.dumps(value) + "\n")
 
 
 def output_paths(inputs: list[Path], output: Optional[Path], suffix: str, default_suffix: str | None = None) -> list[Path]:

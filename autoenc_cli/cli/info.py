@@ -10,8 +10,9 @@ from rich.markup import escape
 from rich.table import Table
 
 from autoenc_cli.model.architecture import layer_table
-from autoenc_cli.training.checkpoint import state_info
+from autoenc_cli.training.checkpoint import read_state
 from autoenc_cli.errors import AutoencError
+from autoenc_cli.fileio import open_regular, read_regular
 from autoenc_cli.codec.latentfile import NPY_MAGIC, bits_per_pixel, is_sidecar, load_latent, sidecar_path
 from autoenc_cli.model.autoencoder import LATENT_CHANNELS, relu_slope
 from autoenc_cli.model.weights import FORMAT, barely_trained_psnr, default_weights_path, fingerprint, load_model, provenance, read_metadata
@@ -21,14 +22,12 @@ NETWORK_NAMES = {1: " (the seed's network)", 2: " (the seed's big network)"}
 
 def kind_of(path: Path) -> str:
     """'latent', 'weights', 'state' or 'onnx', or AutoencError naming the file."""
-    if not path.exists():
-        raise AutoencError(f"{path}: no such file")
     if path.is_dir():
         raise AutoencError(f"{path}: is a directory (give a weights .safetensors or a latent .npy)")
+    with open_regular(path) as f:  # a FIFO or a device is refused before it is read
+        head = f.read(len(NPY_MAGIC))
     if path.suffix.lower() == ".onnx":
         return "onnx"
-    with open(path, "rb") as f:
-        head = f.read(len(NPY_MAGIC))
     if head == NPY_MAGIC:
         return "latent"
     try:
@@ -105,12 +104,30 @@ def describe_weights(path: Path, layers: bool = False) -> Group:
 
 
 def describe_state(path: Path) -> Group:
-    info = state_info(path)
+    """A training state, read and checked as --resume reads it (a truncated file is damaged here too)."""
+    tensors, info, _ = read_state(path)
     step, cfg = info["step"], info["config"]
+    check_network(path, tensors, cfg)
     rows = [("file", f"{path} ({path.stat().st_size:,} bytes): training state for --resume"),
             ("step", str(step)), ("training time", f"{info.get('elapsed_s', 0):.0f} s")]
     rows += [(k, str(v)) for k, v in sorted(cfg.items())]
     return Group(table("training state", rows))
+
+
+def check_network(path: Path, tensors: dict, cfg: dict) -> None:
+    """The state's model tensors are those of the network its config names (shapes only: built on no device)."""
+    import torch
+
+    from autoenc_cli.model.autoencoder import Autoencoder
+    multiplier = cfg.get("channel_multiplier", cfg.get("width", 1))
+    if type(multiplier) is not int or not 1 <= multiplier <= 16:
+        raise AutoencError(f"{path}: damaged training state (channel multiplier {multiplier!r})")
+    with torch.device("meta"):
+        expected = {f"model.{k}": tuple(v.shape) for k, v in Autoencoder(multiplier).state_dict().items()}
+    found = {k: tuple(v.shape) for k, v in tensors.items() if k.startswith("model.")}
+    if found != expected:
+        wrong = sorted(set(found) ^ set(expected)) or sorted(k for k in found if found[k] != expected[k])
+        raise AutoencError(f"{path}: damaged training state (tensor {wrong[0][6:]} does not fit channel multiplier {multiplier})")
 
 
 def describe_latent(path: Path) -> Group:
@@ -150,26 +167,47 @@ def describe_onnx(path: Path) -> Group:
         import onnx
     except ImportError:
         raise AutoencError(f"{path}: reading ONNX models needs onnx: pip install 'autoenc[onnx]'") from None
+    data = read_regular(path, "ONNX model")
     try:
-        model = onnx.load(str(path), load_external_data=False)
-    except Exception as e:  # protobuf's DecodeError and friends: any unreadable file
+        model = onnx.load_model_from_string(data)
+    except Exception as e:  # protobuf's DecodeError and friends: any unreadable file  # noqa: BLE001
         raise AutoencError(f"{path}: not an ONNX model onnx can read ({type(e).__name__})") from None
+    if not model.ir_version or not model.opset_import or not model.graph.node:
+        # protobuf reads an empty file, and many others, as a message with nothing set
+        raise AutoencError(f"{path}: not an ONNX model (no {'graph' if model.ir_version else 'IR version'})")
+    try:
+        onnx.checker.check_model(model)  # what a runtime would refuse, info refuses too
+    except Exception as e:  # onnx's ValidationError, and whatever a damaged graph raises  # noqa: BLE001
+        raise AutoencError(f"{path}: not a valid ONNX model ({str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__})") from None
     meta = {p.key: p.value for p in model.metadata_props}
     made = meta.get("format") == "autoenc-onnx"
-    rows = [("file", f"{path} ({path.stat().st_size:,} bytes)" + ("" if made else ": not made by autoenc export")),
+    rows = [("file", f"{path} ({len(data):,} bytes)" + ("" if made else ": not made by autoenc export")),
             ("opset", ", ".join(f"{o.domain or 'ai.onnx'} {o.version}" for o in model.opset_import))]
     rows += [(f"{kind} {value.name}", shape_of(value)) for kind, values in (("input", model.graph.input),
              ("output", model.graph.output)) for value in values]
     if made:
-        weights = json.loads(meta.get("weights", "{}"))
+        weights = json_entry(meta, "weights")
         rows += [("part", meta.get("part", "?")), ("pixel format", meta.get("pixels", "?")),
-                 ("weights", f"{weights.get('file')} (sha256 {weights.get('sha256')})"),
+                 ("weights", f"{weights.get('file')} (sha256 {weights.get('sha256')})" if weights is not None
+                  else f"{meta.get('weights')!r} (not the JSON autoenc export writes)"),
                  ("exported by", f"autoenc {meta.get('autoenc_version')}")]
     parts = [table("ONNX model", rows)]
-    prov = json.loads(meta.get("provenance", "{}") or "{}")
-    if prov:
+    prov = json_entry(meta, "provenance")
+    if prov is None:
+        parts.append(table("provenance", [("", f"{meta['provenance']!r} (not the JSON autoenc export writes)")]))
+    elif prov:
         parts.append(table("provenance", [(k, str(v)) for k, v in sorted(prov.items())]))
     return Group(*parts)
+
+
+def json_entry(meta: dict[str, str], key: str) -> dict | None:
+    """A metadata entry that export writes as a JSON object: {} when absent, None when another tool rewrote it
+    into something else (shown as it is, not a reason to refuse the model)."""
+    try:
+        value = json.loads(meta.get(key) or "{}")
+    except (ValueError, RecursionError):
+        return None
+    return value if isinstance(value, dict) else None
 
 
 def shape_of(value) -> str:
@@ -192,6 +230,8 @@ def describe(path: str | os.PathLike, layers: bool = False) -> Group:
     if is_sidecar(path) and Path(str(path)[:-5]).is_file():
         path = Path(str(path)[:-5])  # a sidecar stands for its latent
     kind = kind_of(path)
+    if layers and kind != "weights":
+        raise AutoencError(f"{path}: --layers shows the layers of weights; this is {KIND_NAMES[kind]}")
     if kind == "weights":
         return describe_weights(path, layers)
     if kind == "state":
@@ -199,3 +239,6 @@ def describe(path: str | os.PathLike, layers: bool = False) -> Group:
     if kind == "onnx":
         return describe_onnx(path)
     return describe_latent(path)
+
+
+KIND_NAMES = {"latent": "a latent", "state": "a training state", "onnx": "an ONNX model", "weights": "weights"}

@@ -2,13 +2,13 @@
 
 Imported only when --rd is given (it brings torch in through ratedistortion)."""
 
-import json
 from pathlib import Path
 
 from rich.markup import escape
 from rich.table import Table
 
-from autoenc_cli.cli.common import err, model_on_device, out, outside_data, progress_bars, weights_note
+from autoenc_cli.cli.common import err, model_on_device, out, outside_data, print_json, progress_bars, weights_note
+from autoenc_cli.fileio import resolved, shown
 from autoenc_cli.measures.ratedistortion import CODEC_NAMES, STORAGES, rate_distortion, write_rd_png
 from autoenc_cli.model.weights import fingerprint, resolve_weights
 
@@ -25,10 +25,10 @@ def evaluate_rate_distortion(data: Path, weights: Path | None, as_json: bool, li
     err.print(weights_note(weights, meta))
     summary = result.to_json()
     if rd_png is not None:
-        write_rd_png(summary, rd_png, f"{summary['images']} pictures of {Path(data).resolve().name}, 64x64")
+        write_rd_png(summary, rd_png, f"{summary['images']} pictures of {shown(resolved(data).name)}, 64x64")
         err.print(f"rate against distortion plot: {escape(str(rd_png))}")
     if as_json:
-        print(json.dumps(summary))
+        print_json(summary)
         return
     out.print(latent_table(summary, data))
     out.print(codec_table(summary))

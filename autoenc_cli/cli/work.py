@@ -7,9 +7,29 @@ from typing import Annotated, Optional
 import typer
 from rich.markup import escape
 
-from autoenc_cli.cli.common import (DeviceOption, MaxMemoryOption, WeightsOption, app, err, friendly_errors, model_on_device, out, output_option, output_paths,
-                         outside_data, prepare_outputs, progress_bars, weights_note)
+from autoenc_cli.cli.common import (DeviceOption, MaxMemoryOption, WeightsOption, app, err, finite, friendly_errors, model_on_device, out,
+                                    output_option, output_paths, outside_data, prepare_outputs, print_json, progress_bars, weights_note)
 from autoenc_cli.errors import AutoencError
+
+
+EVAL_READS = {  # the options that not every mode of eval reads, and the modes that read them
+    "--worst-png": ("64x64",), "--cache-dir": ("64x64", "rd"), "--max-memory": ("whole",), "--rd-png": ("rd",),
+}
+PURPOSE = {"--worst-png": "draws the 64x64 evaluation's worst reconstructions", "--max-memory": "bounds --whole's work on one picture",
+           "--cache-dir": "holds the 64x64 pictures decoded once (--whole reads each picture at its own size)",
+           "--rd-png": "draws the --rd measurement"}
+MODE_FLAG = {"whole": "--whole", "rd": "--rd"}
+
+
+def refuse_unused(mode: str, given: dict) -> None:
+    """An option the chosen mode of eval does not read is an error, not a no-op (`eval --whole --worst-png F`
+    wrote no F)."""
+    for option, value in given.items():
+        if value in (None, False) or mode in EVAL_READS[option]:
+            continue
+        if mode in MODE_FLAG:
+            raise AutoencError(f"{option} {PURPOSE[option]}; it does not combine with {MODE_FLAG[mode]}")
+        raise AutoencError(f"{option} {PURPOSE[option]}: give {' or '.join(MODE_FLAG[m] for m in EVAL_READS[option])} too")
 
 
 @app.command("eval")
@@ -28,14 +48,13 @@ def evaluate(
     rd_png: Annotated[Optional[Path], typer.Option(help="with --rd: also draw PSNR against bits per pixel into this PNG (none is written unless you name one)")] = None,
 ):
     """Score reconstructions (PSNR, SSIM, MSE on 8-bit pixels) against bicubic and JPEG at the same 2,048 numbers."""
-    import json
     from rich.table import Table
     from autoenc_cli.measures.evaluate import BICUBIC_SIDE, JPEG_BUDGET, evaluate as run_eval
-    if rd_png is not None and not rd:
-        raise AutoencError("--rd-png draws the --rd measurement: give --rd too")
+    if rd and whole:
+        raise AutoencError("--rd measures 64x64 pictures; it does not combine with --whole")
+    refuse_unused("rd" if rd else "whole" if whole else "64x64",
+                  {"--worst-png": worst_png, "--max-memory": max_memory, "--cache-dir": cache_dir, "--rd-png": rd_png})
     if rd:
-        if whole:
-            raise AutoencError("--rd measures 64x64 pictures; it does not combine with --whole")
         from autoenc_cli.cli.rd import evaluate_rate_distortion
         return evaluate_rate_distortion(data, weights, as_json, limit, device, cache_dir, rd_png)
     if whole:
@@ -52,7 +71,7 @@ def evaluate(
         err.print(f"worst reconstructions: {escape(str(worst_png))}")
     summary = result.to_json()
     if as_json:
-        print(json.dumps(summary))
+        print_json(summary)
         return
     jpeg = summary["baselines"]["jpeg"]
     over = f", {jpeg['over_budget']} over budget at quality 1" if jpeg["over_budget"] else ""
@@ -69,7 +88,6 @@ def evaluate(
 
 def evaluate_whole_pictures(data: Path, weights: Optional[Path], as_json: bool, limit: Optional[int], device: str,
                             max_memory: Optional[float]) -> None:
-    import json
     from rich.table import Table
     from autoenc_cli.measures.evaluate import evaluate_whole
     model, meta = model_on_device(weights, device)
@@ -80,7 +98,7 @@ def evaluate_whole_pictures(data: Path, weights: Optional[Path], as_json: bool, 
     err.print(weights_note(weights, meta))
     summary = result.to_json()
     if as_json:
-        print(json.dumps(summary))
+        print_json(summary)
         return
     gap = summary["vs_bicubic_db"]
     table = Table(title=f"{summary['pictures']} pictures of {escape(str(data))}, each at its own size",
@@ -91,6 +109,11 @@ def evaluate_whole_pictures(data: Path, weights: Optional[Path], as_json: bool, 
     for name, s, note in (("model", summary, "latent: 1/6"), ("bicubic", summary["baselines"]["bicubic"], "each side x 1/sqrt(6)")):
         table.add_row(name, f"{s['psnr']:.2f}", f"{s['ssim']:.4f}", f"{s['mse']:.1f}", note)
     out.print(table)
+
+
+def given(ctx: typer.Context, name: str) -> bool:
+    """Whether the option `name` was on the command line (not left at its default)."""
+    return getattr(ctx.get_parameter_source(name), "name", "") == "COMMANDLINE"
 
 
 class Measure(str, Enum):
@@ -105,6 +128,7 @@ OVER_THRESHOLD_EXIT = 3  # --exit-code: distinct from 1 (an error) and 2 (a usag
 @app.command()
 @friendly_errors
 def score(
+    ctx: typer.Context,
     data: Annotated[list[Path], typer.Argument(metavar="DATA", help="image files or folders (searched for images); each picture at its own size")],
     weights: WeightsOption = None,
     by: Annotated[Measure, typer.Option(help="the measure that ranks and is thresholded: peak = MSE of the worst 32x32 "
@@ -116,7 +140,7 @@ def score(
     worst: Annotated[int, typer.Option(min=1, help="how many of the worst pictures get heatmaps")] = 8,
     reference: Annotated[Optional[list[Path]], typer.Option(metavar="NORMAL", help="pictures known to be normal (files or "
                                                             "folders; repeatable): the threshold is a percentile of their errors")] = None,
-    percentile: Annotated[float, typer.Option(min=0, max=100, help="the reference errors' percentile that is the threshold")] = 99.0,
+    percentile: Annotated[float, typer.Option(min=0, max=100, callback=finite, help="the reference errors' percentile that is the threshold")] = 99.0,
     exit_code: Annotated[bool, typer.Option("--exit-code", help=f"exit with status {OVER_THRESHOLD_EXIT} when a picture is over the threshold (needs --reference)")] = False,
     device: DeviceOption = "auto",
     max_memory: MaxMemoryOption = None,
@@ -125,15 +149,20 @@ def score(
     import json
     from autoenc_cli.codec.pictures import image_files
     from autoenc_cli.fileio import refuse_inside, write_text_atomic
-    from autoenc_cli.measures.score import score as run_score, to_csv, write_heatmaps
+    from autoenc_cli.measures.score import earlier_heatmaps, score as run_score, to_csv, write_heatmaps
     if exit_code and not reference:
         raise AutoencError("--exit-code needs --reference NORMAL (the threshold comes from normal pictures)")
+    if given(ctx, "percentile") and not reference:
+        raise AutoencError("--percentile is the reference pictures' percentile: give --reference NORMAL too")
+    if given(ctx, "worst") and heatmaps is None:
+        raise AutoencError("--worst says how many heatmaps to draw: give --heatmaps DIR too")
     files = image_files(data)
     refs = image_files(reference) if reference else None
     prepare_outputs(files, [output] if output else [])
     if heatmaps is not None:
         for folder in [p for p in data if p.is_dir()]:  # the heatmaps would be scored next time
             refuse_inside(heatmaps, folder, "a --heatmaps folder")
+        earlier_heatmaps(heatmaps)  # a folder that holds the user's files is refused before the scoring, not after
     model, meta = model_on_device(weights, device)
     with progress_bars() as progress:
         result = run_score(model, files, by.value, refs, percentile, max_memory, progress)
@@ -143,6 +172,7 @@ def score(
         write_text_atomic(output, text)
     else:
         out.file.write(text)
+        out.file.flush()  # a full disk fails here, before the summary says all went well
     if result.skipped:
         err.print(f"[yellow]warning:[/] skipped {len(result.skipped)} unreadable or tiny image file(s), e.g. {escape(result.skipped[0])}")
     top = result.scores[0]
@@ -171,10 +201,12 @@ def export(
 ):
     """Export the network to ONNX for other runtimes: dynamic batch and size, float32 RGB in [0, 1] in and out (docs/export.md)."""
     from autoenc_cli.codec.export import export_onnx, require_onnx
+    from autoenc_cli.fileio import regular_file
     from autoenc_cli.model.weights import resolve_weights
     require_onnx()
     part = part.value
     source = resolve_weights(weights)
+    regular_file(source, "weights file")  # a FIFO would block, a device never end
     if output is not None and (output.is_dir() or str(output).endswith(("/", "\\"))):
         raise AutoencError(f"{output}: is a folder; give -o a file name, such as {output / f'{source.stem}.{part}.onnx'}")
     target = output or output_paths([source], None, "", default_suffix=f".{part}.onnx")[0]

@@ -22,7 +22,7 @@ import numpy as np
 
 from autoenc_cli.codec.pictures import MAX_IMAGE_PIXELS
 from autoenc_cli.errors import AutoencError
-from autoenc_cli.fileio import write_bytes_atomic
+from autoenc_cli.fileio import open_regular, read_regular_text, replace_target, write_bytes_atomic
 from autoenc_cli.model.autoencoder import DOWNSCALE, LATENT_CHANNELS
 
 NPY_MAGIC = b"\x93NUMPY"
@@ -73,8 +73,17 @@ def quantize(z: np.ndarray, dtype: str) -> tuple[np.ndarray, list[float] | None]
 def dequantize(stored: np.ndarray, scale: list[float] | None) -> np.ndarray:
     z = stored.astype(np.float32)
     if scale is not None:
-        z *= np.asarray(scale, np.float32)[:, None, None]
+        with np.errstate(over="ignore"):  # a sidecar's scale near float32's limit: inf, which load_latent refuses
+            z *= np.asarray(scale, np.float32)[:, None, None]
     return z
+
+
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+def usable_scale(s) -> bool:
+    """A positive number that float32 holds (JSON gives ints of any size, and inf for 1e999)."""
+    return type(s) in (int, float) and 0 < s <= FLOAT32_MAX
 
 
 def latent_file_bytes(z: np.ndarray, original_size: tuple[int, int], dtype: str = "float32", resize: int | None = None,
@@ -97,42 +106,60 @@ def save_latent(path: str | os.PathLike, z: np.ndarray, original_size: tuple[int
                 resize: int | None = None, weights: dict | None = None) -> Path:
     """Write `path` (the .npy) and its sidecar, each atomically; return the sidecar's path."""
     npy, sidecar = latent_file_bytes(z, original_size, dtype, resize, weights)
-    write_bytes_atomic(path, npy)
     side = sidecar_path(path)
+    replace_target(side)  # a sidecar that cannot be written is found before the .npy is: never one without the other
+    write_bytes_atomic(path, npy)
     write_bytes_atomic(side, sidecar)
     return side
 
 
 def read_array(path: Path) -> np.ndarray:
     """The .npy itself, never unpickled."""
-    if not path.is_file():
-        raise AutoencError(f"{path}: no such latent file")
-    with open(path, "rb") as f:
+    with open_regular(path, "latent file") as f:
         if f.read(len(NPY_MAGIC)) != NPY_MAGIC:
             if is_sidecar(path):
                 raise AutoencError(f"{path}: is the JSON sidecar of a latent; give the latent itself, {str(path)[:-5]}")
             raise AutoencError(f"{path}: not a .npy file")
-    try:
-        z = np.load(path, allow_pickle=False)
-    except ValueError as e:
-        if "pickle" in str(e).lower():
-            raise AutoencError(f"{path}: latent has an object dtype (refused: it would need unpickling)") from None
-        raise AutoencError(f"{path}: not a .npy latent file ({e})") from None
-    except (OSError, EOFError) as e:
-        raise AutoencError(f"{path}: not a .npy latent file ({e})") from None
+        f.seek(0)
+        try:
+            check_npy_size(f, path)
+            z = np.load(f, allow_pickle=False)
+        except ValueError as e:
+            if "pickle" in str(e).lower():
+                raise AutoencError(f"{path}: latent has an object dtype (refused: it would need unpickling)") from None
+            raise AutoencError(f"{path}: not a .npy latent file ({e})") from None
+        except (OSError, EOFError, SyntaxError, TypeError, MemoryError) as e:  # a damaged header, a shape past memory
+            raise AutoencError(f"{path}: not a .npy latent file ({e or type(e).__name__})") from None
     if not isinstance(z, np.ndarray) or z.dtype.kind not in "fiu":
         raise AutoencError(f"{path}: latent dtype {getattr(z, 'dtype', type(z))} is not numeric")
     return z
 
 
+def check_npy_size(f, path: Path) -> None:
+    """The data the .npy header claims must be in the file: a truncated file, or a header claiming terabytes (which
+    numpy would try to allocate before reading), is refused here. Leaves `f` at its start."""
+    version = np.lib.format.read_magic(f)
+    shape, _, dtype = (np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0)(f)
+    if dtype.hasobject:
+        f.seek(0)
+        return  # np.load refuses it, and says why
+    needed, present = int(np.prod(shape, dtype=object)) * dtype.itemsize, os.fstat(f.fileno()).st_size - f.tell()
+    if needed > present:
+        raise AutoencError(f"{path}: truncated .npy latent file (its header promises {needed:,} bytes of values, it holds {present:,})")
+    f.seek(0)
+
+
+SIDECAR_LIMIT = 16 * 2**20  # bytes: a latent's sidecar is a few hundred (int8: one scale per channel)
+
+
 def read_sidecar(path: Path) -> dict:
     """The sidecar of the latent `path`, checked; {} when there is none."""
     side = sidecar_path(path)
-    if not side.exists():
+    if not (side.exists() or side.is_symlink()):
         return {}
     try:
-        meta = json.loads(side.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as e:
+        meta = json.loads(read_regular_text(side, "latent sidecar", SIDECAR_LIMIT))
+    except (ValueError, RecursionError) as e:
         raise AutoencError(f"{side}: unreadable latent sidecar ({e})") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise AutoencError(f"{side}: not an autoenc latent sidecar (no \"format\": \"{FORMAT}\")")
@@ -160,7 +187,7 @@ def check_against(meta: dict, z: np.ndarray, path: Path) -> tuple[tuple[int, int
     scale = meta.get("scale")
     if z.dtype == np.int8:
         if (not isinstance(scale, list) or len(scale) != z.shape[0]
-                or not all(isinstance(s, (int, float)) and np.isfinite(s) and s > 0 for s in scale)):
+                or not all(usable_scale(s) for s in scale)):
             raise _bad(side, f"int8 latent needs {z.shape[0]} positive finite scales")
     else:
         scale = None

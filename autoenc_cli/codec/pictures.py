@@ -14,6 +14,7 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from autoenc_cli.errors import AutoencError
+from autoenc_cli.fileio import open_regular
 from autoenc_cli.model.autoencoder import IMAGE_SIZE
 
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm", ".pnm"}
@@ -40,26 +41,33 @@ def to_rgb(img: Image.Image) -> Image.Image:
 
 def open_image(path: str | os.PathLike) -> Image.Image:
     """Open and fully decode an image as RGB, or raise AutoencError naming the file and problem."""
-    path = Path(path)
-    if not path.exists():
-        raise AutoencError(f"{path}: no such file")
-    if path.is_dir():
-        raise AutoencError(f"{path}: is a directory, not an image")
-    if path.stat().st_size == 0:
-        raise AutoencError(f"{path}: empty file")
+    with open_regular(path) as f:  # a FIFO named x.png would block, a device never end: refused before reading
+        if os.fstat(f.fileno()).st_size == 0:
+            raise AutoencError(f"{path}: empty file")
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # Pillow's notes on files it reads anyway (odd EXIF, MPO, ...) are noise here
+                warnings.simplefilter("error", Image.DecompressionBombWarning)
+                with Image.open(f) as img:
+                    img.load()
+                    return to_rgb(img)
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+            raise AutoencError(f"{path}: image too large (over {MAX_IMAGE_PIXELS:,} pixels; possible decompression bomb)") from None
+        except Image.UnidentifiedImageError:
+            raise AutoencError(f"{path}: not an image Pillow can read") from None
+        except Exception as e:  # any decoder's failure on a damaged file (OSError, SyntaxError, struct.error, ...)  # noqa: BLE001
+            raise AutoencError(f"{path}: cannot decode image ({e or type(e).__name__})") from None
+
+
+def image_size(path: str | os.PathLike) -> tuple[int, int] | None:
+    """(width, height) from a picture's header, or None when it cannot be read (open_image says why)."""
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # Pillow's notes on files it reads anyway (odd EXIF, MPO, ...) are noise here
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as img:
-                img.load()
-                return to_rgb(img)
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise AutoencError(f"{path}: image too large (over {MAX_IMAGE_PIXELS:,} pixels; possible decompression bomb)") from None
-    except Image.UnidentifiedImageError:
-        raise AutoencError(f"{path}: not an image Pillow can read") from None
-    except (OSError, SyntaxError, ValueError) as e:
-        raise AutoencError(f"{path}: cannot decode image ({e})") from None
+        with open_regular(path) as f, warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with Image.open(f) as img:
+                return img.size
+    except Exception:  # AutoencError or any decoder failure: the caller decodes (and counts) it later  # noqa: BLE001
+        return None
 
 
 def center_square(img: Image.Image, size: int = IMAGE_SIZE) -> Image.Image:
@@ -84,20 +92,59 @@ def is_image_file(path: Path) -> bool:
     return path.suffix.lower() in IMAGE_EXTENSIONS and not path.name.startswith(".")
 
 
-def find_images(folder: Path) -> list[Path]:
-    """Image files under `folder`, recursively, extensions matched case-insensitively, sorted."""
-    found = []
-    for dirpath, dirnames, filenames in os.walk(folder, followlinks=True):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        found += [Path(dirpath) / f for f in filenames if is_image_file(Path(f))]
+def find_images(*folders: Path) -> list[Path]:
+    """Image files under `folders`, recursively, extensions matched case-insensitively, sorted.
+
+    Links to folders are followed, but no folder is entered twice (known by device and inode): a link to `.` or
+    to a parent would otherwise be walked for ever, and one to a sibling would list its pictures twice."""
+    found: list[Path] = []
+    seen: set[tuple[int, int]] = set()
+    pending = [Path(f) for f in reversed(folders)]
+    while pending:
+        here = pending.pop()
+        try:
+            st = os.stat(here)
+        except OSError:  # a dangling link or a link loop: no folder to enter
+            continue
+        if (st.st_dev, st.st_ino) in seen:
+            continue
+        seen.add((st.st_dev, st.st_ino))
+        folders, files = folder_entries(here)
+        found += files
+        pending += reversed(folders)  # depth first, in name order
     return sorted(found)
+
+
+def folder_entries(here: Path) -> tuple[list[Path], list[Path]]:
+    """The visible subfolders (links to folders too) and the image files of one folder, each sorted by name."""
+    folders, files = [], []
+    try:
+        with os.scandir(here) as entries:
+            for e in entries:
+                if e.name.startswith("."):
+                    continue
+                try:
+                    is_dir = e.is_dir()  # follows a link
+                except OSError:
+                    is_dir = False
+                if is_dir:
+                    folders.append(Path(e.path))
+                elif is_image_file(Path(e.name)):
+                    files.append(Path(e.path))  # a FIFO or device named x.png too: open_image refuses and it is counted
+    except OSError as e:
+        raise AutoencError(f"{here}: cannot read folder ({e.strerror or e})") from None
+    return sorted(folders), sorted(files)
 
 
 def image_files(inputs: list[Path]) -> list[Path]:
     """Files as given and the image files found in folders, in that order; an error when one is missing or none is found."""
     for p in inputs:
-        if not p.exists():
-            raise AutoencError(f"{p}: no such file or folder")
+        try:
+            os.stat(p)
+        except FileNotFoundError:
+            raise AutoencError(f"{p}: no such file or folder") from None
+        except (OSError, ValueError) as e:  # a link loop, a name too long
+            raise AutoencError(f"{p}: cannot read: {getattr(e, 'strerror', None) or e}") from None
     files = [f for p in inputs for f in (find_images(p) if p.is_dir() else [p])]
     if not files:
         raise AutoencError(f"no image files ({', '.join(str(p) for p in inputs)}); extensions: {', '.join(sorted(IMAGE_EXTENSIONS))}")

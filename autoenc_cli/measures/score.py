@@ -17,6 +17,7 @@ percentile of their errors, and each picture is over it or not.
 
 import os
 import re
+import stat
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -26,6 +27,7 @@ import torch.nn.functional as F
 
 from autoenc_cli.codec.encoding import read_picture, reconstruct_picture
 from autoenc_cli.errors import AutoencError
+from autoenc_cli.fileio import short_name, shown, what_is
 from autoenc_cli.codec.metrics import picture_scores
 
 MEASURES = ("peak", "mse", "ssim")
@@ -162,21 +164,33 @@ def csv_field(text: str) -> str:
 
 
 def heatmap_name(rank: int, path: str | os.PathLike) -> str:
-    return f"{rank:03d}_{Path(path).stem}.png"
+    return f"{rank:03d}_{short_name(Path(path).stem)}.png"
+
+
+def earlier_heatmaps(folder: Path) -> list[Path]:
+    """The files of an earlier set of heatmaps in `folder` (NNN_NAME.png, regular files), or AutoencError when it
+    holds anything else (it may be the user's) or is not a folder. Called before the scoring, and again to clear."""
+    if not (folder.exists() or folder.is_symlink()):
+        return []
+    if not folder.is_dir():
+        raise AutoencError(f"{folder}: is {what_is(folder)}; --heatmaps takes a folder")
+    try:
+        entries = sorted(folder.iterdir())
+    except OSError as e:
+        raise AutoencError(f"{folder}: cannot read folder ({e.strerror or e})") from None
+    foreign = [p for p in entries if not (HEATMAP_FILE.fullmatch(p.name) and stat.S_ISREG(os.lstat(p).st_mode))]
+    if foreign:
+        raise AutoencError(f"{folder}: holds {foreign[0].name} and {len(foreign) - 1} other file(s) that are not heatmaps; "
+                           "give a new or empty folder")
+    return entries
 
 
 def clear_heatmaps(folder: Path) -> None:
     """Make `folder` ready for a new set of heatmaps: created if missing; a previous set (NNN_NAME.png files) is
-    removed, so that no stale rank is left; a folder holding anything else is refused (it may be the user's)."""
+    removed, so that no stale rank is left; a folder holding anything else is refused."""
     from autoenc_cli.fileio import ensure_dir
-    if folder.exists() and not folder.is_dir():
-        raise AutoencError(f"{folder}: is a file; --heatmaps takes a folder")
+    entries = earlier_heatmaps(folder)
     ensure_dir(folder)
-    entries = list(folder.iterdir())
-    foreign = [p for p in entries if not HEATMAP_FILE.fullmatch(p.name)]
-    if foreign:
-        raise AutoencError(f"{folder}: holds {foreign[0].name} and {len(foreign) - 1} other file(s) that are not heatmaps; "
-                           "give a new or empty folder")
     for p in entries:
         p.unlink()
 
@@ -191,7 +205,7 @@ def write_heatmaps(model, result: Scored, folder: Path, count: int, max_memory_m
     for rank, s in enumerate(worst, 1):
         pixels = read_picture(s.file)
         verdict = "" if s.over is None else ("  OVER the threshold" if s.over else "  under the threshold")
-        title = (f"#{rank} {Path(s.file).name}  {s.width}x{s.height}  PSNR {s.psnr:.2f} dB  SSIM {s.ssim:.3f}  "
+        title = (f"#{rank} {shown(Path(s.file).name)}  {s.width}x{s.height}  PSNR {s.psnr:.2f} dB  SSIM {s.ssim:.3f}  "
                  f"worst {REGION}px region: MSE {s.peak:.0f}{verdict}")
         path = folder / heatmap_name(rank, s.file)
         write_heatmap(path, pixels, reconstruct_picture(model, pixels, max_memory_mb), title)

@@ -16,7 +16,8 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from autoenc_cli.errors import AutoencError
-from autoenc_cli.fileio import atomic_path, ensure_dir, refuse_inside, remove_stale_temps, write_text_atomic
+from autoenc_cli.fileio import (atomic_path, ensure_dir, read_regular, refuse_inside, regular_file, remove_stale_temps,
+                                replace_target, write_text_atomic)
 from autoenc_cli.model.weights import read_metadata
 
 STATE_FILE = "state.safetensors"
@@ -37,42 +38,82 @@ def save_state(path: Path, model: torch.nn.Module, optimizer, info: dict) -> Non
 
 def state_info(path: Path) -> dict:
     """The info a training state holds in its header (step, config, ...), read without loading its tensors."""
+    return read_header(path)[0]
+
+
+def read_header(path: Path) -> tuple[dict, list]:
+    """A training state's info and optimizer groups from its header, checked."""
+    regular_file(path, "training state")
     try:
-        info = json.loads(read_metadata(path)["info"])
-        int(info["step"]), dict(info["config"])
-        return info
-    except (OSError, ValueError, KeyError, TypeError) as e:
+        meta = read_metadata(path)
+        info, groups = json.loads(meta["info"]), json.loads(meta["param_groups"])
+        check_info(info, groups)
+        return info, groups
+    except AutoencError as e:
+        raise AutoencError(f"{path}: damaged training state ({str(e).removeprefix(f'{path}: ')})") from None
+    except (ValueError, KeyError, TypeError, RecursionError) as e:
         raise AutoencError(f"{path}: damaged training state (unreadable info: {e})") from None
 
 
 def saved_step(out: Path) -> int | None:
     """The step of the training state saved in the run folder `out`, or None when it holds none."""
     path = out / STATE_FILE
-    return int(state_info(path)["step"]) if path.is_file() else None
+    return int(state_info(path)["step"]) if path.exists() or path.is_symlink() else None
+
+
+def read_state(path: Path) -> tuple[dict[str, torch.Tensor], dict, list]:
+    """A training state's tensors, info and optimizer groups, all read and checked (what --resume and `autoenc
+    info` both go through: a truncated file fails here, not half-way into a run)."""
+    if not (path.exists() or path.is_symlink()):
+        raise AutoencError(f"{path}: no training state to resume from (train without --resume first)")
+    info, groups = read_header(path)
+    try:
+        tensors = load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as e:
+        raise AutoencError(f"{path}: damaged training state ({e})") from None
+    if not any(k.startswith("model.") for k in tensors):
+        raise AutoencError(f"{path}: damaged training state (no model tensors)")
+    return tensors, info, groups
+
+
+INFO_NUMBERS = {"elapsed_s": (int, float), "window_loss": (int, float), "lr_scale": (int, float), "window_steps": int,
+                "recoveries": int}  # what the training loop takes from a state's info besides step and config
+
+
+def check_info(info, groups) -> None:
+    """ValueError unless a state's info and optimizer groups hold what the training loop reads from them."""
+    if not isinstance(info, dict) or type(info.get("step")) is not int or info["step"] < 0:
+        raise ValueError("no step")
+    if not isinstance(info.get("config"), dict):
+        raise ValueError("no config")
+    for key, kinds in INFO_NUMBERS.items():
+        if key in info and (type(info[key]) is bool or not isinstance(info[key], kinds)):
+            raise ValueError(f"{key} is {info[key]!r}")
+    if not isinstance(groups, list) or not all(isinstance(g, dict) for g in groups):
+        raise ValueError("no optimizer groups")
+
+
+def model_tensors(path: Path, tensors: dict[str, torch.Tensor], model: torch.nn.Module) -> None:
+    """Load the state's model tensors into `model`, or AutoencError: the state is for another network."""
+    try:
+        model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
+    except RuntimeError:
+        raise AutoencError(f"{path}: training state is for a different network (--channel-multiplier)") from None
 
 
 def load_state(path: Path, model: torch.nn.Module, optimizer) -> dict:
     """Restore model and optimizer in place; return the saved info (step, config, ...)."""
-    if not path.is_file():
-        raise AutoencError(f"{path}: no training state to resume from (train without --resume first)")
-    try:
-        tensors = load_file(str(path))
-        meta = read_metadata(path)
-        info = json.loads(meta["info"])
-        groups = json.loads(meta["param_groups"])
-    except (SafetensorError, OSError, ValueError, KeyError, TypeError) as e:
-        raise AutoencError(f"{path}: damaged training state ({e})") from None
-    model_state = {k[6:]: v for k, v in tensors.items() if k.startswith("model.")}
-    try:
-        model.load_state_dict(model_state)
-    except RuntimeError:
-        raise AutoencError(f"{path}: training state is for a different network (--channel-multiplier)") from None
+    tensors, info, groups = read_state(path)
+    model_tensors(path, tensors, model)
     opt_state: dict[int, dict] = {}
-    for name, value in tensors.items():
-        if name.startswith("opt."):
-            _, index, key = name.split(".", 2)
-            opt_state.setdefault(int(index), {})[key] = value
-    optimizer.load_state_dict({"state": opt_state, "param_groups": groups})
+    try:
+        for name, value in tensors.items():
+            if name.startswith("opt."):
+                _, index, key = name.split(".", 2)
+                opt_state.setdefault(int(index), {})[key] = value
+        optimizer.load_state_dict({"state": opt_state, "param_groups": groups})
+    except (ValueError, KeyError, TypeError, IndexError) as e:
+        raise AutoencError(f"{path}: damaged training state (optimizer: {e})") from None
     for param, slots in optimizer.state.items():  # saved contiguous; the parameters may be channels_last,
         for key, value in slots.items():  # and fused Adam walks both in memory order: give them the same layout
             if torch.is_tensor(value) and value.shape == param.shape and value.stride() != param.stride():
@@ -86,9 +127,8 @@ class Log:
     def __init__(self, path: Path, resume_step: int | None = None):
         self.path = path
         self.rows: list[dict] = []
-        if resume_step is not None and path.is_file():
-            with open(path, newline="") as f:
-                self.rows = [r for r in csv.DictReader(f) if r.get("step", "").isdigit() and int(r["step"]) <= resume_step]
+        if resume_step is not None and (path.exists() or path.is_symlink()):
+            self.rows = [r for r in read_log(path) if (r.get("step") or "").isdigit() and int(r["step"]) <= resume_step]
 
     def add(self, **row) -> None:
         if self.rows and int(self.rows[-1]["step"]) == row["step"]:
@@ -105,8 +145,20 @@ class Log:
 
 
 def read_log(path: str | os.PathLike) -> list[dict]:
-    with open(path, newline="") as f:
-        return list(csv.DictReader(f))
+    """The rows of a log.csv, or AutoencError naming it and what is wrong (not a regular file, not UTF-8, not CSV)."""
+    data = read_regular(path, "training log")
+    nul = data.find(b"\0")
+    if nul >= 0:  # what a crash can leave in a file's last blocks; csv would take it for text
+        raise AutoencError(f"{path}: unreadable log (a NUL byte at offset {nul:,})")
+    try:
+        return list(csv.DictReader(io.StringIO(data.decode("utf-8"), newline="")))
+    except UnicodeDecodeError as e:
+        raise AutoencError(f"{path}: unreadable log (not UTF-8: byte 0x{data[e.start]:02x} at offset {e.start:,})") from None
+    except csv.Error as e:
+        raise AutoencError(f"{path}: unreadable log ({e})") from None
+
+
+RUN_FILES = (STATE_FILE, LOG_FILE, "model.safetensors", "best.safetensors", "curve.png")
 
 
 def prepare_run_folder(out: Path, data: str, resume: bool, main: bool) -> None:
@@ -117,9 +169,27 @@ def prepare_run_folder(out: Path, data: str, resume: bool, main: bool) -> None:
             raise AutoencError(f"{out}: holds a training run already ({STATE_FILE}); continue it with --resume, "
                                "or give another --out (or delete the folder) to start afresh")
         ensure_dir(out)
+    check_run_files(out)
+    if resume and ((out / LOG_FILE).exists() or (out / LOG_FILE).is_symlink()):
+        try:  # a damaged log stops the resume here, before any work, as it would later
+            read_log(out / LOG_FILE)
+        except AutoencError as e:
+            raise AutoencError(f"{e}; move it aside to resume without the rows it holds") from None
     if main:
         remove_stale_temps(out)
         remove_stale_temps(out / "samples")
+
+
+def check_run_files(out: Path) -> None:
+    """Whatever stands where the run's files go can be replaced: a device or FIFO named model.safetensors is refused
+    before any work, not at the first save minutes later."""
+    if not out.is_dir():
+        return  # resuming a run that is not there: load_state says so
+    for name in RUN_FILES:
+        replace_target(out / name)
+    samples = out / "samples"
+    if (samples.exists() or samples.is_symlink()) and not samples.is_dir():
+        raise AutoencError(f"{samples}: is not a folder; the run's sample pictures go there")
 
 
 def remove_if_empty(folder: Path) -> None:

@@ -13,11 +13,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
-from autoenc_cli.codec.pictures import IMAGE_EXTENSIONS, decode_or_none, find_images, worker_pool
+from autoenc_cli.codec.pictures import IMAGE_EXTENSIONS, decode_or_none, find_images, image_size, worker_pool
 from autoenc_cli.errors import AutoencError
-from autoenc_cli.fileio import atomic_path, write_text_atomic
+from autoenc_cli.fileio import atomic_path, read_regular_text, regular_file, resolved, write_text_atomic
 from autoenc_cli.model.autoencoder import IMAGE_SIZE
 
 CACHE_VERSION = 1  # bump when decoding or resizing changes
@@ -37,7 +36,7 @@ def is_tiny_imagenet(root: Path) -> bool:
 
 def held_out(path: Path, root: Path) -> bool:
     """Deterministic validation membership from a hash of the relative path (stable as files are added)."""
-    digest = hashlib.sha1(str(path.relative_to(root)).encode()).digest()
+    digest = hashlib.sha1(os.fsencode(path.relative_to(root))).digest()  # a name's own bytes, UTF-8 or not
     return int.from_bytes(digest[:4], "big") < VAL_FRACTION * 2**32
 
 
@@ -67,7 +66,7 @@ def split_dataset(root: str | os.PathLike) -> Split:
     root = Path(root)
     check_folder(root)
     if is_tiny_imagenet(root):
-        train = sorted(p for d in sorted((root / "train").glob("*/images")) for p in find_images(d))
+        train = find_images(*sorted((root / "train").glob("*/images")))
         val = find_images(root / "val" / "images") if (root / "val" / "images").is_dir() else []
         if not val:  # a Tiny ImageNet tree without val: hold out part of train
             val = [p for p in train if held_out(p, root)]
@@ -98,7 +97,7 @@ def class_fraction(files: list[Path], fraction: float, seed: int, layout: str) -
         classes.setdefault(p.parent.parent if layout == "tiny-imagenet" else p.parent, []).append(p)
     keep = set()
     for members in classes.values():
-        ranked = sorted(members, key=lambda p: hashlib.sha1(f"{seed}/{p.name}".encode()).digest())
+        ranked = sorted(members, key=lambda p: hashlib.sha1(os.fsencode(f"{seed}/{p.name}")).digest())
         keep.update(ranked[:max(1, round(fraction * len(members)))])
     return [p for p in files if p in keep]
 
@@ -106,15 +105,10 @@ def class_fraction(files: list[Path], fraction: float, seed: int, layout: str) -
 # ---------------------------------------------------------------- the cache
 
 def all_thumbnails(files: list[Path], sample: int = 256) -> bool:
-    """Whether a folder holds 64x64 pictures (judged from the headers of up to `sample` files, spread over it)."""
-    for p in files[::max(1, len(files) // sample)]:
-        try:
-            with Image.open(p) as img:
-                if img.size != (IMAGE_SIZE, IMAGE_SIZE):
-                    return False
-        except Exception:  # unreadable files are counted when decoded  # noqa: BLE001
-            continue
-    return True
+    """Whether a folder holds 64x64 pictures (judged from the headers of up to `sample` files, spread over it;
+    unreadable files are counted when decoded)."""
+    sizes = (image_size(p) for p in files[::max(1, len(files) // sample)])
+    return all(size in (None, (IMAGE_SIZE, IMAGE_SIZE)) for size in sizes)
 
 
 def file_key(files: list[Path], kind: str) -> str:
@@ -122,14 +116,18 @@ def file_key(files: list[Path], kind: str) -> str:
     h = hashlib.sha256(kind.encode())
     folders: dict[Path, Path] = {}
     for p in files:
-        st = os.lstat(p)
-        if stat.S_ISLNK(st.st_mode):
-            real, st = p.resolve(), p.stat()
-        else:
-            if p.parent not in folders:
-                folders[p.parent] = p.parent.resolve()
-            real = folders[p.parent] / p.name
-        h.update(f"\n{real}\t{st.st_size}\t{st.st_mtime_ns}".encode())
+        try:
+            st = os.lstat(p)
+            if stat.S_ISLNK(st.st_mode):
+                real, st = resolved(p), os.stat(p)
+            else:
+                if p.parent not in folders:
+                    folders[p.parent] = resolved(p.parent)
+                real = folders[p.parent] / p.name
+        except OSError:  # gone since it was listed, or a link to nowhere: decoding counts it as skipped
+            h.update(os.fsencode(f"\n{p}\tunreadable"))
+            continue
+        h.update(os.fsencode(f"\n{real}\t{st.st_size}\t{st.st_mtime_ns}"))
     return h.hexdigest()[:24]
 
 
@@ -200,8 +198,9 @@ def open_cache(files: list[Path], cache_dir, kind: str, opener):
     npy, meta = root / f"{key}.npy", root / f"{key}.json"
     if npy.exists() and meta.exists():
         try:
-            return npy, meta, opener(npy, json.loads(meta.read_text()))
-        except (OSError, ValueError, KeyError):
+            regular_file(npy)  # the cache is ours, but anything may stand in its folder
+            return npy, meta, opener(npy, json.loads(read_regular_text(meta)))
+        except (AutoencError, OSError, ValueError, KeyError):
             pass
     return npy, meta, None
 

@@ -23,7 +23,7 @@ from pathlib import Path, PurePosixPath
 
 from autoenc_cli.training.data import is_tiny_imagenet
 from autoenc_cli.errors import AutoencError
-from autoenc_cli.fileio import ensure_parent
+from autoenc_cli.fileio import ensure_parent, open_regular, regular_file, replace_target
 
 OFFICIAL_URL = "http://cs231n.stanford.edu/tiny-imagenet-200.zip"
 OFFICIAL_MD5 = "90528d7ca1a48142e341f4ef8d21d0de"
@@ -106,6 +106,7 @@ def _fetch_once(url: str, part: Path, progress) -> tuple[int, int | None]:
 def fetch(url: str, part: Path, progress=_quiet, say=_quiet, attempts: int = ATTEMPTS) -> None:
     """Download `url` into `part`, resuming from what `part` already holds; retry while bytes keep coming."""
     ensure_parent(part)
+    replace_target(part)  # appended to: a FIFO there would block, a device swallow the download
     before = part.stat().st_size if part.exists() else 0
     if before:
         say(f"resuming the download at {_mb(before)} ({part})")
@@ -124,7 +125,7 @@ def fetch(url: str, part: Path, progress=_quiet, say=_quiet, attempts: int = ATT
 
 def md5_of(path: Path, progress=_quiet) -> str:
     h, done, total = hashlib.md5(), 0, path.stat().st_size
-    with open(path, "rb") as f:
+    with open_regular(path) as f:
         while chunk := f.read(CHUNK):
             h.update(chunk)
             done += len(chunk)
@@ -244,14 +245,14 @@ def download_dataset(dest: str | os.PathLike = DEFAULT_DIR, url: str = OFFICIAL_
         shutil.rmtree(stale, ignore_errors=True)
     local = _local_path(url)
     if local is not None:
-        if not local.is_file():
-            raise AutoencError(f"{local}: no such file")
+        regular_file(local)  # a FIFO or a device named x.zip is refused before it is read
         verify(local, md5, progress, remove=False)
         archive = local
     else:
         archive = dest.parent / f"{dest.name}.zip"
         part = archive.with_name(archive.name + ".part")
-        if archive.exists():
+        if archive.exists() or archive.is_symlink():
+            regular_file(archive)
             say(f"using the earlier download {archive}")
             verify(archive, md5, progress)
         else:

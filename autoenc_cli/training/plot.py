@@ -3,7 +3,6 @@
 Why not matplotlib: it and the packages it brings are about 20 MB of wheels beyond numpy and Pillow, and
 `import matplotlib.pyplot` took 0.64 s here (python -X importtime, 2026-11-26), for two line charts."""
 
-import csv
 import io
 import math
 import os
@@ -12,12 +11,19 @@ from pathlib import Path
 from PIL import Image, ImageDraw
 
 from autoenc_cli.model.architecture import font
-from autoenc_cli.training.checkpoint import LOG_FILE
+from autoenc_cli.training.checkpoint import LOG_FILE, read_log
 from autoenc_cli.errors import AutoencError
-from autoenc_cli.fileio import write_bytes_atomic
+from autoenc_cli.fileio import check_writable, resolved, shown, write_bytes_atomic
 
 CURVE_FILE = "curve.png"
 TRAIN_COLOR, VAL_COLOR, GRID = "#4c78a8", "#f58518", "#e6e6e6"
+
+
+DRAWN_LIMIT = 1e100  # values beyond it are drawn at it: the axes' arithmetic stays finite
+
+
+def clamp(v: float) -> float:
+    return max(-DRAWN_LIMIT, min(DRAWN_LIMIT, v))
 
 
 def series(rows: list[dict], column: str) -> list[tuple[float, float]]:
@@ -28,8 +34,8 @@ def series(rows: list[dict], column: str) -> list[tuple[float, float]]:
             step, value = float(r["step"]), float(r.get(column) or "nan")
         except (KeyError, TypeError, ValueError):
             continue
-        if math.isfinite(step) and math.isfinite(value):
-            points.append((step, value))
+        if math.isfinite(step) and math.isfinite(value):  # drawn within +-DRAWN_LIMIT: far off the chart either way
+            points.append((clamp(step), clamp(value)))
     return points
 
 
@@ -65,12 +71,15 @@ def x_axis(xs: list[float], log: bool):
 
 
 def y_axis(ys: list[float], log: bool):
-    """((low, high), scale, ticks) of a y axis holding ys, with room above and below."""
-    if log:
-        y0, y1 = min(y for y in ys if y > 0) / 1.2, max(ys) * 1.2
+    """((low, high), scale, ticks) of a y axis holding ys, with room above and below. A log axis shows the
+    positive values; with none (losses of exactly 0) the axis is linear."""
+    positive = [y for y in ys if y > 0]
+    if log and positive:
+        y0, y1 = min(positive) / 1.2, max(positive) * 1.2
         return (y0, y1), math.log10, log_ticks(y0, y1)
-    pad = max(0.5, 0.05 * (max(ys) - min(ys)))
-    return (min(ys) - pad, max(ys) + pad), float, nice_ticks(min(ys) - pad, max(ys) + pad)
+    lo, hi = min(ys), max(ys)
+    pad = max(0.5, 0.05 * (hi - lo), 1e-6 * max(abs(lo), abs(hi)))  # the last: 0.5 is lost in rounding at 1e17
+    return (lo - pad, hi + pad), float, nice_ticks(lo - pad, hi + pad)
 
 
 def panel(draw: ImageDraw.ImageDraw, box: tuple[int, int, int, int], title: str, lines: list, log_y: bool,
@@ -128,7 +137,7 @@ def curve_image(rows: list[dict], title: str = "") -> Image.Image:
     img = Image.new("RGB", (1000, 440), "white")
     draw = ImageDraw.Draw(img)
     if title:
-        draw.text((20, 10), title, fill="black", font=font(16))
+        draw.text((20, 10), shown(title), fill="black", font=font(16))
     panel(draw, (80, 90, 480, 380), "loss (mean squared error, network units)",
           [(train, TRAIN_COLOR, "train", False), (val_loss, VAL_COLOR, "validation", True)], log_y=True)
     if psnr:
@@ -141,6 +150,7 @@ def curve_image(rows: list[dict], title: str = "") -> Image.Image:
 
 
 def write_curve(rows: list[dict], path: str | os.PathLike, title: str = "") -> Path:
+    """The curve of `rows` as a PNG at `path` (training draws it at each save, `autoenc plot` on demand)."""
     buf = io.BytesIO()
     curve_image(rows, title).save(buf, format="PNG")
     write_bytes_atomic(path, buf.getvalue())
@@ -151,19 +161,16 @@ def plot_log(source: str | os.PathLike, output: str | os.PathLike | None = None)
     """A run folder or its log.csv -> the curve PNG (default: curve.png beside the log)."""
     source = Path(source)
     log = source / LOG_FILE if source.is_dir() else source
-    if not log.is_file():
+    if not (log.exists() or log.is_symlink()):
         raise AutoencError(f"{log}: no such log (give a run folder made by autoenc train, or its log.csv)")
-    try:
-        with open(log, newline="", encoding="utf-8") as f:
-            rows = list(csv.DictReader(f))
-    except (OSError, UnicodeDecodeError, csv.Error) as e:
-        raise AutoencError(f"{log}: unreadable log ({e})") from None
+    rows = read_log(log)
     if not rows or "step" not in rows[0]:
         raise AutoencError(f"{log}: not an autoenc log.csv (no step column or no rows)")
     target = Path(output) if output else log.parent / CURVE_FILE
-    if target.resolve() == log.resolve():
+    if resolved(target) == resolved(log):
         raise AutoencError(f"{target}: is the log itself; refusing to overwrite it (give another -o)")
+    check_writable(target)
     try:
-        return write_curve(rows, target, title=str(log.parent.resolve().name))
+        return write_curve(rows, target, title=resolved(log.parent).name)
     except AutoencError as e:
         raise AutoencError(f"{log}: {e}") from None
