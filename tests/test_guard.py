@@ -94,3 +94,4 @@ def test_under_torchrun_every_process_takes_the_same_decision(tmp_path):
     text = " ".join((proc.stdout + proc.stderr).split())
     assert proc.returncode != 0 and text.count("diverging at step") == MAX_RECOVERIES, text  # rank 0 says it, once
     assert text.count("try a lower --lr") == 1 and "Timeout" not in text and "timed out" not in text, text
+

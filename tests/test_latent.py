@@ -55,3 +55,11 @@ def test_train_latent_linear_and_every_command_builds_it_from_the_file(tiny_imag
     run_cli("decode", tmp_path / "z.npy", "-o", tmp_path / "back.png", "-w", weights)
     resumed = invoke("train", tiny_imagenet, "--out", run, "--resume", "--max-steps", 3)
     assert resumed.exit_code == 0 and load_model(weights)[1]["latent"] == "linear"
+
+
+def test_info_says_which_latent_a_file_has(tmp_path):
+    model = Autoencoder(latent="linear")
+    save_weights(model, tmp_path / "w.safetensors")
+    text = " ".join(run_cli("info", tmp_path / "w.safetensors", "--layers").stdout.split())
+    assert "linear (no ReLU after the last encoder convolution)" in text and "with a linear latent" in text
+    assert "conv 3x3, 128, linear" in text  # the layer table's latent row

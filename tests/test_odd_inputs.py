@@ -108,7 +108,7 @@ def write_odd_files(d: Path) -> None:
     # latents and their sidecars, whole and damaged
     z = rng.normal(size=(128, 4, 4)).astype(np.float32)
     save_latent(d / "good.npy", z, (64, 64))
-    npy, side = (d / "good.npy").read_bytes(), (d / "good.npy.json").read_bytes()
+    npy = (d / "good.npy").read_bytes()
     (d / "empty.npy").write_bytes(b"")
     (d / "truncated.npy").write_bytes(npy[:len(npy) // 2])
     (d / "garbage.npy").write_bytes(rng.bytes(300))

@@ -434,3 +434,19 @@ def alive(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"  # a zombie has ended
     except OSError:
         return False
+
+
+def test_photo_options_on_64x64_pictures_are_refused_not_ignored(tiny_imagenet, tmp_path):
+    from test_first_hour import invoke
+    result = invoke("train", tiny_imagenet, "--out", tmp_path / "run", "--rotate", "--max-zoom", 2, "--max-steps", 1)
+    assert result.exit_code == 1 and "--max-zoom, --rotate only shape windows of larger photos" in \
+        " ".join(result.output.split()), result.output
+
+
+def test_init_from_a_training_state_names_the_weights_beside_it(tiny_imagenet, tmp_path):
+    from test_first_hour import invoke
+    run = tmp_path / "run"
+    assert invoke("train", tiny_imagenet, "--out", run, "--max-steps", 1, "--batch-size", 4).exit_code == 0
+    result = invoke("train", tiny_imagenet, "--out", tmp_path / "b", "--init", run / "state.safetensors", "--max-steps", 1)
+    text = " ".join(result.output.split())
+    assert result.exit_code == 1 and f"is a training state (for --resume), not weights; give the weights saved beside it, {run / 'model.safetensors'}" in text

@@ -166,9 +166,10 @@ def encode(
         return encode_to_stack(images, stack, output, weights, dtype, resize, max_memory)
     from autoenc_cli.api import load
     from autoenc_cli.cli.progress import map_with_progress
+    from autoenc_cli.codec.latentfile import sidecar_path
     check_inputs(images)
     targets = output_paths(images, output, ".npy")
-    prepare_outputs(images, targets)
+    prepare_outputs(images, targets + [sidecar_path(t) for t in targets])  # every output checked before any work
     ae = load(weights, max_memory=max_memory, precision=precision.value)  # the Python API's path: the same bytes
     results = map_with_progress(zip(images, targets), lambda it: ae.encode_file(*it, dtype.value, resize), "encoding", err)
     for (src, dst), (shape, (w, h)) in zip(zip(images, targets), results):
@@ -261,8 +262,10 @@ def bench(
     """Measure this machine: matmul ceiling, naive reference, `autoenc train` speed, codec speed, memory."""
     from rich.table import Table
 
-    from autoenc_cli.fileio import write_text_atomic
+    from autoenc_cli.fileio import check_writable, write_text_atomic
     from autoenc_cli.measures.bench import run, table, to_json
+    if json_out:
+        check_writable(json_out)  # refused before minutes of measuring, not after
     report = run(str(data), steps, naive_steps, str(cache_dir) if cache_dir else None, device, say=err.print, epochs=epochs)
     grid = Table("measure", "value", title="autoenc bench")
     for what, value in table(report):

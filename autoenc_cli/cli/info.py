@@ -50,11 +50,11 @@ def table(title: str, rows: list[tuple[str, str]]) -> Table:
     return t
 
 
-def layers_table(channel_multiplier: int) -> Table:
+def layers_table(channel_multiplier: int, latent: str = "relu") -> Table:
     t = Table(title="layers (one 64x64 picture)", title_justify="left")
     for name in ("#", "part", "layer", "output H x W x C", "parameters", "MACs"):
         t.add_column(name, justify="right" if name in ("#", "parameters", "MACs") else "left")
-    for i, r in enumerate(layer_table(channel_multiplier)):
+    for i, r in enumerate(layer_table(channel_multiplier, latent=latent)):
         t.add_row(str(i), r.part, r.layer, "x".join(map(str, r.shape)), f"{r.params:,}", f"{r.macs:,}")
     return t
 
@@ -74,7 +74,8 @@ def recipe_phase(model, prov: dict) -> str:
     start = f"fine-tuned from {parent.get('file')} (sha256 {str(parent.get('sha256'))[:12]})" if isinstance(parent, dict) else "trained"
     psnr = barely_trained_psnr(prov)
     early = f"; barely trained: {psnr:.1f} dB on validation at step {prov.get('steps', '?')}" if psnr is not None else ""
-    return f"{start}; plain ReLUs (the seed's network){early}"
+    network = "the seed's network" if model.latent == "relu" else "the seed's, with a linear latent"
+    return f"{start}; plain ReLUs ({network}){early}"
 
 
 def describe_weights(path: Path, layers: bool = False) -> Group:
@@ -88,7 +89,9 @@ def describe_weights(path: Path, layers: bool = False) -> Group:
         ("format", f"{meta.get('format')} version {meta.get('format_version')}"),
         ("network", f"channel multiplier {model.channel_multiplier}{NETWORK_NAMES.get(model.channel_multiplier, '')}, {params:,} parameters"),
         ("input", f"{meta.get('input_size')}x{meta.get('input_size')} trained; any size encodes (padded to a multiple of 16)"),
-        ("latent", f"({channels}, H/16, W/16): {channels * 16:,} numbers for a 64x64 picture"),
+        ("latent", f"({channels}, H/16, W/16): {channels * 16:,} numbers for a 64x64 picture; "
+                   + ("ReLU after the last encoder convolution (the seed's)" if model.latent == "relu"
+                      else "linear (no ReLU after the last encoder convolution)")),
         ("pixels", f"{meta.get('pixel_encoding')}, colour {meta.get('color')}"),
         ("phase", recipe_phase(model, provenance(meta))),
     ]
@@ -99,7 +102,7 @@ def describe_weights(path: Path, layers: bool = False) -> Group:
     else:
         parts.append(table("provenance", [("", "none recorded")]))
     if layers:
-        parts.append(layers_table(model.channel_multiplier))
+        parts.append(layers_table(model.channel_multiplier, model.latent))
     return Group(*parts)
 
 

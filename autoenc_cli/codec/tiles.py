@@ -25,7 +25,7 @@ from torch import nn
 
 from autoenc_cli.model.color import from_network, to_network
 from autoenc_cli.errors import AutoencError
-from autoenc_cli.codec.budget import DEFAULT_MAX_MEMORY_MB, MIN_MAX_MEMORY_MB  # noqa: F401 (MIN_: read from here too)
+from autoenc_cli.codec.budget import DEFAULT_MAX_MEMORY_MB
 from autoenc_cli.model.hardware import autocast
 from autoenc_cli.model.kernels import DepthToSpace
 from autoenc_cli.model.autoencoder import DOWNSCALE

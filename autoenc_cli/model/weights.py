@@ -17,7 +17,7 @@ from safetensors.torch import load_file, save_file
 
 from autoenc_cli.model.choices import COLORS, LATENTS
 from autoenc_cli.errors import AutoencError
-from autoenc_cli.fileio import atomic_path
+from autoenc_cli.fileio import atomic_path, regular_file
 from autoenc_cli.model.autoencoder import IMAGE_SIZE, Autoencoder, relu_slope, swap_relus
 
 FORMAT = "autoenc-weights"
@@ -67,8 +67,7 @@ def read_metadata(path: str | os.PathLike) -> dict[str, str]:
     Read from one open file, not with safe_open(...).metadata(): safe_open opens the path twice, and a state
     replaced between the two (a save while `autoenc info` or a test reads it) failed with a size mismatch."""
     path = Path(path)
-    if not path.is_file():
-        raise AutoencError(f"{path}: no such weights file")
+    regular_file(path, "weights file")  # a FIFO or device is refused before it is opened
     try:
         with open(path, "rb") as f:
             head = f.read(8)
@@ -90,6 +89,9 @@ def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> t
     """Rebuild the network described by a weights file and load it; errors name the file and problem."""
     path = Path(path)
     meta = read_metadata(path)
+    if "info" in meta and "param_groups" in meta:  # checkpoint.save_state's metadata
+        raise AutoencError(f"{path}: is a training state (for --resume), not weights; give the weights saved beside it, "
+                           f"{path.parent / 'model.safetensors'}")
     if meta.get("format") != FORMAT:
         raise AutoencError(f"{path}: safetensors file without autoenc metadata (not made by autoenc train)")
     if meta.get("format_version") != FORMAT_VERSION:

@@ -25,6 +25,7 @@ from autoenc_cli import __version__
 from autoenc_cli.codec.encoding import comparison_grid, save_png
 from autoenc_cli.model.autoencoder import Autoencoder, relu_slope, swap_relus
 from autoenc_cli.model.hardware import autocast
+from autoenc_cli.fileio import resolved
 from autoenc_cli.model.weights import save_weights
 from autoenc_cli.training.checkpoint import STATE_FILE, remove_if_empty, save_state
 from autoenc_cli.training.config import TrainConfig
@@ -137,7 +138,7 @@ def write_artefacts(run: Run, s: LoopState, recon: np.ndarray | None = None) -> 
     if recon is not None:
         originals = np.asarray(run.val_pixels[:SAMPLE_COUNT])
         save_png(comparison_grid(originals, recon), run.out / "samples" / f"step_{s.step:07d}.png")
-        write_curve(run.log.rows, run.out / CURVE_FILE, title=run.out.resolve().name)
+        write_curve(run.log.rows, run.out / CURVE_FILE, title=resolved(run.out).name)  # resolve() raises on a link loop
     save_weights(run.model, run.out / "model.safetensors", provenance(run, s), run.cfg.color)
 
 
