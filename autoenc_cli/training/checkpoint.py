@@ -101,9 +101,10 @@ def model_tensors(path: Path, tensors: dict[str, torch.Tensor], model: torch.nn.
         raise AutoencError(f"{path}: training state is for a different network (--channel-multiplier)") from None
 
 
-def load_state(path: Path, model: torch.nn.Module, optimizer) -> dict:
-    """Restore model and optimizer in place; return the saved info (step, config, ...)."""
-    tensors, info, groups = read_state(path)
+def load_state(path: Path, model: torch.nn.Module, optimizer, saved: tuple | None = None) -> dict:
+    """Restore model and optimizer in place; return the saved info (step, config, ...). saved: what read_state(path)
+    gave already (--resume reads the state once: its config builds the network the tensors go into)."""
+    tensors, info, groups = saved or read_state(path)
     model_tensors(path, tensors, model)
     opt_state: dict[int, dict] = {}
     try:

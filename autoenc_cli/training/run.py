@@ -17,7 +17,7 @@ from autoenc_cli.model.autoencoder import Autoencoder, init_weights, relu_slope
 from autoenc_cli.model.color import from_network
 from autoenc_cli.model.hardware import keep_freed_memory, pick_device, pick_precision
 from autoenc_cli.model.weights import fingerprint, load_model, resolve_weights
-from autoenc_cli.training.checkpoint import LOG_FILE, STATE_FILE, Log, load_state, prepare_run_folder, state_info
+from autoenc_cli.training.checkpoint import LOG_FILE, STATE_FILE, Log, load_state, prepare_run_folder, read_state
 from autoenc_cli.training.config import DEFAULT_EPOCHS, TrainConfig, resumed_config
 from autoenc_cli.training.data import Split
 from autoenc_cli.training.guard import Guard
@@ -129,10 +129,9 @@ def start_run(cfg: TrainConfig, resume: bool, say, cache_progress, named: set[st
     keep_freed_memory()
     torch.backends.cudnn.benchmark = device.type == "cuda"  # every batch has the same shape: pick the fastest kernels once
     state = Path(cfg.out) / STATE_FILE
+    saved = read_state(state) if resume else None  # read once, checked whole, before any work
     if resume:  # the run's own settings build its network (multiplier, colour, latent), whatever the options say
-        if not state.is_file():
-            raise AutoencError(f"{state}: no training state to resume from (train without --resume first)")
-        cfg, changes = resumed_config(cfg, state_info(state)["config"], named)
+        cfg, changes = resumed_config(cfg, saved[1]["config"], named)
         if changes:
             say(changes)
     torch.manual_seed(cfg.seed)
@@ -140,7 +139,7 @@ def start_run(cfg: TrainConfig, resume: bool, say, cache_progress, named: set[st
     init_weights(model)
     model.to(device, memory_format=torch.channels_last)
     optimizer = adam(model.parameters(), device, lr=0.0, betas=(0.9, 0.99))  # lr: set every step by lr_at
-    info = load_state(state, model, optimizer) if resume else {}
+    info = load_state(state, model, optimizer, saved) if resume else {}
     parent = info.get("parent") if resume else start_from(model, cfg, say)
     cfg = cfg.with_recipe_defaults(device.type, world)
     cfg.check()
