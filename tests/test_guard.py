@@ -1,6 +1,7 @@
 """The divergence guard (issue 31): a blow-up is recovered from and said, or ends in a one-line error naming --lr with
 the last good weights kept; a run never ends "done" on a model no better than a flat colour."""
 
+import json
 import math
 import os
 import shutil
@@ -95,3 +96,19 @@ def test_under_torchrun_every_process_takes_the_same_decision(tmp_path):
     assert proc.returncode != 0 and text.count("diverging at step") == MAX_RECOVERIES, text  # rank 0 says it, once
     assert text.count("try a lower --lr") == 1 and "Timeout" not in text and "timed out" not in text, text
 
+
+
+def test_a_run_ending_below_its_best_keeps_the_best_weights_as_validated(tiny_imagenet, tmp_path):
+    """finish()'s check, driven directly: the best validation's model (leaky slope included) goes to best.safetensors."""
+    from autoenc_cli.training import train as loop
+    from autoenc_cli.training.run import start_run
+    cfg = loop.TrainConfig(data=str(tiny_imagenet), out=str(tmp_path / "run"), max_steps=4, batch_size=4, precision="fp32")
+    run, s = start_run(cfg, False, lambda *_: None, None)
+    loop.set_schedule(run, s)  # the leak's first slope, 0.5
+    loop.end_epoch(run, s, lambda *_: None)
+    best = s.best_psnr
+    s.val_psnr = best - 1.0
+    error = loop.ended_below_best(run, s)
+    assert "1.00 dB below its best" in str(error) and "best.safetensors" in str(error)
+    model, meta = load_model(tmp_path / "run" / "best.safetensors")
+    assert float(meta["relu_slope"]) == 0.5 and abs(json.loads(meta["provenance"])["val_psnr"] - round(best, 3)) < 1e-9

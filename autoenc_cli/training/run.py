@@ -112,10 +112,9 @@ class LoopState:
     val_psnr: float = float("nan")
     relus: list = field(default_factory=list)  # LeakyReLUs while the leak lasts
     guard: Guard = field(default_factory=Guard)  # the divergence guard: recent losses, good snapshots, rate scale
-    best_psnr: float = -math.inf  # the run's best validation, and (this session's) its weights
+    best_psnr: float = -math.inf  # the run's best validation, and (this session's) a copy of the model then
     best_step: int = 0
-    best_weights: list | None = None
-    best_slope: float = 0.0  # the ReLU slope they were validated with
+    best_model: Autoencoder | None = None
     draws_epoch: int | None = None
     draws: object = None  # this epoch's draws from the source
 

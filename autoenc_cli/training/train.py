@@ -9,6 +9,7 @@ saves. Batches and their order come from sources.py; a resumed run sees what the
 """
 
 import contextlib
+import copy
 import datetime
 import math
 import os
@@ -23,7 +24,7 @@ import torch.nn.functional as F
 
 from autoenc_cli import __version__
 from autoenc_cli.codec.encoding import comparison_grid, save_png
-from autoenc_cli.model.autoencoder import Autoencoder, relu_slope, swap_relus
+from autoenc_cli.model.autoencoder import relu_slope, swap_relus
 from autoenc_cli.model.hardware import autocast
 from autoenc_cli.fileio import resolved
 from autoenc_cli.model.weights import save_weights
@@ -125,8 +126,7 @@ def end_epoch(run: Run, s: LoopState, say) -> None:
     run.log.add(step=s.step, epoch=epoch_of(run, s), val_loss=f"{s.val_loss:.6f}", val_psnr=f"{s.val_psnr:.3f}")
     if s.val_psnr > s.best_psnr:
         s.best_psnr, s.best_step = s.val_psnr, s.step
-        s.best_weights = [t.detach().clone() for t in run.model.state_dict().values()]
-        s.best_slope = relu_slope(run.model)
+        s.best_model = copy.deepcopy(run.model)  # its ReLU slope with it: saved later as it was validated
     write_artefacts(run, s, recon)
     leaking = (f" (ReLU leak {relu_slope(run.model):.3f}, 0 from step "
                f"{math.ceil(run.cfg.leak_until * run.total):,})") if s.relus else ""
@@ -261,11 +261,8 @@ def gave_up(run: Run, s: LoopState, e: Diverged) -> TrainingFailed:
 def ended_below_best(run: Run, s: LoopState) -> TrainingFailed:
     """A run whose last validation is well below its best did not end well: keep the best weights beside the last."""
     kept = ""
-    if s.best_weights is not None:
-        model = Autoencoder(run.cfg.channel_multiplier, run.cfg.color, run.cfg.latent)
-        swap_relus(model, s.best_slope)
-        model.load_state_dict(dict(zip(run.model.state_dict().keys(), s.best_weights)))
-        save_weights(model, run.out / "best.safetensors", {**provenance(run, s), "steps": s.best_step,
+    if s.best_model is not None:
+        save_weights(s.best_model, run.out / "best.safetensors", {**provenance(run, s), "steps": s.best_step,
                                                            "val_psnr": round(s.best_psnr, 3)}, run.cfg.color)
         kept = f"; its weights of step {s.best_step} are in {run.out / 'best.safetensors'}"
     return TrainingFailed(f"the run ended at val PSNR {s.val_psnr:.2f} dB, {s.best_psnr - s.val_psnr:.2f} dB below its "
