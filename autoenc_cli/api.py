@@ -26,7 +26,7 @@ from autoenc_cli.codec.encoding import decode_file, encode_file, encode_picture,
 from autoenc_cli.codec.pictures import to_rgb
 from autoenc_cli.codec.tiles import decode_tiled
 from autoenc_cli.errors import AutoencError  # noqa: F401 (public: autoenc_cli.AutoencError)
-from autoenc_cli.model.autoencoder import DOWNSCALE, Autoencoder
+from autoenc_cli.model.autoencoder import DOWNSCALE, Autoencoder, encode_pixels
 from autoenc_cli.model.color import lab_units_to_rgb_units, rgb_units_to_lab_units
 from autoenc_cli.model.hardware import autocast, pick_precision
 from autoenc_cli.model.weights import fingerprint, load_model, resolve_weights
@@ -107,7 +107,7 @@ class Codec:
     def _network_input(self, batch: torch.Tensor) -> torch.Tensor:
         if batch.ndim != 4 or batch.shape[1] != 3 or batch.shape[2] % DOWNSCALE or batch.shape[3] % DOWNSCALE:
             raise AutoencError(f"a tensor of shape {tuple(batch.shape)}: give N x 3 x H x W, H and W multiples of 16")
-        units = batch.to(self.device, torch.float32) * (255 / 64) - 2  # RGB in [0, 1] -> the network's v/64 - 2
+        units = encode_pixels(batch.to(self.device, torch.float32) * 255)  # [0, 1] -> bytes' scale -> v/64 - 2
         return units if self.module.color == "rgb" else rgb_units_to_lab_units(units)
 
     def _pixels_out(self, units: torch.Tensor) -> torch.Tensor:

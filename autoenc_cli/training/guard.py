@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from autoenc_cli.codec.metrics import psnr_per_image
+
 BROKEN_LOSS = 100.0
 SPIKE_FACTOR = 4.0
 MEDIAN_WINDOWS = 8
@@ -41,7 +43,6 @@ FLAT_CHECK_AFTER_WARMUP = 100
 def flat_colour_psnr(pixels, batch: int = 1024) -> float:
     """Mean PSNR of N x H x W x 3 uint8 pictures against each one filled with its own mean colour: what a network
     that learnt nothing but the average reaches."""
-    from autoenc_cli.codec.metrics import psnr_per_image
     scores = []
     for i in range(0, len(pixels), batch):
         u8 = torch.from_numpy(np.asarray(pixels[i:i + batch]))
