@@ -143,8 +143,8 @@ def start_run(cfg: TrainConfig, resume: bool, say, cache_progress, named: set[st
     cfg = cfg.with_recipe_defaults(device.type, world)
     cfg.check()
     cfg.epochs = DEFAULT_EPOCHS if cfg.epochs is None else cfg.epochs
-    split, source, val_pixels = load_data(cfg, say if rank == 0 else (lambda *_: None), cache_progress)
-    refuse_photo_options(source, set() if resume else (named or set()), cfg.data)
+    split, source, val_pixels = load_data(cfg, say if rank == 0 else (lambda *_: None), cache_progress,
+                                          set() if resume else (named or set()))
     if device.type != "cpu" and source.nbytes() < 0.25 * free_memory(device):
         source.to(device)  # the whole dataset on the GPU: batches are cut there, and nothing waits for the host
     steps_per_epoch = max(1, len(source) // (cfg.batch_size * world))
@@ -165,17 +165,6 @@ def best_validation(rows: list[dict]) -> tuple[float, int]:
     """The best val PSNR in a run's log and its step (-inf, 0 when there is none)."""
     scored = [(float(r["val_psnr"]), int(r["step"])) for r in rows if r.get("val_psnr")]
     return max(scored, default=(-math.inf, 0), key=lambda p: p[0])
-
-
-PHOTO_OPTIONS = ("windows_per_photo", "max_zoom", "rotate", "shuffle_channels")  # read only for photos beyond 64x64
-
-
-def refuse_photo_options(source, named: set[str], data: str) -> None:
-    """64x64 pictures are taken as they are: an option that only shapes photo windows would be ignored; say so."""
-    unused = [f"--{n.replace('_', '-')}" for n in PHOTO_OPTIONS if n in named]
-    if unused and isinstance(source, Thumbnails):
-        raise AutoencError(f"{data}: 64x64 pictures, taken as they are; {', '.join(unused)} only shape windows of "
-                           "larger photos")
 
 
 def describe(run: Run) -> str:

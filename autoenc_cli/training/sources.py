@@ -89,14 +89,23 @@ class Windows:
         return to_network(x.permute(0, 3, 1, 2), color)
 
 
-def load_data(cfg: TrainConfig, say, progress):
-    """(split, training source, validation pixels): thumbnails as they are, or windows of photographs."""
+PHOTO_OPTIONS = ("windows_per_photo", "max_zoom", "rotate", "shuffle_channels")  # read only for photos beyond 64x64
+
+
+def load_data(cfg: TrainConfig, say, progress, named: set[str] = frozenset()):
+    """(split, training source, validation pixels): thumbnails as they are, or windows of photographs. named: the
+    options the user gave; one that only shapes photo windows is refused on 64x64 pictures, before any decoding."""
+    split = split_dataset(cfg.data)
+    files = class_fraction(split.train, cfg.fraction, cfg.seed, split.layout)
+    photos = split.layout == "folder" and not all_thumbnails(files)
+    unused = [f"--{n.replace('_', '-')}" for n in PHOTO_OPTIONS if n in named]
+    if unused and not photos:  # every process takes this decision, before the barrier below
+        raise AutoencError(f"{cfg.data}: 64x64 pictures, taken as they are; {', '.join(unused)} only shape windows of "
+                           "larger photos")
     first_here = int(os.environ.get("LOCAL_RANK", "0")) == 0
     if dist.is_initialized() and not first_here:
         dist.barrier()  # one process per machine decodes the dataset into the cache, then the others read it
-    split = split_dataset(cfg.data)
-    files = class_fraction(split.train, cfg.fraction, cfg.seed, split.layout)
-    if split.layout == "folder" and not all_thumbnails(files):
+    if photos:
         source, val_pixels, skipped = load_photos(files, split.val, cfg, progress)
     else:
         source, val_pixels, skipped = load_thumbnails(files, split.val, cfg, progress)
