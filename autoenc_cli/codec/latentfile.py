@@ -4,7 +4,8 @@
     z.npy.json  {"format": "autoenc-latent", "version": 1, "original_size": [W, H],
                  "padded_size": [W16, H16], "dtype": "int8", "shape": [C, h, w],
                  "scale": [... one per channel, int8 only ...], "resize": null or N,
-                 "weights": {"file": "model.safetensors", "sha256": "..."}}
+                 "weights": {"file": "model.safetensors", "sha256": "..."},
+                 "refine": {"steps": 25, ...}}  (only for a refined latent: codec/refine.py)
 
 The value of channel c is z[c] * scale[c] for int8 and z[c] itself otherwise. The decoded
 picture is cropped to original_size (the top-left corner of the padded picture). A `.npy`
@@ -87,7 +88,7 @@ def usable_scale(s) -> bool:
 
 
 def latent_file_bytes(z: np.ndarray, original_size: tuple[int, int], dtype: str = "float32", resize: int | None = None,
-                      weights: dict | None = None) -> tuple[bytes, bytes]:
+                      weights: dict | None = None, refined: dict | None = None) -> tuple[bytes, bytes]:
     """The exact bytes of the .npy and of its sidecar that save_latent writes (eval --rd counts them)."""
     stored, scale = quantize(np.asarray(z, np.float32), dtype)
     meta = {
@@ -96,6 +97,8 @@ def latent_file_bytes(z: np.ndarray, original_size: tuple[int, int], dtype: str 
         "padded_size": [stored.shape[2] * DOWNSCALE, stored.shape[1] * DOWNSCALE],
         "shape": list(stored.shape), "dtype": dtype, "scale": scale, "resize": resize, "weights": weights,
     }
+    if refined is not None:  # how the latent was refined (codec/refine.py); a one-pass latent's sidecar is unchanged
+        meta["refine"] = refined
     npy = io.BytesIO()
     np.save(npy, np.ascontiguousarray(stored), allow_pickle=False)
     lines = ",\n".join(f"  {json.dumps(k)}: {json.dumps(v)}" for k, v in meta.items())
@@ -103,9 +106,9 @@ def latent_file_bytes(z: np.ndarray, original_size: tuple[int, int], dtype: str 
 
 
 def save_latent(path: str | os.PathLike, z: np.ndarray, original_size: tuple[int, int], dtype: str = "float32",
-                resize: int | None = None, weights: dict | None = None) -> Path:
+                resize: int | None = None, weights: dict | None = None, refined: dict | None = None) -> Path:
     """Write `path` (the .npy) and its sidecar, each atomically; return the sidecar's path."""
-    npy, sidecar = latent_file_bytes(z, original_size, dtype, resize, weights)
+    npy, sidecar = latent_file_bytes(z, original_size, dtype, resize, weights, refined)
     side = sidecar_path(path)
     replace_target(side)  # a sidecar that cannot be written is found before the .npy is: never one without the other
     write_bytes_atomic(path, npy)

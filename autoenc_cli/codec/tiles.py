@@ -102,13 +102,19 @@ def budget_mb(max_memory_mb: float | None, device: torch.device) -> float:
 def plan(layers: nn.Sequential, channels_in: int, encoder: bool, cells: tuple[int, int], max_memory_mb: float | None) -> Plan:
     """The largest square window (up to the picture) whose pass fits in ACTIVATION_SHARE of the budget, and how
     many such windows fit in one pass; a one-line error when not even a window of one core cell fits."""
-    per_cell = activation_bytes(layers, channels_in, encoder) * ALLOCATOR_OVERHEAD
-    max_memory_mb = budget_mb(max_memory_mb, next(layers.parameters()).device)
+    per_cell = activation_bytes(layers, channels_in, encoder)
+    return fit_windows(cells, margin(layers, encoder), per_cell, max_memory_mb, next(layers.parameters()).device)
+
+
+def fit_windows(cells: tuple[int, int], m: int, per_cell: float, max_memory_mb: float | None, device: torch.device,
+                work: str = "one tile") -> Plan:
+    """The plan for windows of `m` cells of context around their cores, each cell costing `per_cell` bytes."""
+    per_cell *= ALLOCATOR_OVERHEAD
+    max_memory_mb = budget_mb(max_memory_mb, device)
     budget = max_memory_mb * 2**20 * ACTIVATION_SHARE
-    m = margin(layers, encoder)
     smallest = min(cells[0], MIN_CORE_CELLS + 2 * m) * min(cells[1], MIN_CORE_CELLS + 2 * m)
     if smallest * per_cell > budget:
-        raise AutoencError(f"--max-memory {max_memory_mb:g} MB is too small for one tile of this network "
+        raise AutoencError(f"--max-memory {max_memory_mb:g} MB is too small for {work} of this network "
                            f"(needs {smallest * per_cell / ACTIVATION_SHARE / 2**20:.0f} MB)")
     side = max(MIN_CORE_CELLS + 2 * m, math.isqrt(int(budget / per_cell)))
     window = tuple(axis_window(n, side, m) for n in cells)
