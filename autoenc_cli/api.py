@@ -61,6 +61,11 @@ class Codec:
         return self.module.latent_channels
 
     @property
+    def _budget(self) -> float | None:
+        """max_memory, checked where it is used: it may be set after load()."""
+        return check_max_memory(self.max_memory)
+
+    @property
     def fingerprint(self) -> dict:
         """The weights' file name and sha256, as latent sidecars record them."""
         if self._fingerprint is None:
@@ -73,7 +78,7 @@ class Codec:
         if isinstance(picture, torch.Tensor):
             with torch.inference_mode(), autocast(self.device, self.precision):
                 return self.module.encoder(self._network_input(picture)).float()
-        return encode_picture(self.module, picture_array(picture), self.max_memory, self.precision)
+        return encode_picture(self.module, picture_array(picture), self._budget, self.precision)
 
     def decode(self, latent: np.ndarray | torch.Tensor, size: tuple[int, int] | None = None) -> Image.Image | torch.Tensor:
         """A latent -> its picture: a PIL image from a C x h x w float array (16h x 16w, or cropped to size = (width,
@@ -84,7 +89,7 @@ class Codec:
             return pictures if crop is None else pictures[..., :crop[1], :crop[0]]
         values = latent_array(latent, self.latent_channels)
         w, h = crop_size(size, values.shape) or (values.shape[2] * DOWNSCALE, values.shape[1] * DOWNSCALE)
-        pixels = decode_tiled(self.module, torch.from_numpy(values)[None], self.max_memory, self.precision)
+        pixels = decode_tiled(self.module, torch.from_numpy(values)[None], self._budget, self.precision)
         return Image.fromarray(pixels[:h, :w])
 
     def reconstruct(self, picture: Picture) -> Picture:
@@ -94,7 +99,7 @@ class Codec:
             if picture.dtype == torch.uint8:  # bytes back, rounded as the files' path rounds them
                 return from_network(self._decoded_units(latent), self.module.color)
             return self.decode(latent)
-        out = reconstruct_picture(self.module, picture_array(picture), self.max_memory, self.precision)
+        out = reconstruct_picture(self.module, picture_array(picture), self._budget, self.precision)
         return Image.fromarray(out) if isinstance(picture, Image.Image) else out
 
     def encode_file(self, image: str | os.PathLike, latent: str | os.PathLike, dtype: str = "float32",
@@ -102,12 +107,12 @@ class Codec:
         """An image file -> a latent .npy and its JSON sidecar, as `autoenc encode` writes them (dtype float32, float16
         or int8; resize: centre-crop and resize to resize x resize first). Returns the latent's shape and the
         picture's (width, height)."""
-        return encode_file(self.module, image, latent, dtype, resize, self.fingerprint, self.max_memory, self.precision)
+        return encode_file(self.module, image, latent, dtype, resize, self.fingerprint, self._budget, self.precision)
 
     def decode_file(self, latent: str | os.PathLike, image: str | os.PathLike) -> tuple[tuple[int, int], str | None]:
         """A latent .npy (with its sidecar) -> a PNG of the size it was encoded from, as `autoenc decode` writes it.
         Returns the picture's (width, height), and a warning when the latent names other weights (else None)."""
-        return decode_file(self.module, latent, image, self.max_memory, self.fingerprint, self.precision)
+        return decode_file(self.module, latent, image, self._budget, self.fingerprint, self.precision)
 
     def _network_input(self, batch: torch.Tensor) -> torch.Tensor:
         batch = picture_batch(batch).to(self.device)

@@ -26,7 +26,6 @@ from torch import nn
 from autoenc_cli.model.color import from_network, to_network
 from autoenc_cli.errors import AutoencError
 from autoenc_cli.codec.budget import DEFAULT_MAX_MEMORY_MB
-from autoenc_cli.codec.inputs import check_max_memory
 from autoenc_cli.model.hardware import autocast
 from autoenc_cli.model.kernels import DepthToSpace
 from autoenc_cli.model.autoencoder import DOWNSCALE
@@ -92,9 +91,8 @@ class Plan:
 
 
 def budget_mb(max_memory_mb: float | None, device: torch.device) -> float:
-    """The budget asked for (checked here too: Codec.max_memory may be set after load()), or by default
-    DEFAULT_MAX_MEMORY_MB on a CPU and half the free memory on a GPU."""
-    if check_max_memory(max_memory_mb) is not None:
+    """The budget asked for, or by default DEFAULT_MAX_MEMORY_MB on a CPU and half the free memory on a GPU."""
+    if max_memory_mb is not None:
         return max_memory_mb
     if device.type == "cuda":
         return torch.cuda.mem_get_info(device)[0] / 2 / 2**20
