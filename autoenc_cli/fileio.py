@@ -158,36 +158,56 @@ def remove_stale_temps(folder: Path) -> None:
 
 
 @contextlib.contextmanager
-def atomic_path(path: str | os.PathLike):
-    """Yield a temporary path beside `path`; on success fsync and rename it over `path` (checked before the work
-    and again at the rename: never over anything but a regular file)."""
-    path = Path(path)
-    target = check_writable(path)
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{short_name(target.name)}.", suffix=".tmp", dir=target.parent)
-    except OSError as e:
-        raise AutoencError(f"{path}: cannot write: {e.strerror or e}") from None
-    os.close(fd)
+def atomic_paths(*paths: str | os.PathLike):
+    """Yield temporary paths beside `paths`; when the block succeeds, sync them all, then rename each over its path
+    (checked before the work and again at the rename: never over anything but a regular file). Files that belong
+    together (a latent and its sidecar) are all written before any is renamed: a failure while writing them (a full
+    disk) leaves none of them changed and no temporary behind."""
+    paths = [Path(p) for p in paths]
+    targets = [check_writable(p) for p in paths]
+    temps: list[Path] = []
+    current = paths[0]
     umask = os.umask(0)
     os.umask(umask)
     try:
-        yield Path(tmp)
-        # mkstemp makes 0600 (and safetensors re-creates the file 0600): give the permissions a plain open() would
-        os.chmod(tmp, 0o666 & ~umask)
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, replace_target(path))
+        for current, target in zip(paths, targets):
+            fd, tmp = tempfile.mkstemp(prefix=f".{short_name(target.name)}.", suffix=".tmp", dir=target.parent)
+            os.close(fd)
+            temps.append(Path(tmp))
+        yield temps
+        for current, tmp in zip(paths, temps):
+            # mkstemp makes 0600 (and safetensors re-creates the file 0600): give the permissions a plain open() would
+            os.chmod(tmp, 0o666 & ~umask)
+            with open(tmp, "rb") as f:
+                os.fsync(f.fileno())
+        for current, tmp in zip(paths, temps):
+            os.replace(tmp, replace_target(current))
     except BaseException as e:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
+        for tmp in temps:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
         if isinstance(e, OSError):  # disk full, ...
-            raise AutoencError(f"{path}: cannot write: {e.strerror or e}") from None
+            raise AutoencError(f"{current}: cannot write: {e.strerror or e}") from None
         raise
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike):
+    """Yield a temporary path beside `path`; on success fsync and rename it over `path` (atomic_paths for one)."""
+    with atomic_paths(path) as (tmp,):
+        yield tmp
 
 
 def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> None:
     with atomic_path(path) as tmp:
         tmp.write_bytes(data)
+
+
+def write_files_atomic(contents: dict[Path, bytes]) -> None:
+    """Files that belong together, each written whole before any replaces what stood at its name (atomic_paths)."""
+    with atomic_paths(*contents) as temps:
+        for tmp, data in zip(temps, contents.values()):
+            tmp.write_bytes(data)
 
 
 def write_text_atomic(path: str | os.PathLike, text: str) -> None:

@@ -20,8 +20,9 @@ except ImportError:
     from click import exceptions as click_errors
 
 from autoenc_cli.codec.budget import DEFAULT_MAX_MEMORY_MB, MIN_MAX_MEMORY_MB
+from autoenc_cli.codec.inputs import check_inputs, check_max_memory, prepare_outputs  # noqa: F401 (the commands' gate)
 from autoenc_cli.errors import AutoencError, one_line
-from autoenc_cli.fileio import check_writable, refuse_inside, regular_file, resolved
+from autoenc_cli.fileio import refuse_inside, regular_file
 from autoenc_cli.cli.terminal import QuietWhenClosed, named_shell_completion
 
 
@@ -107,9 +108,17 @@ def finite(value: Optional[float]) -> Optional[float]:
     return value
 
 
+def memory_budget(value: Optional[float]) -> Optional[float]:
+    """--max-memory's callback: the codec's own check of the budget (the Python API's load() makes the same one)."""
+    try:
+        return check_max_memory(value)
+    except AutoencError as e:
+        raise typer.BadParameter(str(e)) from None
+
+
 WeightsOption = Annotated[Optional[Path], typer.Option("-w", "--weights", help="weights file (default: the bundled weights)")]
 MaxMemoryOption = Annotated[Optional[float], typer.Option(
-    "--max-memory", metavar="MB", min=MIN_MAX_MEMORY_MB, callback=finite,
+    "--max-memory", metavar="MB", min=MIN_MAX_MEMORY_MB, callback=memory_budget,
     help="memory for the network's work on one picture: larger pictures go through in exact tiles, with the result "
          f"of one pass (default: {DEFAULT_MAX_MEMORY_MB:,}; on a GPU half its free memory)")]
 
@@ -164,24 +173,6 @@ def barely_trained(meta: dict) -> str:
         return ""
     return (f"\n[yellow]warning:[/] these weights were saved at step {prov.get('steps', '?')}, when they scored "
             f"{psnr:.1f} dB on validation: barely trained, expect blurred or flat pictures")
-
-
-def check_inputs(paths: list[Path]) -> None:
-    """Every input a regular file (a folder, a FIFO or a device is refused before any work)."""
-    for p in paths:
-        if p.is_dir():
-            raise AutoencError(f"{p}: is a directory")
-        regular_file(p)
-
-
-def prepare_outputs(inputs: list[Path], targets: list[Path]) -> None:
-    """Before any work: no output may replace an input, a folder or anything else that is not a regular file (a
-    device, a FIFO), and every output's folder must be creatable."""
-    sources = {resolved(p) for p in inputs}
-    for t in targets:
-        if resolved(t) in sources:
-            raise AutoencError(f"{t}: is also an input; refusing to overwrite it (give another -o)")
-        check_writable(t)
 
 
 def print_json(value) -> None:

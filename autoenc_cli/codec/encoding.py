@@ -7,6 +7,7 @@ The file format (a .npy and a JSON sidecar) is in latentfile.py.
 """
 
 import io
+import numbers
 import os
 import warnings
 
@@ -19,7 +20,8 @@ from autoenc_cli.codec.pictures import center_square, open_image
 from autoenc_cli.errors import AutoencError
 from autoenc_cli.fileio import write_bytes_atomic
 from autoenc_cli.model.hardware import autocast
-from autoenc_cli.codec.latentfile import Latent, load_latent, save_latent
+from autoenc_cli.codec.inputs import check_inputs, path_argument, prepare_outputs
+from autoenc_cli.codec.latentfile import Latent, check_dtype, load_latent, save_latent, sidecar_path
 from autoenc_cli.model.autoencoder import DOWNSCALE, Autoencoder
 from autoenc_cli.codec.tiles import decode_tiled, encode_tiled
 
@@ -102,6 +104,8 @@ def reconstruct_picture(model: Autoencoder, pixels: np.ndarray, max_memory_mb: f
 
 
 def check_resize(resize: int | None) -> None:
+    if resize is not None and (isinstance(resize, bool) or not isinstance(resize, numbers.Integral)):
+        raise TypeError(f"resize: give a whole number of pixels (or None), not {type(resize).__name__}")
     if resize is not None and not 1 <= resize <= 16384:
         raise AutoencError(f"--resize must be between 1 and 16384 (got {resize})")
 
@@ -116,7 +120,13 @@ def read_picture(path, resize: int | None = None) -> np.ndarray:
 def encode_file(model: Autoencoder, image_path, latent_path, dtype: str = "float32", resize: int | None = None,
                 weights: dict | None = None, max_memory_mb: float | None = None,
                 precision: str = "fp32") -> tuple[tuple[int, ...], tuple[int, int]]:
-    """Encode one image file into a latent .npy and its sidecar; return the latent's shape and the picture's size."""
+    """Encode one image file into a latent .npy and its sidecar; return the latent's shape and the picture's size.
+    Refused before any work: an output that is the image itself, a dtype or size it cannot write."""
+    image_path, latent_path = path_argument(image_path, "image"), path_argument(latent_path, "latent")
+    check_dtype(dtype)
+    check_resize(resize)
+    check_inputs([image_path])
+    prepare_outputs([image_path], [latent_path, sidecar_path(latent_path)])
     pixels = read_picture(image_path, resize)
     latent = encode_picture(model, pixels, max_memory_mb, precision)
     size = (pixels.shape[1], pixels.shape[0])
@@ -129,7 +139,11 @@ def decode_file(model: Autoencoder, latent_path, image_path, max_memory_mb: floa
     """Decode one latent file (with its sidecar, if any) into a PNG.
 
     Returns the picture's (width, height), and a warning when the latent names weights other than `using` (the
-    fingerprint of the weights decoding it): the picture will not match. None when they match or are not named."""
+    fingerprint of the weights decoding it): the picture will not match. None when they match or are not named.
+    Refused before any work: an output that is the latent or its sidecar."""
+    latent_path, image_path = path_argument(latent_path, "latent"), path_argument(image_path, "image")
+    check_inputs([latent_path])
+    prepare_outputs([latent_path, sidecar_path(latent_path)], [image_path])
     latent = load_latent(latent_path, model.latent_channels)
     pixels = decode_picture(model, latent, max_memory_mb, precision)
     save_png(pixels, image_path)

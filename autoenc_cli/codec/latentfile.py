@@ -21,10 +21,10 @@ from pathlib import Path
 
 import numpy as np
 
-from autoenc_cli.codec.pictures import MAX_IMAGE_PIXELS
+from autoenc_cli.codec.inputs import check_latent_shape
 from autoenc_cli.errors import AutoencError
-from autoenc_cli.fileio import open_regular, read_regular_text, replace_target, write_bytes_atomic
-from autoenc_cli.model.autoencoder import DOWNSCALE, LATENT_CHANNELS
+from autoenc_cli.fileio import open_regular, read_regular_text, write_files_atomic
+from autoenc_cli.model.autoencoder import DOWNSCALE
 
 NPY_MAGIC = b"\x93NUMPY"
 
@@ -55,14 +55,19 @@ def is_sidecar(path: str | os.PathLike) -> bool:
     return Path(path).name.endswith(".npy.json")
 
 
+def check_dtype(dtype: str) -> str:
+    if not isinstance(dtype, str) or dtype not in DTYPES:
+        raise AutoencError(f"unknown latent dtype {dtype!r}; choose one of {', '.join(DTYPES)}")
+    return dtype
+
+
 def quantize(z: np.ndarray, dtype: str) -> tuple[np.ndarray, list[float] | None]:
     """float32 (C, h, w) -> the stored array and, for int8, its per-channel scales.
 
     A channel's scale is max |z| / 127, written with 3 significant digits (short in the sidecar;
     the largest value may land a fraction of a step past 127 and is clipped to it).
     """
-    if dtype not in DTYPES:
-        raise AutoencError(f"unknown latent dtype {dtype!r}; choose one of {', '.join(DTYPES)}")
+    check_dtype(dtype)
     if dtype != "int8":
         return z.astype(dtype), None
     peak = np.abs(z).reshape(len(z), -1).max(1).astype(np.float64)
@@ -110,9 +115,7 @@ def save_latent(path: str | os.PathLike, z: np.ndarray, original_size: tuple[int
     """Write `path` (the .npy) and its sidecar, each atomically; return the sidecar's path."""
     npy, sidecar = latent_file_bytes(z, original_size, dtype, resize, weights, refined)
     side = sidecar_path(path)
-    replace_target(side)  # a sidecar that cannot be written is found before the .npy is: never one without the other
-    write_bytes_atomic(path, npy)
-    write_bytes_atomic(side, sidecar)
+    write_files_atomic({Path(path): npy, side: sidecar})  # both written before either is renamed: never a half pair
     return side
 
 
@@ -206,13 +209,7 @@ def load_latent(path: str | os.PathLike, channels: int | None = None) -> Latent:
     z = read_array(path)
     if z.ndim == 4 and z.shape[0] == 1:
         z = z[0]
-    if z.ndim != 3 or (channels is not None and z.shape[0] != channels) or 0 in z.shape:
-        c = channels or "C"
-        raise AutoencError(f"{path}: latent shape {z.shape}, expected ({c}, H, W) such as ({c}, 4, 4)"
-                           + (f" for weights of channel multiplier {channels // LATENT_CHANNELS}" if channels else ""))
-    if z.shape[1] * z.shape[2] * DOWNSCALE**2 > MAX_IMAGE_PIXELS:
-        raise AutoencError(f"{path}: latent would decode to {z.shape[2] * DOWNSCALE}x{z.shape[1] * DOWNSCALE} pixels, "
-                           f"over the {MAX_IMAGE_PIXELS:,}-pixel limit")
+    check_latent_shape(z.shape, channels, str(path))
     meta = read_sidecar(path)
     if meta:
         size, scale = check_against(meta, z, path)

@@ -13,12 +13,12 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps
 
+from autoenc_cli.codec.inputs import MAX_IMAGE_PIXELS
 from autoenc_cli.errors import AutoencError
 from autoenc_cli.fileio import open_regular
 from autoenc_cli.model.autoencoder import IMAGE_SIZE
 
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm", ".pnm"}
-MAX_IMAGE_PIXELS = 64_000_000  # larger headers are refused (decompression bombs)
 
 Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS
 

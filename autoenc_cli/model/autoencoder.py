@@ -7,12 +7,10 @@ Every 3x3 convolution is followed by ReLU, as TNNetConvolution is in the origina
 import torch
 from torch import nn
 
-from autoenc_cli.model.choices import LATENTS
+from autoenc_cli.model.choices import DOWNSCALE, LATENT_CHANNELS, LATENTS  # noqa: F401 (their home is choices.py)
 from autoenc_cli.model.kernels import DepthToSpace, Layers
 
 IMAGE_SIZE = 64  # the seed's input side; the network itself is fully convolutional
-DOWNSCALE = 16  # four stride-2 convolutions: latent side = image side / 16
-LATENT_CHANNELS = 128  # at channel multiplier 1
 
 
 def encode_pixels(pixels: torch.Tensor) -> torch.Tensor:

@@ -10,8 +10,11 @@ import torch
 from autoenc_cli.errors import AutoencError
 
 
-def pick_device(name: str = "auto") -> torch.device:
-    """auto: cuda, then mps, then cpu. Under torchrun each process takes cuda:LOCAL_RANK."""
+def pick_device(name: str | torch.device = "auto", option: str = "--device") -> torch.device:
+    """auto: cuda, then mps, then cpu. Under torchrun each process takes cuda:LOCAL_RANK. A device this machine
+    does not have, or one autoenc does not run on, is refused in one line naming `option` (load() names device)."""
+    if not isinstance(name, (str, torch.device)):
+        raise TypeError(f"{option}: give a name such as 'cpu' or 'cuda' (or a torch.device), not {type(name).__name__}")
     if name == "auto":
         if torch.cuda.is_available():
             name = "cuda"
@@ -24,11 +27,16 @@ def pick_device(name: str = "auto") -> torch.device:
     try:
         device = torch.device(name)
     except RuntimeError:
-        raise AutoencError(f"--device {name!r}: not a device (use auto, cpu, cuda, cuda:N or mps)") from None
+        device = None
+    if device is None or device.type not in ("cpu", "cuda", "mps"):
+        raise AutoencError(f"{option} {str(name)!r}: not a device autoenc runs on (use auto, cpu, cuda, cuda:N or mps)")
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise AutoencError(f"--device {name}: CUDA is not available on this machine")
+        raise AutoencError(f"{option} {name}: CUDA is not available (no CUDA GPU, or torch built without CUDA)")
+    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+        raise AutoencError(f"{option} {name}: only {torch.cuda.device_count()} CUDA device(s) (cuda:0 to "
+                           f"cuda:{torch.cuda.device_count() - 1})")
     if device.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
-        raise AutoencError(f"--device {name}: MPS is not available on this machine")
+        raise AutoencError(f"{option} {name}: MPS is not available (not an Apple GPU, or torch built without it)")
     return device
 
 

@@ -1,9 +1,13 @@
 """Training settings: every default and range of `autoenc train` lives here (the CLI reads them from TrainConfig)."""
 
 import math
+import numbers
+import os
+import reprlib
+import typing
 from dataclasses import dataclass, fields, replace
 
-from autoenc_cli.errors import AutoencError
+from autoenc_cli.errors import AutoencError, one_line
 from autoenc_cli.model.choices import COLORS, LATENTS
 
 MAX_BATCH = 65536  # per process; far past what fits in any memory today
@@ -67,6 +71,38 @@ class TrainConfig:
             raise AutoencError(f"--color {self.color!r}: use {' or '.join(COLORS)}")
         if self.latent not in LATENTS:
             raise AutoencError(f"--latent {self.latent!r}: use {' or '.join(LATENTS)}")
+
+
+def typed_settings(settings: dict) -> dict:
+    """train(**settings) from Python: each value of the type its TrainConfig field holds, as plain Python values (an
+    int where a float goes, numpy's numbers too, a pathlib.Path for a name; never a bool for a number); TypeError in one line otherwise, before
+    the comparisons of check() could raise their own."""
+    hints = typing.get_type_hints(TrainConfig)
+    plain = {}
+    for name, value in settings.items():
+        kinds = typing.get_args(hints[name]) or (hints[name],)
+        kind = next((k for k in kinds if fits(value, k)), None)
+        if kind is None:
+            wanted = " or ".join("None" if k is type(None) else k.__name__ for k in kinds)
+            raise TypeError(f"train(): {name}={one_line(reprlib.repr(value))} is {type(value).__name__}; give {wanted}")
+        plain[name] = kind(value) if kind in (int, float, bool, str) else value
+    return plain
+
+
+def fits(value, kind: type) -> bool:
+    if kind is type(None):
+        return value is None
+    if kind is bool:
+        return isinstance(value, bool)
+    if isinstance(value, bool):
+        return False
+    if kind is int:
+        return isinstance(value, numbers.Integral)
+    if kind is float:
+        return isinstance(value, numbers.Real)
+    if kind is str:
+        return isinstance(value, (str, os.PathLike))  # init=, cache_dir=: a pathlib.Path is a name too
+    return isinstance(value, kind)
 
 
 @dataclass(frozen=True)
