@@ -26,6 +26,8 @@ import torch
 from PIL import Image
 
 from autoenc_cli.codec.encoding import decode_file, encode_file, encode_picture, reconstruct_picture
+from autoenc_cli.codec.budget import check_steps
+from autoenc_cli.codec.refine import refine as refine_latents
 from autoenc_cli.codec.inputs import (check_max_memory, crop_size, latent_array, latent_batch, path_argument,
                                       picture_array, picture_batch)
 from autoenc_cli.codec.tiles import decode_tiled
@@ -72,13 +74,18 @@ class Codec:
             self._fingerprint = fingerprint(self.path)
         return self._fingerprint
 
-    def encode(self, picture: Picture) -> np.ndarray | torch.Tensor:
+    def encode(self, picture: Picture, refine: int = 0) -> np.ndarray | torch.Tensor:
         """A picture -> its latent: C x ceil(H/16) x ceil(W/16) float32 array (a PIL image or uint8 array, padded by
-        mirroring to multiples of 16), or N x C x H/16 x W/16 tensor (a tensor batch)."""
+        mirroring to multiples of 16), or N x C x H/16 x W/16 tensor (a tensor batch). refine: steps of
+        refinement against the decoder after the encoder's pass (docs/refine.md; 0: the one pass)."""
+        refine = check_steps(refine)
         if isinstance(picture, torch.Tensor):
+            units = self._network_input(picture)
             with torch.inference_mode(), autocast(self.device, self.precision):
-                return self.module.encoder(self._network_input(picture)).float()
-        return encode_picture(self.module, picture_array(picture), self._budget, self.precision)
+                latent = self.module.encoder(units).float()
+            return refine_latents(self.module, units, latent, refine, max_memory_mb=self._budget,
+                                  precision=self.precision) if refine else latent
+        return encode_picture(self.module, picture_array(picture), self._budget, self.precision, refine)
 
     def decode(self, latent: np.ndarray | torch.Tensor, size: tuple[int, int] | None = None) -> Image.Image | torch.Tensor:
         """A latent -> its picture: a PIL image from a C x h x w float array (16h x 16w, or cropped to size = (width,
@@ -92,22 +99,25 @@ class Codec:
         pixels = decode_tiled(self.module, torch.from_numpy(values)[None], self._budget, self.precision)
         return Image.fromarray(pixels[:h, :w])
 
-    def reconstruct(self, picture: Picture) -> Picture:
-        """encode then decode, giving back the kind and size of picture it was given (a uint8 tensor: uint8)."""
+    def reconstruct(self, picture: Picture, refine: int = 0) -> Picture:
+        """encode (with `refine` steps of refinement) then decode, giving back the kind and size of picture it was
+        given (a uint8 tensor: uint8)."""
         if isinstance(picture, torch.Tensor):
-            latent = self.encode(picture)
+            latent = self.encode(picture, refine)
             if picture.dtype == torch.uint8:  # bytes back, rounded as the files' path rounds them
                 return from_network(self._decoded_units(latent), self.module.color)
             return self.decode(latent)
-        out = reconstruct_picture(self.module, picture_array(picture), self._budget, self.precision)
+        out = reconstruct_picture(self.module, picture_array(picture), self._budget, self.precision, check_steps(refine))
         return Image.fromarray(out) if isinstance(picture, Image.Image) else out
 
     def encode_file(self, image: str | os.PathLike, latent: str | os.PathLike, dtype: str = "float32",
-                    resize: int | None = None) -> tuple[tuple[int, ...], tuple[int, int]]:
+                    resize: int | None = None, refine: int = 0,
+                    progress: Callable[[int, int], None] | None = None) -> tuple[tuple[int, ...], tuple[int, int]]:
         """An image file -> a latent .npy and its JSON sidecar, as `autoenc encode` writes them (dtype float32, float16
-        or int8; resize: centre-crop and resize to resize x resize first). Returns the latent's shape and the
-        picture's (width, height)."""
-        return encode_file(self.module, image, latent, dtype, resize, self.fingerprint, self._budget, self.precision)
+        or int8; resize: centre-crop and resize to resize x resize first; refine: steps of refinement, recorded in
+        the sidecar, progress(done, total) after each). Returns the latent's shape and the picture's (width, height)."""
+        return encode_file(self.module, image, latent, dtype, resize, self.fingerprint, self._budget, self.precision,
+                           refine, progress)
 
     def decode_file(self, latent: str | os.PathLike, image: str | os.PathLike) -> tuple[tuple[int, int], str | None]:
         """A latent .npy (with its sidecar) -> a PNG of the size it was encoded from, as `autoenc decode` writes it.

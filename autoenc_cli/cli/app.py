@@ -11,7 +11,7 @@ import typer
 from rich.markup import escape
 
 from autoenc_cli import __version__
-from autoenc_cli.cli.common import (DeviceOption, MaxMemoryOption, WeightsOption, app, check_inputs, err, friendly_errors, load_weights,
+from autoenc_cli.cli.common import (DeviceOption, MaxMemoryOption, RefineOption, WeightsOption, app, check_inputs, err, friendly_errors, load_weights,
                          out, output_option, output_paths, prepare_outputs, progress_bars, weights_note)
 from autoenc_cli.training.config import CUDA_BATCH, DEFAULT_BATCH, DEFAULT_EPOCHS, RANGES, RECIPE_BATCH, RECIPES, TrainConfig
 from autoenc_cli.errors import AutoencError
@@ -158,12 +158,13 @@ def encode(
     stack: Annotated[Optional[Path], typer.Option(help="write all latents as one (N, C, H/16, W/16) .npy, the paths in FILE.json "
                                                        "(pictures of one size, or --resize); folders are searched for images")] = None,
     precision: CodecPrecisionOption = Precision.fp32,
+    refine: RefineOption = 0,
 ):
     """Encode images into latents: (128, H/16, W/16) .npy, channel first, plus a JSON sidecar with the picture's size."""
     if stack is not None:
         if precision != Precision.fp32:
             raise AutoencError("--precision: --stack encodes in fp32 only")
-        return encode_to_stack(images, stack, output, weights, dtype, resize, max_memory)
+        return encode_to_stack(images, stack, output, weights, dtype, resize, max_memory, refine)
     from autoenc_cli.api import load
     from autoenc_cli.cli.progress import map_with_progress
     from autoenc_cli.codec.latentfile import sidecar_path
@@ -171,14 +172,28 @@ def encode(
     targets = output_paths(images, output, ".npy")
     prepare_outputs(images, targets + [sidecar_path(t) for t in targets])  # every output checked before any work
     ae = load(weights, max_memory=max_memory, precision=precision.value)  # the Python API's path: the same bytes
-    results = map_with_progress(zip(images, targets), lambda it: ae.encode_file(*it, dtype.value, resize), "encoding", err)
+    if refine:
+        results = refine_with_progress(ae, images, targets, dtype.value, resize, refine)
+    else:
+        results = map_with_progress(zip(images, targets), lambda it: ae.encode_file(*it, dtype.value, resize), "encoding", err)
     for (src, dst), (shape, (w, h)) in zip(zip(images, targets), results):
         out.print(f"{escape(str(src))} {w}x{h} -> {escape(str(dst))} {tuple(shape)} {dtype.value}")
     err.print(weights_note(weights, ae.metadata))
 
 
+def refine_with_progress(ae, images: list[Path], targets: list[Path], dtype: str, resize: Optional[int], steps: int):
+    """encode_file with `steps` of refinement for each picture, under one bar of all their steps."""
+    results = []
+    with progress_bars() as progress:
+        for i, (src, dst) in enumerate(zip(images, targets)):
+            label = f"refining {escape(src.name)}" if len(images) == 1 else f"refining {len(images)} pictures"
+            results.append(ae.encode_file(src, dst, dtype, resize, steps,
+                                          lambda done, total: progress(i * total + done, len(images) * total, label)))
+    return results
+
+
 def encode_to_stack(inputs: list[Path], stack: Path, output: Optional[Path], weights: Optional[Path], dtype, resize,
-                    max_memory: Optional[float]) -> None:
+                    max_memory: Optional[float], refine: int = 0) -> None:
     from autoenc_cli.codec.pictures import image_files
     from autoenc_cli.codec.stack import encode_stack, sidecar
     from autoenc_cli.model.weights import fingerprint, resolve_weights
@@ -189,7 +204,8 @@ def encode_to_stack(inputs: list[Path], stack: Path, output: Optional[Path], wei
     model, meta = load_weights(weights)
     with progress_bars() as progress:
         result = encode_stack(model, files, stack, resize, dtype.value, fingerprint(resolve_weights(weights)),
-                              lambda done, total: progress(done, total, "encoding"), max_memory_mb=max_memory)
+                              lambda done, total: progress(done, total, "refining" if refine else "encoding"),
+                              max_memory_mb=max_memory, refine=refine)
     if result.skipped:
         err.print(f"[yellow]warning:[/] skipped {len(result.skipped)} unreadable image file(s); listed in {escape(str(sidecar(stack)))}")
     out.print(f"{len(result.paths)} pictures -> {escape(str(stack))} {result.shape} {dtype.value}; paths in {escape(str(sidecar(stack)))}")

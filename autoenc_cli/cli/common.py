@@ -19,7 +19,7 @@ try:  # newer typer vendors its own click
 except ImportError:
     from click import exceptions as click_errors
 
-from autoenc_cli.codec.budget import DEFAULT_MAX_MEMORY_MB, MIN_MAX_MEMORY_MB
+from autoenc_cli.codec.budget import DEFAULT_MAX_MEMORY_MB, MAX_REFINE_STEPS, MIN_MAX_MEMORY_MB
 from autoenc_cli.codec.inputs import check_inputs, check_max_memory, prepare_outputs  # noqa: F401 (the commands' gate)
 from autoenc_cli.errors import AutoencError, one_line
 from autoenc_cli.fileio import refuse_inside, regular_file
@@ -116,6 +116,10 @@ def memory_budget(value: Optional[float]) -> Optional[float]:
         raise typer.BadParameter(str(e)) from None
 
 
+RefineOption = Annotated[int, typer.Option(
+    "--refine", metavar="STEPS", min=0, max=MAX_REFINE_STEPS,
+    help="after the encoder's pass, optimise each latent this many steps against the decoder: a better picture from "
+         "the same weights and the same file format, at a cost in time (docs/refine.md) (0: the one pass)")]
 WeightsOption = Annotated[Optional[Path], typer.Option("-w", "--weights", help="weights file (default: the bundled weights)")]
 MaxMemoryOption = Annotated[Optional[float], typer.Option(
     "--max-memory", metavar="MB", min=MIN_MAX_MEMORY_MB, callback=memory_budget,

@@ -150,6 +150,7 @@ def describe_latent(path: Path) -> Group:
         ("size", f"{npy_bytes + side_bytes:,} bytes on disk, {bpp:.3g} bits per pixel (latent values)"),
         ("values", f"min {latent.values.min():.4g}, max {latent.values.max():.4g}, mean {latent.values.mean():.4g}, "
                    f"{np.mean(latent.values == 0):.0%} zeros"),
+        ("encoded", refinement(meta.get("refine"))),
     ]
     made_with = meta.get("weights")
     if isinstance(made_with, dict):
@@ -162,6 +163,17 @@ def describe_latent(path: Path) -> Group:
         rows.append(("weights", f"not recorded (no sidecar: decodes to {pw}x{ph})"))
     rows.append(("decodes with", decodable_by(latent.values.shape[0])))
     return Group(table("latent", rows))
+
+
+def refinement(refined) -> str:
+    """How the latent was found: the encoder's one pass, or that and steps of refinement (codec/refine.py)."""
+    if refined is None:
+        return "the encoder's one pass"
+    if not isinstance(refined, dict):
+        return f"refined (unreadable record: {str(refined)[:40]})"
+    steps, lr, how = refined.get("steps"), refined.get("lr"), refined.get("optimizer", "?")
+    return (f"the encoder's pass, then refined {steps} steps against the decoder ({how}, rate {lr}, "
+            f"{refined.get('precision', 'fp32')})")
 
 
 def describe_onnx(path: Path) -> Group:

@@ -23,6 +23,8 @@ from autoenc_cli.model.hardware import autocast
 from autoenc_cli.codec.inputs import check_inputs, path_argument, prepare_outputs
 from autoenc_cli.codec.latentfile import Latent, check_dtype, load_latent, save_latent, sidecar_path
 from autoenc_cli.model.autoencoder import DOWNSCALE, Autoencoder
+from autoenc_cli.codec.budget import check_steps
+from autoenc_cli.codec.refine import Refinement, refine as refine_latents
 from autoenc_cli.codec.tiles import decode_tiled, encode_tiled
 
 
@@ -62,13 +64,19 @@ def pad_to_multiple(pixels: np.ndarray, m: int = DOWNSCALE) -> np.ndarray:
 
 
 def encode_picture(model: Autoencoder, pixels: np.ndarray, max_memory_mb: float | None = None,
-                   precision: str = "fp32") -> np.ndarray:
+                   precision: str = "fp32", refine: int = 0, progress=None) -> np.ndarray:
     """One H x W x 3 uint8 picture of any size -> (C, ceil(H/16), ceil(W/16)) float32 latent, in tiles that
-    fit max_memory_mb (None: tiles.budget_mb's default), with the latent one pass would give (tiles.py)."""
+    fit max_memory_mb (None: tiles.budget_mb's default), with the latent one pass would give (tiles.py); then
+    `refine` steps of refinement against the decoder (refine.py), progress(done, total) after each."""
     with warnings.catch_warnings():  # a read-only array (Pillow's) is only read here: no copy of a big picture
         warnings.simplefilter("ignore", UserWarning)
         padded = torch.from_numpy(pad_to_multiple(pixels)).permute(2, 0, 1)[None]
-    return encode_tiled(model, padded, max_memory_mb, precision)
+    latent = encode_tiled(model, padded, max_memory_mb, precision)
+    if not refine:
+        return latent
+    size = (pixels.shape[1], pixels.shape[0])
+    return refine_latents(model, padded, torch.from_numpy(latent)[None], refine, size, max_memory_mb, precision,
+                          progress=progress)[0].numpy()
 
 
 def decode_picture(model: Autoencoder, latent: Latent, max_memory_mb: float | None = None,
@@ -88,18 +96,27 @@ def run_network(model: Autoencoder, pixels: torch.Tensor, precision: str = "fp32
         return x, model(x).float()
 
 
-def reconstruct(model: Autoencoder, pixels: np.ndarray) -> np.ndarray:
-    """N x H x W x 3 uint8 (H, W multiples of 16) -> the model's reconstructions, as uint8 RGB."""
+def reconstruct(model: Autoencoder, pixels: np.ndarray, refine: int = 0, progress=None) -> np.ndarray:
+    """N x H x W x 3 uint8 (H, W multiples of 16) -> the model's reconstructions, as uint8 RGB; with `refine` steps
+    of refinement of their latents (refine.py), progress(done, total) after each."""
     device = next(model.parameters()).device
-    _, y = run_network(model, torch.from_numpy(np.ascontiguousarray(pixels)).to(device))
+    batch = torch.from_numpy(np.ascontiguousarray(pixels)).to(device)
+    if refine:
+        with torch.inference_mode():
+            latent = model.encoder(to_network(batch.permute(0, 3, 1, 2), model.color))
+        latent = refine_latents(model, batch.permute(0, 3, 1, 2), latent, refine, progress=progress)
+        with torch.inference_mode():
+            y = model.decoder(latent)
+    else:
+        _, y = run_network(model, batch)
     return from_network(y, model.color).permute(0, 2, 3, 1).cpu().numpy()
 
 
 def reconstruct_picture(model: Autoencoder, pixels: np.ndarray, max_memory_mb: float | None = None,
-                        precision: str = "fp32") -> np.ndarray:
+                        precision: str = "fp32", refine: int = 0, progress=None) -> np.ndarray:
     """One H x W x 3 uint8 picture of any size, encoded and decoded as `autoenc encode` + `decode` do it."""
     h, w = pixels.shape[:2]
-    latent = torch.from_numpy(encode_picture(model, pixels, max_memory_mb, precision))[None]
+    latent = torch.from_numpy(encode_picture(model, pixels, max_memory_mb, precision, refine, progress))[None]
     return decode_tiled(model, latent, max_memory_mb, precision)[:h, :w]
 
 
@@ -119,18 +136,21 @@ def read_picture(path, resize: int | None = None) -> np.ndarray:
 
 def encode_file(model: Autoencoder, image_path, latent_path, dtype: str = "float32", resize: int | None = None,
                 weights: dict | None = None, max_memory_mb: float | None = None,
-                precision: str = "fp32") -> tuple[tuple[int, ...], tuple[int, int]]:
+                precision: str = "fp32", refine: int = 0, progress=None) -> tuple[tuple[int, ...], tuple[int, int]]:
     """Encode one image file into a latent .npy and its sidecar; return the latent's shape and the picture's size.
+    refine: steps of refinement (refine.py), recorded in the sidecar; progress(done, total) after each.
     Refused before any work: an output that is the image itself, a dtype or size it cannot write."""
     image_path, latent_path = path_argument(image_path, "image"), path_argument(latent_path, "latent")
     check_dtype(dtype)
     check_resize(resize)
+    refine = check_steps(refine)
     check_inputs([image_path])
     prepare_outputs([image_path], [latent_path, sidecar_path(latent_path)])
     pixels = read_picture(image_path, resize)
-    latent = encode_picture(model, pixels, max_memory_mb, precision)
+    latent = encode_picture(model, pixels, max_memory_mb, precision, refine, progress)
     size = (pixels.shape[1], pixels.shape[0])
-    save_latent(latent_path, latent, size, dtype, resize, weights)
+    refined = Refinement(refine, precision=precision).to_json() if refine else None
+    save_latent(latent_path, latent, size, dtype, resize, weights, refined)
     return latent.shape, size
 
 

@@ -19,15 +19,13 @@ additions), and Adam works element by element: a tiled refinement is the one-pas
 from dataclasses import asdict, dataclass
 from typing import Callable
 
-import numpy as np
 import torch
 
 from autoenc_cli.codec.tiles import Plan, activation_bytes, fit_windows, margin, network_input, spans
-from autoenc_cli.errors import AutoencError
+from autoenc_cli.codec.budget import check_steps
 from autoenc_cli.model.autoencoder import DOWNSCALE
 from autoenc_cli.model.hardware import autocast
 
-MAX_STEPS = 10_000
 LEARNING_RATE = 2.0  # Adam's step on the latent's own scale: benchmarks/refine_curve.py measured it against others
 CELL_VALUES = DOWNSCALE * DOWNSCALE * 3  # the loss is a sum per cell of pixels: the same for a crop and a photo
 
@@ -42,15 +40,6 @@ class Refinement:
 
     def to_json(self) -> dict:
         return asdict(self)
-
-
-def check_steps(steps) -> int:
-    """--refine's value: a whole number of steps from 0 (the encoder's one pass) to MAX_STEPS."""
-    if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)):
-        raise TypeError(f"refine must be a whole number of steps, got {type(steps).__name__} {steps!r}")
-    if not 0 <= steps <= MAX_STEPS:
-        raise AutoencError(f"--refine {steps}: give 0 (no refinement) to {MAX_STEPS:,} steps")
-    return int(steps)
 
 
 def backward_bytes(decoder, channels: int, precision: str) -> float:
@@ -99,7 +88,8 @@ def loss_mask(span: tuple[int, int, int], window: int, context: int, valid: int)
 def refine(model, pixels: torch.Tensor, latent: torch.Tensor, steps: int, size: tuple[int, int] | None = None,
            max_memory_mb: float | None = None, precision: str = "fp32", lr: float = LEARNING_RATE,
            progress: Callable[[int, int], None] | None = None) -> torch.Tensor:
-    """N pictures of one size, N x 3 x H x W uint8 (H, W multiples of 16) and their N x C x H/16 x W/16 latents ->
+    """N pictures of one size, N x 3 x H x W (H, W multiples of 16: uint8 bytes, or already in the network's units)
+    and their N x C x H/16 x W/16 latents ->
     the latents after `steps` steps of Adam against the decoder. size = (width, height): the pixels that count
     (the picture before its padding; default all). progress(done, total) after each step."""
     steps = check_steps(steps)
@@ -148,18 +138,11 @@ def gradient(model, pixels: torch.Tensor, z: torch.Tensor, jobs: list, masks: di
         with torch.enable_grad():
             with autocast(device, precision):
                 decoded = model.decoder(window)
-            loss = ((decoded.float() - network_input(target, model.color)) ** 2 * weight).sum() / CELL_VALUES
+            if target.dtype == torch.uint8:
+                target = network_input(target, model.color)
+            loss = ((decoded.float() - target) ** 2 * weight).sum() / CELL_VALUES
             loss.backward()
         for k, (n, r, c) in enumerate(batch):  # keep each core's gradient
             grad[n, :, r[1]:r[2], c[1]:c[2]] = window.grad[k, :, r[1] - r[0]:r[2] - r[0], c[1] - c[0]:c[2] - c[0]]
     return grad
-
-
-def refine_picture(model, padded: torch.Tensor, latent: np.ndarray, steps: int, size: tuple[int, int],
-                   max_memory_mb: float | None = None, precision: str = "fp32",
-                   progress: Callable[[int, int], None] | None = None) -> np.ndarray:
-    """One picture: 1 x 3 x H x W uint8 (padded to multiples of 16), its C x h x w latent and its own (width,
-    height) -> the refined C x h x w float32 latent."""
-    z = refine(model, padded, torch.from_numpy(latent)[None], steps, size, max_memory_mb, precision, progress=progress)
-    return z[0].cpu().numpy()
 

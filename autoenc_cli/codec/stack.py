@@ -18,9 +18,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from autoenc_cli.codec.encoding import check_resize, encode_images, encode_picture, pad_to_multiple, read_picture
+from autoenc_cli.codec.budget import check_steps
 from autoenc_cli.codec.pictures import worker_pool
+from autoenc_cli.codec.refine import Refinement, refine as refine_latents
 from autoenc_cli.errors import AutoencError
 from autoenc_cli.fileio import atomic_path, write_text_atomic
 from autoenc_cli.model.autoencoder import DOWNSCALE
@@ -50,11 +53,14 @@ def sidecar(target: Path) -> Path:
 
 
 def encode_stack(model, files: list[Path], target: Path, resize: int | None, dtype: str = "float32",
-                 weights: dict | None = None, progress=None, workers: int | None = None, max_memory_mb: float | None = None) -> Stacked:
-    """Encode `files` (pictures of one size, or any with resize) into one array at `target`, and its sidecar."""
+                 weights: dict | None = None, progress=None, workers: int | None = None, max_memory_mb: float | None = None,
+                 refine: int = 0) -> Stacked:
+    """Encode `files` (pictures of one size, or any with resize) into one array at `target`, and its sidecar;
+    refine: steps of refinement of each latent (refine.py), recorded in the sidecar."""
     if dtype not in DTYPES:
         raise AutoencError(f"--dtype {dtype}: --stack stores {' or '.join(DTYPES)} (int8 scales are per latent)")
     check_resize(resize)  # before read_or_none, which would take a bad --resize for unreadable files
+    refine = check_steps(refine)
     workers = workers or min(os.cpu_count() or 1, 8)
     first = next(((p, a) for p in files if (a := read_or_none((p, resize))) is not None), None)
     if first is None:
@@ -75,7 +81,10 @@ def encode_stack(model, files: list[Path], target: Path, resize: int | None, dty
                     raise AutoencError(f"{p}: is {a.shape[1]}x{a.shape[0]}, the stack's pictures are {size[1]}x{size[0]} "
                                        f"({first[0].name}); give --resize N to make them one size")
             if good:
-                array[len(done):len(done) + len(good)] = encode_rows(model, [a for _, a in good], per_batch, max_memory_mb)
+                steps = None if progress is None or not refine else \
+                    (lambda d, t, start=start, n=len(chunk): progress(start + n * d / t, len(files)))
+                array[len(done):len(done) + len(good)] = encode_rows(model, [a for _, a in good], per_batch, max_memory_mb,
+                                                                     refine, steps)
                 done += [p for p, _ in good]
             if progress is not None:
                 progress(start + len(chunk), len(files))
@@ -88,6 +97,8 @@ def encode_stack(model, files: list[Path], target: Path, resize: int | None, dty
             os.replace(rows, tmp)
     meta = {"format": FORMAT, "version": 1, "shape": [len(done), *shape[1:]], "dtype": dtype, "resize": resize,
             "weights": weights, "paths": [str(p) for p in done], "skipped": [str(p) for p in skipped]}
+    if refine:
+        meta["refine"] = Refinement(refine).to_json()
     write_text_atomic(sidecar(target), json.dumps(meta, indent=1) + "\n")
     return Stacked(done, skipped, (len(done), *shape[1:]))
 
@@ -102,8 +113,16 @@ def pictures_per_pass(model, size: tuple[int, int], max_memory_mb: float | None 
     return max(1, min(BATCH_PIXELS // (size[0] * size[1]), tile.per_pass))
 
 
-def encode_rows(model, pictures: list[np.ndarray], per_batch: int, max_memory_mb: float | None = None) -> np.ndarray:
-    """Latents of same-size pictures: all in one pass when several fit, else one at a time in tiles."""
-    if per_batch > 1:
-        return encode_images(model, np.stack([pad_to_multiple(a) for a in pictures]))
-    return np.stack([encode_picture(model, a, max_memory_mb) for a in pictures])
+def encode_rows(model, pictures: list[np.ndarray], per_batch: int, max_memory_mb: float | None = None,
+                refine: int = 0, progress=None) -> np.ndarray:
+    """Latents of same-size pictures: all in one pass when several fit, else one at a time in tiles; each
+    refined `refine` steps (the pictures of a pass refined together)."""
+    if per_batch == 1:
+        return np.stack([encode_picture(model, a, max_memory_mb, refine=refine) for a in pictures])
+    padded = np.stack([pad_to_multiple(a) for a in pictures])
+    latents = encode_images(model, padded)
+    if not refine:
+        return latents
+    size = (pictures[0].shape[1], pictures[0].shape[0])
+    return refine_latents(model, torch.from_numpy(padded).permute(0, 3, 1, 2), torch.from_numpy(latents), refine, size,
+                          max_memory_mb, progress=progress).numpy()

@@ -119,6 +119,7 @@ class Evaluation:
     jpeg: Scores
     jpeg_sizes: list
     jpeg_qualities: list
+    refine: int = 0  # steps of refinement of each latent (0: the encoder's one pass)
 
     def to_json(self) -> dict:
         jpeg = self.jpeg.summary() | {
@@ -126,7 +127,7 @@ class Evaluation:
             "quality": float(np.mean(self.jpeg_qualities)),
             "over_budget": int(sum(s > JPEG_BUDGET for s in self.jpeg_sizes)),
         }
-        return {"images": self.images, "skipped": self.skipped, **self.model.summary(),
+        return {"images": self.images, "skipped": self.skipped, "refine": self.refine, **self.model.summary(),
                 "baselines": {"bicubic": self.bicubic.summary(), "jpeg": jpeg}}
 
 
@@ -143,16 +144,19 @@ def decoded_pictures(data: str | os.PathLike, limit: int | None = None, cache_di
 
 
 def evaluate(data: str | os.PathLike, model: Autoencoder, limit: int | None = None, worst_png: str | os.PathLike | None = None,
-             cache_dir=None, progress=None) -> Evaluation:
-    """Score `model`, bicubic and JPEG on the images of `data`; write the worst reconstructions to `worst_png`.
+             cache_dir=None, progress=None, refine: int = 0) -> Evaluation:
+    """Score `model` (its latents refined `refine` steps, as `encode --refine` does), bicubic and JPEG on the images
+    of `data`; write the worst reconstructions to `worst_png`.
 
     progress(done, total, label) is called while decoding and while evaluating.
     """
     pixels, skipped = decoded_pictures(data, limit, cache_dir, progress)
-    result = Evaluation(len(pixels), skipped, Scores(), Scores(), Scores(), [], [])
+    result = Evaluation(len(pixels), skipped, Scores(), Scores(), Scores(), [], [], refine)
     for start in range(0, len(pixels), CHUNK):
         chunk = np.array(pixels[start:start + CHUNK])  # a writable copy of the rows in the cache
-        result.model.add(chunk, reconstruct(model, chunk))
+        steps = chunk_progress(progress, start, len(chunk), len(pixels), "refining and evaluating") if refine else None
+        recon = reconstruct(model, chunk, refine, steps)
+        result.model.add(chunk, recon)
         result.bicubic.add(chunk, bicubic(chunk))
         recon, sizes, qualities = jpeg(chunk)
         result.jpeg.add(chunk, recon)
@@ -161,15 +165,22 @@ def evaluate(data: str | os.PathLike, model: Autoencoder, limit: int | None = No
         if progress is not None:
             progress(start + len(chunk), len(pixels), "evaluating")
     if worst_png is not None:
-        save_png(worst_grid(model, pixels, result.model.psnr), worst_png)
+        save_png(worst_grid(model, pixels, result.model.psnr, refine=refine), worst_png)
     return result
 
 
-def worst_grid(model: Autoencoder, pixels: np.ndarray, psnr: list, count: int = WORST) -> np.ndarray:
+def chunk_progress(progress, start: int, size: int, total: int, label: str):
+    """progress(done, total) of the work on one chunk of `size` images -> the whole evaluation's bar, or None."""
+    if progress is None:
+        return None
+    return lambda done, steps: progress(start + size * done / steps, total, label)
+
+
+def worst_grid(model: Autoencoder, pixels: np.ndarray, psnr: list, count: int = WORST, refine: int = 0) -> np.ndarray:
     """The `count` lowest-PSNR images, worst first: a row of originals above a row of reconstructions."""
     worst = np.argsort(psnr, kind="stable")[:count]
     originals = np.array(pixels[worst])
-    return comparison_grid(originals, reconstruct(model, originals))
+    return comparison_grid(originals, reconstruct(model, originals, refine))
 
 
 # ---------------------------------------------------------------- whole pictures at their own size
@@ -189,11 +200,12 @@ class WholeEvaluation:
     skipped: int
     model: Scores
     bicubic: Scores
+    refine: int = 0  # steps of refinement of each latent (0: the encoder's one pass)
 
     def to_json(self) -> dict:
         gaps = np.array(self.model.psnr) - np.array(self.bicubic.psnr)
         worst = int(np.argmin(gaps))
-        return {"pictures": len(self.files), "skipped": self.skipped, **self.model.summary(),
+        return {"pictures": len(self.files), "skipped": self.skipped, "refine": self.refine, **self.model.summary(),
                 "baselines": {"bicubic": self.bicubic.summary()},
                 "vs_bicubic_db": {"mean": float(gaps.mean()), "worst": float(gaps[worst]),
                                   "worst_file": str(self.files[worst]), "below_3db": int((gaps < -3).sum())},
@@ -202,13 +214,13 @@ class WholeEvaluation:
 
 
 def evaluate_whole(data: str | os.PathLike, model: Autoencoder, limit: int | None = None, progress=None,
-                   max_memory_mb: float | None = None) -> WholeEvaluation:
-    """Score every picture of `data` at its own size (encoded and decoded as encode and decode do, in tiles that
-    fit max_memory_mb) against bicubic at 1/6 of the numbers."""
+                   max_memory_mb: float | None = None, refine: int = 0) -> WholeEvaluation:
+    """Score every picture of `data` at its own size (encoded, refined `refine` steps, and decoded as encode and
+    decode do, in tiles that fit max_memory_mb) against bicubic at 1/6 of the numbers."""
     if limit is not None and limit < 1:
         raise AutoencError(f"--limit {limit}: must be at least 1")
     files = eval_files(data)[:limit]
-    result = WholeEvaluation([], 0, Scores(), Scores())
+    result = WholeEvaluation([], 0, Scores(), Scores(), refine)
     for i, path in enumerate(files):
         try:
             pixels = np.asarray(open_image(path), dtype=np.uint8)
@@ -219,7 +231,8 @@ def evaluate_whole(data: str | os.PathLike, model: Autoencoder, limit: int | Non
             result.skipped += 1
             continue
         result.files.append(path)
-        result.model.add_picture(pixels, reconstruct_picture(model, pixels, max_memory_mb))
+        steps = chunk_progress(progress, i, 1, len(files), "refining whole pictures") if refine else None
+        result.model.add_picture(pixels, reconstruct_picture(model, pixels, max_memory_mb, refine=refine, progress=steps))
         result.bicubic.add_picture(pixels, bicubic_same_numbers(pixels))
         if progress is not None:
             progress(i + 1, len(files), "evaluating whole pictures")
