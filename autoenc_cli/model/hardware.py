@@ -26,9 +26,9 @@ def pick_device(name: str = "auto") -> torch.device:
     except RuntimeError:
         raise AutoencError(f"--device {name!r}: not a device (use auto, cpu, cuda, cuda:N or mps)") from None
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise AutoencError(f"--device {name}: CUDA is not available on this machine")
+        raise AutoencError(f"--device {name}: no CUDA device found (torch.cuda.is_available() is False)")
     if device.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
-        raise AutoencError(f"--device {name}: MPS is not available on this machine")
+        raise AutoencError(f"--device {name}: no MPS device found (torch.backends.mps.is_available() is False)")
     return device
 
 
