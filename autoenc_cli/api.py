@@ -56,10 +56,12 @@ class Codec:
 
     @property
     def device(self) -> torch.device:
+        """The torch device the network runs on."""
         return next(self.module.parameters()).device
 
     @property
     def latent_channels(self) -> int:
+        """Channels of a latent: 128 x the weights' channel multiplier."""
         return self.module.latent_channels
 
     @property

@@ -1,8 +1,7 @@
 """The Python API (issue 32): one path with the command line (byte-identical latents and pictures), the three
-kinds of picture, and docs/python.md's examples, run as they are written."""
+kinds of picture. docs/python.md's examples run as they are written in tests/test_docs.py."""
 
 import importlib.util
-import re
 from pathlib import Path
 
 import numpy as np
@@ -63,21 +62,6 @@ def test_bad_pictures_and_latents_say_what_to_give(ae):
         ae.decode(np.zeros((64, 2, 2), np.float32))
     with pytest.raises(TypeError, match="unknown settings"):
         autoenc_cli.train("anywhere", max_step=3)
-
-
-def test_the_python_page_runs_as_written(tmp_path, monkeypatch):
-    rng = np.random.default_rng(0)
-    write_image(tmp_path / "photo.jpg", photo_like(rng, 80), format="JPEG")
-    for i in range(12):
-        write_image(tmp_path / "pictures" / f"p{i}.png", photo_like(rng), format="PNG")
-    monkeypatch.chdir(tmp_path)
-    blocks = re.findall(r"```python\n(.*?)```", (ROOT / "docs" / "python.md").read_text(), re.S)
-    assert len(blocks) >= 4
-    namespace: dict = {}
-    for block in blocks:
-        exec(compile(block, "docs/python.md", "exec"), namespace)  # noqa: S102 - the page's own examples
-    assert (tmp_path / "photo.rec.png").is_file() and (tmp_path / "run" / "model.safetensors").is_file()
-    assert ("training", 20, 20) in namespace["seen"]
 
 
 def test_hubconf_loads_what_load_loads():

@@ -275,7 +275,7 @@ def bench(
     cache_dir: Annotated[Optional[Path], typer.Option(help="dataset cache (default $XDG_CACHE_HOME/autoenc)")] = None,
     json_out: Annotated[Optional[Path], typer.Option("--json", help="also write the full report as JSON to this file (a file, unlike eval's --json on stdout: bench runs for minutes and its table is what a person reads)")] = None,
 ):
-    """Measure this machine: matmul ceiling, naive reference, `autoenc train` speed, codec speed, memory."""
+    """Measure the machine it runs on: matmul ceiling, naive reference, `autoenc train` speed, codec speed, memory."""
     from rich.table import Table
 
     from autoenc_cli.fileio import check_writable, write_text_atomic
@@ -298,5 +298,6 @@ def version_callback(value: bool):
 
 
 @app.callback()
-def main(version: Annotated[bool, typer.Option("--version", callback=version_callback, is_eager=True)] = False):
+def main(version: Annotated[bool, typer.Option("--version", help="Print the version and exit.", callback=version_callback,
+                                              is_eager=True)] = False):
     """Train and run the seed's convolutional image autoencoder."""

@@ -1,4 +1,4 @@
-"""`autoenc bench`: how fast this machine trains and runs the network, against its own ceiling.
+"""`autoenc bench`: how fast the machine it runs on trains and runs the network, against its own ceiling.
 
 Everything is measured in one run on the same data, so the ratios hold on a shared, noisy
 machine. The ceiling: one training image costs 3 x 168.8 M multiply-adds x 2 = 1.01 GFLOP,
@@ -162,7 +162,7 @@ def convolutions_alone(device: torch.device, precision: str, batch: int = DEFAUL
     """Images/s of the network's 17 convolutions alone, forward and backward, with the library's kernels.
 
     Nothing else of a training step (activations, depth-to-space, loss, optimizer) is counted, so
-    this bounds what any training loop built on these kernels can reach on this machine.
+    this bounds what any training loop built on these kernels can reach on that machine.
     """
     model = Autoencoder(1).to(device, memory_format=torch.channels_last)
     dtype = torch.bfloat16 if precision == "bf16" else torch.float32

@@ -37,7 +37,7 @@ class Autoencoder(nn.Module):
         self.color = color  # the pixel encoding it works in (color.to_network): rgb, or lab
         self.latent = latent
         # A linear latent drops the ReLU after the last encoder convolution: the seed's clamps 37% of the latent's
-        # values to 0, and a channel pushed negative (no bias there) never comes back (issue 29). Same tensors.
+        # values to 0, and a channel pushed negative (no bias there) never comes back. Same tensors.
         latent_activation = [nn.ReLU()] if latent == "relu" else []
         self.encoder = Layers(  # Layers: nn.Sequential, running conv + ReLU as one kernel where it can
             conv(3, 32 * w, stride=2), nn.ReLU(),  # 32x32

@@ -148,7 +148,7 @@ RANGES = {
 # beat 3e-4 on held-out photos after 2,000 steps from the bundled weights (+0.13 dB on crops, +0.14 whole).
 # Both at batch 32; at batch 512 on a GPU, 1e-3 x sqrt(512 / 32) = 4e-3 beat 1e-3 (docs/training.md).
 # From scratch the sqrt rule is not safe: on an H200 at batch 512, 2e-3 x sqrt(512 / 32) = 8e-3 blew up as the
-# warm-up ended (loss to the +-40 clamp at step 300, issue 31) while 2e-3 trained (29.09 dB after 8,000 steps).
+# warm-up ended (loss to the +-40 clamp at step 300) while 2e-3 trained (29.09 dB after 8,000 steps).
 # So a fresh network's rate grows no higher than 2e-3 with the batch (max_lr); smaller batches still scale down.
 RECIPES = {
     "scratch": {"lr": 2e-3, "relu_leak": 0.5, "max_lr": 2e-3},

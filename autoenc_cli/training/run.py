@@ -39,7 +39,7 @@ def start_from(model: Autoencoder, cfg: TrainConfig, say) -> dict | None:
                            f"this run --channel-multiplier {cfg.channel_multiplier}")
     if meta.get("color", "rgb") != cfg.color:
         raise AutoencError(f"{path}: --init weights use colour {meta.get('color', 'rgb')}, this run --color {cfg.color}")
-    if parent.latent != cfg.latent:  # the same tensors: the other latent starts from them (issue 29)
+    if parent.latent != cfg.latent:  # the same tensors: the other latent starts from them
         say(f"starting a {cfg.latent} latent from {path.name}'s {parent.latent} latent")
     if cfg.relu_leak and relu_slope(parent) == 0:
         say(f"[yellow]warning:[/] --relu-leak {cfg.relu_leak:g} on --init weights trained with plain ReLUs: measured to break "
@@ -101,7 +101,7 @@ class Run:
 class LoopState:
     """What changes from step to step; a checkpoint saves step, elapsed and the loss window."""
     step: int
-    elapsed: float  # seconds inside training steps, over all sessions of the run
+    elapsed: float  # seconds inside training steps, over every start of the run (--resume included)
     window_loss: torch.Tensor  # summed on the device: reading a GPU loss every step would stall the GPU
     window_steps: int
     window_images: int = 0
@@ -112,7 +112,7 @@ class LoopState:
     val_psnr: float = float("nan")
     relus: list = field(default_factory=list)  # LeakyReLUs while the leak lasts
     guard: Guard = field(default_factory=Guard)  # the divergence guard: recent losses, good snapshots, rate scale
-    best_psnr: float = -math.inf  # the run's best validation, and (this session's) a copy of the model then
+    best_psnr: float = -math.inf  # the run's best validation, and (since this process started) a copy of the model then
     best_step: int = 0
     best_model: Autoencoder | None = None
     draws_epoch: int | None = None
