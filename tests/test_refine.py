@@ -56,7 +56,7 @@ def test_refinement_improves_a_picture_and_zero_steps_is_the_one_pass(codec):
 def test_tiled_refinement_is_the_one_pass_refinement_without_seams(codec):
     pixels = textured(np.random.default_rng(1), 160, 192)  # 10 x 12 cells
     assert refine_plan(codec.module, (10, 12), None, "fp32").window == (10, 12)  # one window at the default budget
-    small = 240  # MB: windows of 11 columns, 4 of context on each side: cores of 3
+    small = 120  # MB: windows of 11 columns, 4 of context on each side: cores of 3
     tile = refine_plan(codec.module, (10, 12), small, "fp32")
     assert tile.window[1] < 12 and tile.window[1] - 2 * tile.margin == 3, tile
     whole, tiled = refined_latent(codec, pixels, 4, None), refined_latent(codec, pixels, 4, small)

@@ -107,15 +107,16 @@ def plan(layers: nn.Sequential, channels_in: int, encoder: bool, cells: tuple[in
 
 
 def fit_windows(cells: tuple[int, int], m: int, per_cell: float, max_memory_mb: float | None, device: torch.device,
-                work: str = "one tile") -> Plan:
-    """The plan for windows of `m` cells of context around their cores, each cell costing `per_cell` bytes."""
+                work: str = "one tile", share: float = ACTIVATION_SHARE) -> Plan:
+    """The plan for windows of `m` cells of context around their cores, each cell costing `per_cell` bytes, within
+    `share` of the budget."""
     per_cell *= ALLOCATOR_OVERHEAD
     max_memory_mb = budget_mb(max_memory_mb, device)
-    budget = max_memory_mb * 2**20 * ACTIVATION_SHARE
+    budget = max_memory_mb * 2**20 * share
     smallest = min(cells[0], MIN_CORE_CELLS + 2 * m) * min(cells[1], MIN_CORE_CELLS + 2 * m)
     if smallest * per_cell > budget:
         raise AutoencError(f"--max-memory {max_memory_mb:g} MB is too small for {work} of this network "
-                           f"(needs {smallest * per_cell / ACTIVATION_SHARE / 2**20:.0f} MB)")
+                           f"(needs {smallest * per_cell / share / 2**20:.0f} MB)")
     side = max(MIN_CORE_CELLS + 2 * m, math.isqrt(int(budget / per_cell)))
     window = tuple(axis_window(n, side, m) for n in cells)
     return Plan(window, m, max(1, int(budget // (window[0] * window[1] * per_cell))))
