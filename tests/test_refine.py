@@ -74,9 +74,11 @@ def test_tiled_refinement_is_the_one_pass_refinement_without_seams(codec):
 def test_a_batch_of_pictures_refines_each_as_if_alone(codec):
     rng = np.random.default_rng(2)
     batch = torch.from_numpy(np.stack([textured(rng, 64, 64) for _ in range(3)])).permute(0, 3, 1, 2)
-    together = codec.encode(batch, refine=4)
-    alone = torch.cat([codec.encode(batch[i:i + 1], refine=4) for i in range(3)])
-    assert torch.allclose(together, alone, atol=1e-3)
+    together = codec.reconstruct(batch, refine=4)  # uint8 in, uint8 out
+    alone = torch.cat([codec.reconstruct(batch[i:i + 1], refine=4) for i in range(3)])
+    # Adam turns float noise in gradients near zero into steps of the rate: the latents may differ there, the
+    # pictures by no more than a level
+    assert (together.int() - alone.int()).abs().max() <= 1
 
 
 def test_encode_refine_writes_an_ordinary_latent_that_records_it_and_decodes_better(tmp_path, codec):
