@@ -3,6 +3,7 @@
 from dataclasses import asdict
 
 import numpy as np
+import pytest
 from conftest import photo_like, write_image
 from typer.testing import CliRunner
 
@@ -160,7 +161,7 @@ def test_the_default_warm_up_is_a_part_of_the_run_and_an_explicit_one_leaves_hal
 
 
 def test_the_start_lines_name_their_units_and_fit_80_columns(tiny_imagenet, tmp_path):
-    result = invoke("train", tiny_imagenet, "--out", tmp_path / "run", "--max-steps", 1, "--batch-size", 4)
+    result = invoke("train", tiny_imagenet, "--out", tmp_path / "run", "--max-steps", 1, "--batch-size", 4, "--precision", "fp32")
     lines = result.output.splitlines()
     start = next(i for i, line in enumerate(lines) if line.startswith("training on"))
     assert lines[start] == "training on 18 images (tiny-imagenet), validating on 4 images"
@@ -228,3 +229,30 @@ def test_a_count_of_one_is_singular(tmp_path):
     write_image(tmp_path / "one" / "a.png", photo_like(np.random.default_rng(5)), format="PNG")
     result = runner.invoke(app, ["score", str(tmp_path / "one"), "-o", str(tmp_path / "s.csv")], env={"COLUMNS": "300"})
     assert result.exit_code == 0 and "scored 1 picture by" in " ".join(result.output.split())
+
+
+@pytest.mark.slow
+def test_a_200_step_run_peaks_early_and_decays_to_near_zero(tmp_path):
+    """What a newcomer tries first: with the old 200-step warm-up this run ended at its peak rate, barely trained."""
+    from conftest import make_tiny_imagenet
+
+    from autoenc_cli.training.checkpoint import read_log
+    data = make_tiny_imagenet(tmp_path / "data", classes=2, per_class=100, corrupt=False)  # 50 steps an epoch
+    result = invoke("train", data, "--out", tmp_path / "run", "--max-steps", 200, "--epochs", 1000, "--batch-size", 4,
+                    "--precision", "fp32")
+    assert result.exit_code == 0, result.output
+    rates = [float(r["lr"]) for r in read_log(tmp_path / "run" / "log.csv") if r.get("lr")]
+    assert len(rates) == 4 and rates == sorted(rates, reverse=True)  # past the peak at the first log (step 50)
+    peak = 0.002 * (4 / 32) ** 0.5  # the recipe's rate, scaled to batch 4
+    assert 0.8 * peak < rates[0] < peak and rates[-1] < 1e-3 * peak
+
+
+def test_a_cpu_run_that_slows_far_below_its_start_is_told_once():
+    from autoenc_cli.training.run import RateWatch
+    from autoenc_cli.training.train import busy_cpu_hint
+    watch = RateWatch()
+    said = [watch.slowed(rate) for rate in (300, 250, 90, 300, 90, 80, 70, 60)]
+    assert said == [False, False, False, False, False, True, False, False]  # two slow windows in a row, said once
+    from rich.text import Text
+    lines = Text.from_markup(busy_cpu_hint(12_345, 1_234)).plain.splitlines()
+    assert "OMP_NUM_THREADS=1" in lines[1] and all(len(line) <= 80 for line in lines), lines

@@ -199,7 +199,7 @@ def describe_stack(path: Path, meta: dict | None) -> Group:
             rows.append(("skipped", f"{counted(len(skipped), 'unreadable file')}, listed in {side.name}"))
         resize = meta.get("resize")
         rows.append(("picture size", f"centre-cropped and resized to {resize}x{resize}" if resize
-                     else f"{shape[3] * 16}x{shape[2] * 16} or a little less (padded to a multiple of 16)"))
+                     else f"{shape[3] * 16}x{shape[2] * 16} once padded to a multiple of 16"))
         weights = meta.get("weights")
         rows.append(("weights", shown_value(weights) + (", the bundled default" if isinstance(weights, dict)
                                                       and same_file_as_default(weights.get("sha256")) else "")))
