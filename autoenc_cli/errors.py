@@ -1,4 +1,4 @@
-"""One exception type for everything a user can get wrong; the CLI prints it as one line."""
+"""One exception type for everything a user can get wrong; the CLI prints it as one line. Also how messages count."""
 
 import re
 
@@ -16,3 +16,10 @@ class AutoencError(Exception):
 def one_line(message: str) -> str:
     """A message as one line: a file name may hold a line break or other control characters, shown escaped."""
     return CONTROL.sub(lambda m: repr(m.group())[1:-1], message)
+
+
+def counted(n: int, noun: str, plural: str | None = None) -> str:
+    """'1 picture', '2 pictures', '1,000 steps', '2 processes'."""
+    if n == 1:
+        return f"1 {noun}"
+    return f"{n:,} {plural or (noun + 'es' if noun.endswith(('s', 'sh', 'ch', 'x')) else noun + 's')}"

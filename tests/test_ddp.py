@@ -38,7 +38,7 @@ def losses(path, column="train_loss"):
 
 def test_two_processes_at_batch_b_follow_one_process_at_batch_2b(data, tmp_path):
     proc = torchrun("-m", "autoenc_cli", "train", data, "--out", tmp_path / "two", "--epochs", 5, *COMMON)
-    assert "2 process(es) x batch 2" in proc.stderr and proc.stdout.count("done:") == 1  # rank 0 alone reports
+    assert "2 processes x batch 2" in proc.stderr and proc.stdout.count("done:") == 1  # rank 0 alone reports
     one = train(TrainConfig(data=str(data), out=str(tmp_path / "one"), epochs=5, batch_size=4, lr=1e-3, warmup_steps=3,
                             precision="fp32", seed=1, device="cpu"), say=lambda *_: None)
     two_log, one_log = tmp_path / "two" / "log.csv", tmp_path / "one" / "log.csv"

@@ -155,7 +155,8 @@ def test_cli_without_onnx_says_how_to_get_it_in_one_line(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "onnxscript", None)  # import onnxscript now raises ImportError
     result = invoke("export", random_weights(tmp_path / "model.safetensors"), "-o", tmp_path / "m.onnx")
     assert result.exit_code == 1 and "Traceback" not in result.output
-    assert result.output.strip().splitlines() == ["error: autoenc export needs onnx and onnxscript: pip install 'autoenc[onnx]'"]
+    assert result.output.strip().splitlines() == ["error: autoenc export needs onnx and onnxscript: pip install 'autoenc[onnx]' (in a clone "
+                                                    "of autoenc: pip install -e '.[onnx]')"]
     assert not (tmp_path / "m.onnx").exists()
 
 

@@ -117,7 +117,7 @@ def test_sigkill_of_random_workers_under_max_restarts_finishes_the_run(data, uni
     out, err = agent.communicate(timeout=600)
     assert agent.returncode == 0, f"kills {kills} (seed {seed}):\n{err[-3000:]}"
     assert "done: step 40" in out and len(kills) == 3, (kills, seed)
-    assert err.count("auto-resume: continuing the run") >= 2, err[-3000:]
+    assert err.count("continuing the run in") >= 2, err[-3000:]
     check_finished_like(run, uninterrupted)
 
 

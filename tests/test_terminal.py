@@ -4,8 +4,10 @@ see it. Each run must end in bounded time, draw its bar and exit with the right 
 
 import hashlib
 import io
+import os
 import re
 import subprocess
+import time
 import zipfile
 from pathlib import Path
 
@@ -14,6 +16,9 @@ import pytest
 from conftest import autoenc_command, make_tiny_imagenet, photo_like, write_image
 from safetensors import safe_open
 from terminal import run_in_terminal, start_in_terminal
+from test_photos import make_photos
+
+from autoenc_cli.training.checkpoint import read_log
 
 BAR = "━"  # rich's bar glyph: something was drawn live
 
@@ -34,7 +39,7 @@ def test_encode_and_decode_of_many_files_draw_a_bar_and_finish(tmp_path):
     latents = sorted((tmp_path / "lat").glob("*.npy"))
     assert len(latents) == 6
     code, text = run_in_terminal(["decode", *latents, "-o", tmp_path / "out/"], timeout=60, columns=200)
-    assert code == 0 and BAR in text and "6/6" in text, text
+    assert code == 0 and BAR in text and "6/6" in text and re.search(r"6/6 .* eta \d", text), text  # time left too
     assert len(list((tmp_path / "out").glob("*.png"))) == 6
 
 
@@ -126,3 +131,58 @@ def test_help_and_info_read_whole_in_80_columns():
         code, text = run_in_terminal(args, timeout=60, columns=80)
         lines = text.replace("\r", "").split("\n")
         assert code == 0 and max(len(line) for line in lines) <= 80, (args, text)  # nothing wraps past the edge
+
+
+def photo_training(tmp_path, *extra) -> list:
+    """A run whose epochs are hundreds of steps (windows of photos): log windows come between checkpoints."""
+    data = make_photos(tmp_path / "photos", count=6)
+    return small_training(data, tmp_path / "run", tmp_path / "cache", "--windows-per-photo", 1000, "--epochs", 1000,
+                          "--save-every", 100000, "--save-minutes", 1000, *extra)
+
+
+ONE_THREAD = {"OMP_NUM_THREADS": "1"}  # a test machine's cores are shared: threads waiting for each other slow it most
+
+
+def logged_rows(session, log, count: int, timeout: float) -> list[dict]:
+    """The rows of log.csv once it holds `count` logged windows, read while the run goes on."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end and session.proc.poll() is None:
+        session.read(0.3)  # keep reading what it draws: a full terminal would stop it
+        rows = [r for r in read_log(log) if r.get("train_loss")] if log.exists() else []
+        if len(rows) >= count:
+            return rows
+    raise AssertionError(f"{log}: fewer than {count} rows while training; it drew:\n{session.text[-2000:]}")
+
+
+@pytest.mark.slow
+def test_the_bar_shows_loss_and_rate_before_the_first_log_window(tmp_path):
+    session = start_in_terminal(photo_training(tmp_path, "--batch-size", 32))
+    assert session.wait_for(" loss ", timeout=240), session.text
+    session.type(b"\x03")
+    assert session.finish(timeout=120) == 130, session.text
+    first = re.search(r"(\d+)/\d+[^\r\n]* loss [\d.]+ [\d,]+ img/s", session.text)
+    assert first and int(first.group(1)) < 50, session.text[-2000:]  # the first log window ends at step 50
+
+
+@pytest.mark.slow
+def test_log_rows_reach_the_file_while_training_and_a_resume_says_once_where_it_continues(tmp_path):
+    args, log = photo_training(tmp_path, "--batch-size", 2), tmp_path / "run" / "log.csv"
+    session = start_in_terminal(args, env=ONE_THREAD)
+    rows = logged_rows(session, log, 2, timeout=300)
+    inode = os.stat(log).st_ino
+    rows = logged_rows(session, log, len(rows) + 1, timeout=300)
+    assert [int(r["step"]) for r in rows] == list(range(50, 50 * len(rows) + 1, 50))  # a row per window, no save yet
+    assert os.stat(log).st_ino != inode  # rewritten whole into a new file and renamed over: never half-written
+    session.type(b"\x03")
+    assert session.finish(timeout=120) == 130, session.text
+    saved = int(re.search(r"interrupted at step (\d+)", session.text).group(1))
+
+    for again in (["--resume"], ["--auto-resume"]):
+        session = start_in_terminal(args + again, env=ONE_THREAD)
+        seen = logged_rows(session, log, saved // 50 + 1, timeout=300)
+        assert [int(r["step"]) for r in seen] == list(range(50, 50 * len(seen) + 1, 50))  # the earlier rows kept
+        session.type(b"\x03")
+        assert session.finish(timeout=120) == 130, session.text
+        assert " ".join(session.text.split()).count(f"continuing the run in {tmp_path / 'run'} from step {saved:,}") == 1
+        assert "auto-resume" not in session.text, session.text
+        saved = int(re.search(r"interrupted at step (\d+)", session.text).group(1))

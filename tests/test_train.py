@@ -44,6 +44,41 @@ def test_resume_continues_from_saved_step_on_the_same_trajectory(tmp_path):
     np.testing.assert_allclose([float(r["train_loss"]) for r in a], [float(r["train_loss"]) for r in b], rtol=1e-5)
 
 
+def test_the_default_warm_up_fits_the_run_and_a_resumed_run_keeps_its_schedule(tmp_path):
+    """Issue 37: the warm-up was 200 steps whatever the run's length; it is 5% of the run now, saved with the run."""
+    data = make_tiny_imagenet(tmp_path / "data", classes=2, per_class=8, val=2, corrupt=False)
+    common = dict(data=str(data), epochs=100, max_steps=60, batch_size=4, log_every=5, save_every=10, precision="fp32", seed=3)
+    full = train(TrainConfig(out=str(tmp_path / "full"), **common), say=quiet)
+    with pytest.raises(TrainingInterrupted):
+        train(TrainConfig(out=str(tmp_path / "part"), **common), say=quiet, progress_factory=lambda: CtrlCAt(17))
+    train(TrainConfig(out=str(tmp_path / "part"), **common), resume=True, say=quiet)
+    assert provenance(load_model(full.weights)[1])["warmup_steps"] == 3  # 5% of 60
+    a = read_log(tmp_path / "full" / "log.csv")
+    b = read_log(tmp_path / "part" / "log.csv")
+    rates = [float(r["lr"]) for r in a if r.get("lr")]
+    assert rates == [float(r["lr"]) for r in b if r.get("lr")]  # the resumed run follows the same schedule
+    assert rates == sorted(rates, reverse=True) and rates[-1] < 0.01 * rates[0]  # past its peak by step 5, then down
+
+
+def test_log_rows_reach_the_file_at_every_window_and_only_through_the_atomic_writer(tmp_path, monkeypatch):
+    """Issue 37: log.csv was rewritten only at checkpoints. Every write must go through write_text_atomic (a temporary
+    file renamed over log.csv), so that a reader, or a crash, never sees it half-written."""
+    from autoenc_cli.training import checkpoint
+    monkeypatch.setattr(checkpoint, "LOG_WRITE_SECONDS", 0.0)  # every window (a slow CPU's windows are seconds apart)
+    written, atomic = [], checkpoint.write_text_atomic
+
+    def spy(path, text):
+        if path.name == "log.csv":
+            written.append(text.count("\n") - 1)  # rows below the header
+        atomic(path, text)
+    monkeypatch.setattr(checkpoint, "write_text_atomic", spy)
+    data = make_tiny_imagenet(tmp_path / "data", classes=2, per_class=8, val=2, corrupt=False)  # 4 steps an epoch
+    train(TrainConfig(data=str(data), out=str(tmp_path / "run"), epochs=100, max_steps=12, batch_size=4, log_every=1,
+                      save_every=1000, save_minutes=1000.0, precision="fp32"), say=quiet)
+    assert set(range(1, 13)) <= set(written), written  # a row per step reached the file, not only the epochs' saves
+    assert len(read_log(tmp_path / "run" / "log.csv")) == 12
+
+
 class CtrlCAt:
     """A stand-in progress display that presses Ctrl-C when training reaches a given step."""
 

@@ -13,8 +13,9 @@ from rich.markup import escape
 from autoenc_cli import __version__
 from autoenc_cli.cli.common import (DeviceOption, MaxMemoryOption, RefineOption, WeightsOption, app, check_inputs, err, friendly_errors, load_weights,
                          out, output_option, output_paths, prepare_outputs, progress_bars, weights_note)
-from autoenc_cli.training.config import CUDA_BATCH, DEFAULT_BATCH, DEFAULT_EPOCHS, RANGES, RECIPE_BATCH, RECIPES, TrainConfig
-from autoenc_cli.errors import AutoencError
+from autoenc_cli.training.config import (CUDA_BATCH, DEFAULT_BATCH, DEFAULT_EPOCHS, RANGES, RECIPE_BATCH, RECIPES, WARMUP_CAP,
+                                         WARMUP_FRACTION, TrainConfig)
+from autoenc_cli.errors import AutoencError, counted
 from autoenc_cli.measures import TIMED_STEPS
 
 
@@ -86,7 +87,9 @@ def train(
                                            f"(default: {RECIPES['scratch']['lr']:g}, less below a batch of {RECIPE_BATCH}; "
                                            f"with --init: {RECIPES['fine-tune']['lr']:g}; both x sqrt(B / {RECIPE_BATCH}) for "
                                            f"the global batch B, the from-scratch one at most {RECIPES['scratch']['max_lr']:g})")] = None,
-    warmup_steps: Annotated[int, setting("warmup_steps", "linear learning-rate warm-up steps")] = D.warmup_steps,
+    warmup_steps: Annotated[Optional[int], setting("warmup_steps", "linear learning-rate warm-up steps (default: "
+                                                   f"{WARMUP_FRACTION:.0%} of the run's steps, at most {WARMUP_CAP}; "
+                                                   "at most half of the run)")] = None,
     relu_leak: Annotated[Optional[float], setting("relu_leak", "ReLU negative slope at the start, annealed to 0 (plain ReLU) by --leak-until "
                                                   f"(default: {RECIPES['scratch']['relu_leak']:g}; with --init: {RECIPES['fine-tune']['relu_leak']:g})")] = None,
     leak_until: Annotated[float, setting("leak_until", "fraction of the steps after which the ReLUs are plain ReLUs")] = D.leak_until,
@@ -131,9 +134,8 @@ def train(
         from autoenc_cli.training.checkpoint import saved_step
         step = saved_step(out_dir)
         resume = step is not None
-        if os.environ.get("RANK", "0") == "0":
-            err.print(f"auto-resume: continuing the run in {escape(str(out_dir))} from step {step:,}" if resume
-                      else f"auto-resume: no saved run in {escape(str(out_dir))}; starting afresh")
+        if not resume and os.environ.get("RANK", "0") == "0":  # resuming, training says where it continues
+            err.print(f"auto-resume: no saved run in {escape(str(out_dir))}; starting afresh")
     result = run_training(cfg, resume=resume, say=err.print, progress_factory=lambda: TrainProgress(err), named=named_options(ctx))
     if os.environ.get("RANK", "0") != "0":
         return  # under torchrun, rank 0 reports
@@ -149,7 +151,7 @@ class LatentDtype(str, Enum):
 @app.command()
 @friendly_errors
 def encode(
-    images: Annotated[list[Path], typer.Argument(metavar="IMAGE", help="image files, any size (kept: padded to a multiple of 16, cropped back by decode); with --stack also folders")],
+    images: Annotated[list[Path], typer.Argument(metavar="IMAGE", help="image files or folders of them, any size (kept: padded to a multiple of 16, cropped back by decode)")],
     output: output_option("latent .npy (+ .npy.json sidecar), or a folder for several (default: ./NAME.npy, never over an existing file)") = None,
     weights: WeightsOption = None,
     dtype: Annotated[LatentDtype, typer.Option(help="stored precision: int8 has per-channel scales in the sidecar")] = LatentDtype.float32,
@@ -168,6 +170,9 @@ def encode(
     from autoenc_cli.api import load
     from autoenc_cli.cli.progress import map_with_progress
     from autoenc_cli.codec.latentfile import sidecar_path
+    from autoenc_cli.codec.pictures import image_files
+    if any(p.is_dir() for p in images):
+        images = image_files(images)  # a folder's pictures, as eval and score take them
     check_inputs(images)
     targets = output_paths(images, output, ".npy")
     prepare_outputs(images, targets + [sidecar_path(t) for t in targets])  # every output checked before any work
@@ -207,8 +212,8 @@ def encode_to_stack(inputs: list[Path], stack: Path, output: Optional[Path], wei
                               lambda done, total: progress(done, total, "refining" if refine else "encoding"),
                               max_memory_mb=max_memory, refine=refine)
     if result.skipped:
-        err.print(f"[yellow]warning:[/] skipped {len(result.skipped)} unreadable image file(s); listed in {escape(str(sidecar(stack)))}")
-    out.print(f"{len(result.paths)} pictures -> {escape(str(stack))} {result.shape} {dtype.value}; paths in {escape(str(sidecar(stack)))}")
+        err.print(f"[yellow]warning:[/] skipped {counted(len(result.skipped), 'unreadable image file')}; listed in {escape(str(sidecar(stack)))}")
+    out.print(f"{counted(len(result.paths), 'picture')} -> {escape(str(stack))} {result.shape} {dtype.value}; paths in {escape(str(sidecar(stack)))}")
     err.print(weights_note(weights, meta))
 
 
@@ -224,9 +229,10 @@ def decode(
     """Decode latents back into RGB PNG images of the size they were encoded from."""
     from autoenc_cli.api import load
     from autoenc_cli.cli.progress import map_with_progress
-    from autoenc_cli.codec.latentfile import sidecar_path, without_sidecars
+    from autoenc_cli.codec.latentfile import check_latent_files, sidecar_path, without_sidecars
     latents = without_sidecars(latents)
     check_inputs(latents)
+    check_latent_files(latents)  # a picture given to decode is named as such before its output is looked at
     targets = output_paths(latents, output, ".png", default_suffix=".rec.png")
     prepare_outputs(latents + [sidecar_path(p) for p in latents], targets)
     ae = load(weights, max_memory=max_memory, precision=precision.value)
@@ -244,7 +250,8 @@ from autoenc_cli.cli import work  # noqa: E402,F401  pyflakes: unused (it regist
 @app.command()
 @friendly_errors
 def info(
-    file: Annotated[Path, typer.Argument(metavar="FILE", help="a weights .safetensors, a training state, a latent .npy (or its .npy.json), or an exported .onnx")],
+    file: Annotated[Path, typer.Argument(metavar="FILE", help="a weights .safetensors ('default': the bundled ones), a training state, a latent .npy or an --stack "
+                                                               "one (or its .npy.json), or an exported .onnx")],
     layers: Annotated[bool, typer.Option("--layers", help="for weights: also the layer table with shapes")] = False,
 ):
     """Show what a file holds: a model's config, parameters and provenance, or a latent's shape, dtype and source."""

@@ -1,4 +1,4 @@
-"""`autoenc info FILE`: what a weights file, training state or latent file holds, as rich tables."""
+"""`autoenc info FILE`: what a weights file, training state, latent, latent stack or ONNX model holds, as rich tables."""
 
 import json
 import os
@@ -11,11 +11,14 @@ from rich.table import Table
 
 from autoenc_cli.model.architecture import layer_table
 from autoenc_cli.training.checkpoint import read_state
-from autoenc_cli.errors import AutoencError
+from autoenc_cli.errors import AutoencError, counted
 from autoenc_cli.fileio import open_regular, read_regular
-from autoenc_cli.codec.latentfile import NPY_MAGIC, bits_per_pixel, is_sidecar, load_latent, sidecar_path
+from autoenc_cli.codec.latentfile import NPY_MAGIC, bits_per_pixel, is_sidecar, load_latent, npy_header, sidecar_path
+from autoenc_cli.codec.stack import read_stack_sidecar
+from autoenc_cli.codec.stack import sidecar as stack_sidecar
 from autoenc_cli.model.autoencoder import LATENT_CHANNELS, relu_slope
-from autoenc_cli.model.weights import FORMAT, barely_trained_psnr, default_weights_path, fingerprint, load_model, provenance, read_metadata
+from autoenc_cli.model.weights import (FORMAT, barely_trained_psnr, default_weights_path, fingerprint, load_model, provenance,
+                                       read_metadata, resolve_weights)
 
 NETWORK_NAMES = {1: " (the seed's network)", 2: " (the seed's big network)"}
 
@@ -48,6 +51,27 @@ def table(title: str, rows: list[tuple[str, str]]) -> Table:
     for key, value in rows:
         t.add_row(escape(key), escape(value))  # shapes, paths and provenance hold brackets: text, not markup
     return t
+
+
+def shown_value(value) -> str:
+    """A provenance or settings value as a person reads it, not as a Python literal (None, True, {'file': ...})."""
+    if value is None:
+        return "none"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, dict):
+        if set(value) == {"file", "sha256"}:  # weights named by their file and fingerprint
+            return f"{value['file']} (sha256 {str(value['sha256'])[:12]})"
+        return ", ".join(f"{k} {shown_value(v)}" for k, v in value.items()) or "none"
+    if isinstance(value, (list, tuple)):
+        return ", ".join(shown_value(v) for v in value) or "none"
+    return str(value)
+
+
+def values_table(title: str, values: dict) -> Table:
+    return table(title, [(k, shown_value(v)) for k, v in sorted(values.items())] or [("", "none recorded")])
 
 
 def layers_table(channel_multiplier: int, latent: str = "relu") -> Table:
@@ -95,12 +119,7 @@ def describe_weights(path: Path, layers: bool = False) -> Group:
         ("pixels", f"{meta.get('pixel_encoding')}, colour {meta.get('color')}"),
         ("phase", recipe_phase(model, provenance(meta))),
     ]
-    prov = provenance(meta)
-    parts = [table("weights", rows)]
-    if prov:
-        parts.append(table("provenance", [(k, str(v)) for k, v in sorted(prov.items())]))
-    else:
-        parts.append(table("provenance", [("", "none recorded")]))
+    parts = [table("weights", rows), values_table("provenance", provenance(meta))]
     if layers:
         parts.append(layers_table(model.channel_multiplier, model.latent))
     return Group(*parts)
@@ -113,7 +132,7 @@ def describe_state(path: Path) -> Group:
     check_network(path, tensors, cfg)
     rows = [("file", f"{path} ({path.stat().st_size:,} bytes): training state for --resume"),
             ("step", str(step)), ("training time", f"{info.get('elapsed_s', 0):.0f} s")]
-    rows += [(k, str(v)) for k, v in sorted(cfg.items())]
+    rows += [(k, shown_value(v)) for k, v in sorted(cfg.items())]
     return Group(table("training state", rows))
 
 
@@ -176,12 +195,37 @@ def refinement(refined) -> str:
             f"{refined.get('precision', 'fp32')})")
 
 
+def describe_stack(path: Path, meta: dict | None) -> Group:
+    """The (N, C, H/16, W/16) array of `autoenc encode --stack` and what its sidecar lists (meta None: no sidecar)."""
+    shape, dtype = npy_header(path)
+    side = stack_sidecar(path)
+    rows = [("file", f"{path} ({path.stat().st_size:,} bytes): the latents of {counted(shape[0], 'picture')}, "
+                     "one per row (autoenc encode --stack)"),
+            ("shape", f"{tuple(shape)} (pictures, channels, height, width)"), ("dtype", str(dtype))]
+    if meta is None:
+        rows.append(("pictures", f"not listed: no sidecar {side.name} beside it"))
+    else:
+        paths, skipped = meta.get("paths") or [], meta.get("skipped") or []
+        rows.append(("pictures", f"listed in {side.name}, row i from paths[i]" + (f"; the first {paths[0]}" if paths else "")))
+        if skipped:
+            rows.append(("skipped", f"{counted(len(skipped), 'unreadable file')}, listed in {side.name}"))
+        resize = meta.get("resize")
+        rows.append(("picture size", f"centre-cropped and resized to {resize}x{resize}" if resize
+                     else f"{shape[3] * 16}x{shape[2] * 16} once padded to a multiple of 16"))
+        weights = meta.get("weights")
+        rows.append(("weights", shown_value(weights) + (", the bundled default" if isinstance(weights, dict)
+                                                      and same_file_as_default(weights.get("sha256")) else "")))
+    rows.append(("encoded", refinement(meta.get("refine") if meta else None)))
+    return Group(table("latent stack", rows))
+
+
 def describe_onnx(path: Path) -> Group:
     """An ONNX model: its inputs and outputs, and what `autoenc export` wrote into its metadata."""
     try:
         import onnx
     except ImportError:
-        raise AutoencError(f"{path}: reading ONNX models needs onnx: pip install 'autoenc[onnx]'") from None
+        from autoenc_cli.codec.export import ONNX_INSTALL
+        raise AutoencError(f"{path}: reading ONNX models needs onnx: {ONNX_INSTALL}") from None
     data = read_regular(path, "ONNX model")
     try:
         model = onnx.load_model_from_string(data)
@@ -211,7 +255,7 @@ def describe_onnx(path: Path) -> Group:
     if prov is None:
         parts.append(table("provenance", [("", f"{meta['provenance']!r} (not the JSON autoenc export writes)")]))
     elif prov:
-        parts.append(table("provenance", [(k, str(v)) for k, v in sorted(prov.items())]))
+        parts.append(values_table("provenance", prov))
     return Group(*parts)
 
 
@@ -241,9 +285,9 @@ def decodable_by(channels: int) -> str:
 
 def describe(path: str | os.PathLike, layers: bool = False) -> Group:
     """A rich renderable describing `path`, or AutoencError for anything that is not an autoenc file."""
-    path = Path(path)
+    path = resolve_weights(path)  # "default": the bundled weights, as -w takes them
     if is_sidecar(path) and Path(str(path)[:-5]).is_file():
-        path = Path(str(path)[:-5])  # a sidecar stands for its latent
+        path = Path(str(path)[:-5])  # a sidecar stands for its latent (or its stack)
     kind = kind_of(path)
     if layers and kind != "weights":
         raise AutoencError(f"{path}: --layers shows the layers of weights; this is {KIND_NAMES[kind]}")
@@ -253,6 +297,9 @@ def describe(path: str | os.PathLike, layers: bool = False) -> Group:
         return describe_state(path)
     if kind == "onnx":
         return describe_onnx(path)
+    stack = read_stack_sidecar(path)
+    if stack is not None or (len(shape := npy_header(path)[0]) == 4 and shape[0] != 1):
+        return describe_stack(path, stack)
     return describe_latent(path)
 
 

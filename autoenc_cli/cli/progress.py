@@ -46,12 +46,12 @@ class TrainProgress:
 
 
 def map_with_progress(items, fn, description: str, console: Console | None = None):
-    """[fn(item) for item in items] with a bar when there are several items."""
+    """[fn(item) for item in items] with a bar (and the time left) when there are several items."""
     items = list(items)
     if len(items) < 2:
         return [fn(i) for i in items]
     with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=console or Console(stderr=True)) as bar:
+                  TextColumn("eta"), TimeRemainingColumn(), console=console or Console(stderr=True)) as bar:
         task = bar.add_task(description, total=len(items))
         out = []
         for item in items:

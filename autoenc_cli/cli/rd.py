@@ -8,6 +8,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from autoenc_cli.cli.common import err, model_on_device, out, outside_data, print_json, progress_bars, weights_note
+from autoenc_cli.errors import counted
 from autoenc_cli.fileio import resolved, shown
 from autoenc_cli.measures.ratedistortion import CODEC_NAMES, STORAGES, rate_distortion, write_rd_png
 from autoenc_cli.model.weights import fingerprint, resolve_weights
@@ -21,11 +22,11 @@ def evaluate_rate_distortion(data: Path, weights: Path | None, as_json: bool, li
     with progress_bars() as progress:  # the sidecars name the weights as encode's do: their length is part of the bytes counted
         result = rate_distortion(data, model, limit, cache_dir, progress, fingerprint(resolve_weights(weights)))
     if result.skipped:
-        err.print(f"[yellow]warning:[/] skipped {result.skipped} unreadable image file(s) in {escape(str(data))}")
+        err.print(f"[yellow]warning:[/] skipped {counted(result.skipped, 'unreadable image file')} in {escape(str(data))}")
     err.print(weights_note(weights, meta))
     summary = result.to_json()
     if rd_png is not None:
-        write_rd_png(summary, rd_png, f"{summary['images']} pictures of {shown(resolved(data).name)}, 64x64")
+        write_rd_png(summary, rd_png, f"{counted(summary['images'], 'picture')} of {shown(resolved(data).name)}, 64x64")
         err.print(f"rate against distortion plot: {escape(str(rd_png))}")
     if as_json:
         print_json(summary)
@@ -45,7 +46,7 @@ def latent_table(summary: dict, data: Path):
     for dtype, needs in summary["same_psnr"].items():  # the other way round: the codecs' size at the model's quality
         reach = ", ".join(f"{CODEC_NAMES[key[:-4]]} at {'-' if bpp is None else f'{bpp:.2f}'}" for key, bpp in needs.items())
         caption += f"\n{dtype}'s {summary['latents'][dtype]['psnr']:.2f} dB is reached, in bits per pixel, by {reach}"
-    table = Table(title=f"autoencoder, {summary['images']} pictures of {escape(str(data))} (64x64)", caption=caption)
+    table = Table(title=f"autoencoder, {counted(summary['images'], 'picture')} of {escape(str(data))} (64x64)", caption=caption)
     for name in ("dtype", "storage", "array B", "array bpp", "file B", "file bpp", "PSNR dB", "SSIM", "vs JPEG dB", "vs WebP dB"):
         table.add_column(name, justify="left" if name in ("dtype", "storage") else "right")
     versus = {(v["dtype"], v["count"], v["storage"]): v for v in summary["versus"]}

@@ -9,7 +9,7 @@ from rich.markup import escape
 
 from autoenc_cli.cli.common import (DeviceOption, MaxMemoryOption, RefineOption, WeightsOption, app, err, finite, friendly_errors, model_on_device, out,
                                     output_option, output_paths, outside_data, prepare_outputs, print_json, progress_bars, weights_note)
-from autoenc_cli.errors import AutoencError
+from autoenc_cli.errors import AutoencError, counted
 
 
 EVAL_READS = {  # the options that not every mode of eval reads, and the modes that read them
@@ -68,7 +68,7 @@ def evaluate(
     with progress_bars() as progress:
         result = run_eval(data, model, limit, worst_png, cache_dir, progress, refine)
     if result.skipped:
-        err.print(f"[yellow]warning:[/] skipped {result.skipped} unreadable image file(s) in {escape(str(data))}")
+        err.print(f"[yellow]warning:[/] skipped {counted(result.skipped, 'unreadable image file')} in {escape(str(data))}")
     err.print(weights_note(weights, meta))
     if worst_png is not None:
         err.print(f"worst reconstructions: {escape(str(worst_png))}")
@@ -78,7 +78,7 @@ def evaluate(
         return
     jpeg = summary["baselines"]["jpeg"]
     over = f", {jpeg['over_budget']} over budget at quality 1" if jpeg["over_budget"] else ""
-    table = Table(title=f"{summary['images']} images of {escape(str(data))}", caption=f"jpeg: the largest quality within {JPEG_BUDGET:,} bytes")
+    table = Table(title=f"{counted(summary['images'], 'image')} of {escape(str(data))}", caption=f"jpeg: the largest quality within {JPEG_BUDGET:,} bytes")
     for name in ("method", "PSNR dB", "SSIM", "MSE", "per image"):
         table.add_column(name, justify="left" if name in ("method", "per image") else "right")
     rows = [("model", summary, "2,048 latent numbers" + refined_note(summary["refine"])),
@@ -97,14 +97,14 @@ def evaluate_whole_pictures(data: Path, weights: Optional[Path], as_json: bool, 
     with progress_bars() as progress:
         result = evaluate_whole(data, model, limit, progress, max_memory, refine)
     if result.skipped:
-        err.print(f"[yellow]warning:[/] skipped {result.skipped} unreadable or tiny image file(s) in {escape(str(data))}")
+        err.print(f"[yellow]warning:[/] skipped {counted(result.skipped, 'unreadable or tiny image file')} in {escape(str(data))}")
     err.print(weights_note(weights, meta))
     summary = result.to_json()
     if as_json:
         print_json(summary)
         return
     gap = summary["vs_bicubic_db"]
-    table = Table(title=f"{summary['pictures']} pictures of {escape(str(data))}, each at its own size",
+    table = Table(title=f"{counted(summary['pictures'], 'picture')} of {escape(str(data))}, each at its own size",
                   caption=f"model - bicubic: {gap['mean']:+.2f} dB on average, worst {gap['worst']:+.2f} dB "
                           f"({escape(Path(gap['worst_file']).name)}), {gap['below_3db']} more than 3 dB below")
     for name in ("method", "PSNR dB", "SSIM", "MSE", "numbers kept"):
@@ -181,13 +181,13 @@ def score(
         out.file.write(text)
         out.file.flush()  # a full disk fails here, before the summary says all went well
     if result.skipped:
-        err.print(f"[yellow]warning:[/] skipped {len(result.skipped)} unreadable or tiny image file(s), e.g. {escape(result.skipped[0])}")
+        err.print(f"[yellow]warning:[/] skipped {counted(len(result.skipped), 'unreadable or tiny image file')}, e.g. {escape(result.skipped[0])}")
     top = result.scores[0]
-    err.print(f"scored {len(result.scores)} pictures by {by.value}; worst: {escape(top.file)} (PSNR {top.psnr:.2f} dB, "
+    err.print(f"scored {counted(len(result.scores), 'picture')} by {by.value}; worst: {escape(top.file)} (PSNR {top.psnr:.2f} dB, "
               f"worst region MSE {top.peak:.0f})" + (f"; heatmaps of the worst {len(drawn)} in {escape(str(heatmaps))}" if drawn else ""))
     if result.threshold is not None:
         err.print(f"{result.over_count} of {len(result.scores)} over the threshold {result.threshold:.4g} "
-                  f"(the {percentile:g}th percentile of {result.reference_count} reference pictures' {by.value})")
+                  f"(the {percentile:g}th percentile of {by.value} over {counted(result.reference_count, 'reference picture')})")
     err.print(weights_note(weights, meta))
     if exit_code and result.over_count:
         raise typer.Exit(OVER_THRESHOLD_EXIT)

@@ -8,7 +8,7 @@ The contract of every exported model, also written in its metadata_props (docs/e
   decode` writes (but where a value lands within float rounding of halfway between two levels).
 - Batch, height and width are dynamic. The weights' colour encoding (rgb or lab) is inside: all speak RGB.
 Parts: encoder (pixels -> latent), decoder (latent -> reconstruction), autoencoder (pixels -> reconstruction).
-Exporting needs onnx and onnxscript, running needs onnxruntime: pip install 'autoenc[onnx]'.
+Exporting needs onnx and onnxscript, running needs onnxruntime: ONNX_INSTALL.
 """
 
 import json
@@ -38,12 +38,15 @@ PIXELS = ("float32 N x 3 x H x W sRGB in [0, 1], channels R, G, B (a byte v is v
           "inputs clipped to [0, 1], outputs clamped to [0, 1]: round(255 x value) are autoenc decode's bytes")
 
 
+ONNX_INSTALL = "pip install 'autoenc[onnx]' (in a clone of autoenc: pip install -e '.[onnx]')"
+
+
 def require_onnx() -> None:
     try:
         import onnx  # noqa: F401  torch's exporter builds the model with onnxscript, as an onnx protobuf
         import onnxscript  # noqa: F401
     except ImportError:
-        raise AutoencError("autoenc export needs onnx and onnxscript: pip install 'autoenc[onnx]'") from None
+        raise AutoencError(f"autoenc export needs onnx and onnxscript: {ONNX_INSTALL}") from None
 
 
 def check_part(part: str) -> str:

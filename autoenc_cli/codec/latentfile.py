@@ -119,13 +119,25 @@ def save_latent(path: str | os.PathLike, z: np.ndarray, original_size: tuple[int
     return side
 
 
+def check_npy_start(path: Path, f) -> None:
+    """AutoencError unless the open file `f` starts as a .npy does (a sidecar or a picture is named as such)."""
+    if f.read(len(NPY_MAGIC)) != NPY_MAGIC:
+        if is_sidecar(path):
+            raise AutoencError(f"{path}: is the JSON sidecar of a latent; give the latent itself, {str(path)[:-5]}")
+        raise AutoencError(f"{path}: not a .npy file (a latent that autoenc encode writes)")
+
+
+def check_latent_files(paths: list[Path]) -> None:
+    """Before any work (and before outputs are judged): every path is a .npy, by its first bytes."""
+    for path in paths:
+        with open_regular(path, "latent file") as f:
+            check_npy_start(path, f)
+
+
 def read_array(path: Path) -> np.ndarray:
     """The .npy itself, never unpickled."""
     with open_regular(path, "latent file") as f:
-        if f.read(len(NPY_MAGIC)) != NPY_MAGIC:
-            if is_sidecar(path):
-                raise AutoencError(f"{path}: is the JSON sidecar of a latent; give the latent itself, {str(path)[:-5]}")
-            raise AutoencError(f"{path}: not a .npy file")
+        check_npy_start(path, f)
         f.seek(0)
         try:
             check_npy_size(f, path)
@@ -141,18 +153,31 @@ def read_array(path: Path) -> np.ndarray:
     return z
 
 
-def check_npy_size(f, path: Path) -> None:
+def check_npy_size(f, path: Path) -> tuple[tuple[int, ...], np.dtype]:
     """The data the .npy header claims must be in the file: a truncated file, or a header claiming terabytes (which
-    numpy would try to allocate before reading), is refused here. Leaves `f` at its start."""
+    numpy would try to allocate before reading), is refused here. Leaves `f` at its start; returns the header's
+    shape and dtype."""
     version = np.lib.format.read_magic(f)
     shape, _, dtype = (np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0)(f)
     if dtype.hasobject:
         f.seek(0)
-        return  # np.load refuses it, and says why
+        return shape, dtype  # np.load refuses it, and says why
     needed, present = int(np.prod(shape, dtype=object)) * dtype.itemsize, os.fstat(f.fileno()).st_size - f.tell()
     if needed > present:
         raise AutoencError(f"{path}: truncated .npy latent file (its header promises {needed:,} bytes of values, it holds {present:,})")
     f.seek(0)
+    return shape, dtype
+
+
+def npy_header(path: Path) -> tuple[tuple[int, ...], np.dtype]:
+    """The shape and dtype that a .npy's header declares (its values checked present, not read)."""
+    with open_regular(path, "latent file") as f:
+        check_npy_start(path, f)
+        f.seek(0)
+        try:
+            return check_npy_size(f, path)
+        except (ValueError, OSError, EOFError, SyntaxError) as e:  # a damaged header
+            raise AutoencError(f"{path}: not a .npy latent file ({e or type(e).__name__})") from None
 
 
 SIDECAR_LIMIT = 16 * 2**20  # bytes: a latent's sidecar is a few hundred (int8: one scale per channel)

@@ -25,7 +25,7 @@ from autoenc_cli.codec.budget import check_steps
 from autoenc_cli.codec.pictures import worker_pool
 from autoenc_cli.codec.refine import Refinement, refine as refine_latents
 from autoenc_cli.errors import AutoencError
-from autoenc_cli.fileio import atomic_path, write_text_atomic
+from autoenc_cli.fileio import atomic_path, read_regular_text, write_text_atomic
 from autoenc_cli.model.autoencoder import DOWNSCALE
 from autoenc_cli.codec.tiles import plan
 
@@ -50,6 +50,19 @@ def read_or_none(job: tuple[Path, int | None]) -> np.ndarray | None:
 
 def sidecar(target: Path) -> Path:
     return target.with_name(target.name + ".json")
+
+
+def read_stack_sidecar(target: Path) -> dict | None:
+    """What the sidecar of the --stack output `target` says (paths, skipped, dtype, resize, weights), or None when
+    there is no such sidecar beside it (none, or a single latent's)."""
+    side = sidecar(target)
+    if not side.is_file():
+        return None
+    try:
+        meta = json.loads(read_regular_text(side, "stack sidecar"))
+    except (ValueError, RecursionError):
+        return None
+    return meta if isinstance(meta, dict) and meta.get("format") == FORMAT else None
 
 
 def encode_stack(model, files: list[Path], target: Path, resize: int | None, dtype: str = "float32",

@@ -24,7 +24,7 @@ from autoenc_cli.training.checkpoint import read_log
 from autoenc_cli.codec.encoding import decode_latents, encode_images
 from autoenc_cli.codec.pictures import decode_or_none, load_square
 from autoenc_cli.training.data import split_dataset
-from autoenc_cli.errors import AutoencError
+from autoenc_cli.errors import AutoencError, counted
 from autoenc_cli.measures import TIMED_STEPS
 from autoenc_cli.model.hardware import cpu_flags, cpu_has_native_bf16, cpuinfo, keep_freed_memory, pick_device, pick_precision
 from autoenc_cli.model.autoencoder import Autoencoder, init_weights
@@ -108,7 +108,7 @@ def readable_squares(files: list[Path]) -> list[np.ndarray]:
     """The files' 64x64 pixels; unreadable files are skipped, as training skips them."""
     squares = [a for a in map(decode_or_none, files) if a is not None]
     if not squares:
-        raise AutoencError(f"none of {len(files)} sample images could be read")
+        raise AutoencError(f"none of {counted(len(files), 'sample image')} could be read")
     return squares
 
 

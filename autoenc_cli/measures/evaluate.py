@@ -19,7 +19,7 @@ from PIL import Image
 from autoenc_cli.codec.encoding import comparison_grid, reconstruct, reconstruct_picture, save_png
 from autoenc_cli.codec.pictures import find_images, open_image
 from autoenc_cli.training.data import cached_images, check_folder, is_tiny_imagenet, no_images, split_dataset
-from autoenc_cli.errors import AutoencError
+from autoenc_cli.errors import AutoencError, counted
 from autoenc_cli.codec.metrics import mse_per_image, picture_scores, psnr_per_image, ssim_per_image
 from autoenc_cli.model.autoencoder import Autoencoder
 
@@ -139,7 +139,7 @@ def decoded_pictures(data: str | os.PathLike, limit: int | None = None, cache_di
     files = eval_files(data)[:limit]
     decoded = cached_images(files, cache_dir, progress, "decoding images")
     if len(decoded.pixels) == 0:
-        raise AutoencError(f"{data}: none of the {len(files)} image file(s) could be decoded")
+        raise AutoencError(f"{data}: none of the {counted(len(files), 'image file')} could be decoded")
     return decoded.pixels, decoded.skipped
 
 
@@ -237,5 +237,5 @@ def evaluate_whole(data: str | os.PathLike, model: Autoencoder, limit: int | Non
         if progress is not None:
             progress(i + 1, len(files), "evaluating whole pictures")
     if not result.files:
-        raise AutoencError(f"{data}: none of the {len(files)} image file(s) could be decoded at 11x11 or more")
+        raise AutoencError(f"{data}: none of the {counted(len(files), 'image file')} could be decoded at 11x11 or more")
     return result

@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 
 from autoenc_cli.codec.encoding import read_picture, reconstruct_picture
-from autoenc_cli.errors import AutoencError
+from autoenc_cli.errors import AutoencError, counted
 from autoenc_cli.fileio import short_name, shown, what_is
 from autoenc_cli.codec.metrics import picture_scores
 
@@ -134,11 +134,11 @@ def score(model, files: list[Path], by: str = DEFAULT_MEASURE, reference: list[P
     if reference is not None:
         ref_scores, _ = score_files(model, reference, max_memory_mb, progress, "scoring the reference")
         if not ref_scores:
-            raise AutoencError(f"none of the {len(reference)} reference file(s) could be scored")
+            raise AutoencError(f"none of the {counted(len(reference), 'reference file')} could be scored")
         threshold, ref_count = threshold_at([measure_error(s, by) for s in ref_scores], percentile), len(ref_scores)
     scores, skipped = score_files(model, files, max_memory_mb, progress)
     if not scores:
-        raise AutoencError(f"none of the {len(files)} file(s) could be scored (unreadable, or under {MIN_SIDE}x{MIN_SIDE})")
+        raise AutoencError(f"none of the {counted(len(files), 'file')} could be scored (unreadable, or under {MIN_SIDE}x{MIN_SIDE})")
     for s in scores:
         s.error = measure_error(s, by)
         s.over = None if threshold is None else s.error > threshold
@@ -180,7 +180,7 @@ def earlier_heatmaps(folder: Path) -> list[Path]:
         raise AutoencError(f"{folder}: cannot read folder ({e.strerror or e})") from None
     foreign = [p for p in entries if not (HEATMAP_FILE.fullmatch(p.name) and stat.S_ISREG(os.lstat(p).st_mode))]
     if foreign:
-        raise AutoencError(f"{folder}: holds {foreign[0].name} and {len(foreign) - 1} other file(s) that are not heatmaps; "
+        raise AutoencError(f"{folder}: holds {foreign[0].name} and {counted(len(foreign) - 1, 'other file')} that are not heatmaps; "
                            "give a new or empty folder")
     return entries
 

@@ -138,9 +138,12 @@ def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> t
     return model.to(device).eval(), meta
 
 
+BUNDLED_NAME = "default"  # what -w, --init and `autoenc info` take for the bundled weights (./default: a file of that name)
+
+
 def resolve_weights(path: str | os.PathLike | None) -> Path:
-    """The weights the user named, else the bundled default, else a clear error."""
-    if path is not None:
+    """The weights the user named, else (None or "default") the bundled default, else a clear error."""
+    if path is not None and os.fspath(path) != BUNDLED_NAME:
         return Path(path)
     default = default_weights_path()
     if default is None:

@@ -15,6 +15,11 @@ DEFAULT_EPOCHS = 10
 DEFAULT_BATCH = 32  # per process on a CPU (or MPS); measured against the seed's 64 in docs/training.md
 CUDA_BATCH = 512  # per process on a GPU: an H100 trains 7,600 img/s at 32, 74,000 at 512, 84,000 at 2,048 (docs/benchmarks.md)
 RECIPE_BATCH = 32  # the recipes' learning rates are for this global batch; others scale them by sqrt(batch / 32)
+# The default warm-up: this fraction of the run's steps, at most WARMUP_CAP (a 200-step run warms up for 10 steps
+# and then decays, instead of ending at its peak rate; measured in the commit that set it, issue 37). An explicit
+# --warmup-steps is kept to at most half of the run, so that every run's rate decays.
+WARMUP_FRACTION = 0.05
+WARMUP_CAP = 200
 # Under torchrun, the longest wait of a healthy run is the first cache build: one process per machine decodes the
 # dataset while the others wait (Tiny ImageNet's 110,000 JPEGs: minutes on a slow CPU). A peer that dies outright
 # fails the others at once; this bounds the wait for one that hangs or whose machine vanished.
@@ -31,7 +36,7 @@ class TrainConfig:
     max_steps: int | None = None  # stops earlier than --epochs when set; None on --resume: the saved value
     batch_size: int | None = None  # None: DEFAULT_BATCH, or CUDA_BATCH on a GPU
     lr: float | None = None  # peak; warm-up then cosine decay to zero. None: RECIPES[from scratch or fine-tune], batch-scaled
-    warmup_steps: int = 200
+    warmup_steps: int | None = None  # None: WARMUP_FRACTION of the run's steps, at most WARMUP_CAP (warmup_within)
     grad_clip: float = 1.0
     relu_leak: float | None = None  # ReLU negative slope at step 0, annealed to exactly 0 (the seed's ReLU). None: RECIPES
     leak_until: float = 0.5  # ... by this fraction of the steps
@@ -61,6 +66,17 @@ class TrainConfig:
         lr_cap = recipe.pop("max_lr")
         recipe["lr"] = min(recipe["lr"] * math.sqrt(batch * processes / RECIPE_BATCH), lr_cap)
         return replace(self, batch_size=batch, **{k: v for k, v in recipe.items() if getattr(self, k) is None})
+
+    def warmup_within(self, total: int) -> tuple[int, str]:
+        """The warm-up steps of a run of `total` steps, and a line saying so when an explicit --warmup-steps had to
+        be shortened to leave half of the run for the decay ("" otherwise)."""
+        if self.warmup_steps is None:
+            return min(WARMUP_CAP, round(WARMUP_FRACTION * total)), ""
+        longest = total // 2
+        if self.warmup_steps <= longest:
+            return self.warmup_steps, ""
+        return longest, (f"--warmup-steps {self.warmup_steps:,} is more than half of this run's {total:,} steps: "
+                         f"warming up for {longest:,}, so that the rate decays after")
 
     def check(self) -> None:
         for name, allowed in RANGES.items():

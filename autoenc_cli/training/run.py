@@ -4,7 +4,7 @@ Also validation, the pass the loop and its guard judge the network by."""
 
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +12,7 @@ import torch
 
 from autoenc_cli.codec.encoding import run_network
 from autoenc_cli.codec.metrics import psnr_per_image
-from autoenc_cli.errors import AutoencError
+from autoenc_cli.errors import AutoencError, counted
 from autoenc_cli.model.autoencoder import Autoencoder, init_weights, relu_slope
 from autoenc_cli.model.color import from_network
 from autoenc_cli.model.hardware import keep_freed_memory, pick_device, pick_precision
@@ -26,13 +26,16 @@ from autoenc_cli.training.processes import free_memory, setup_distributed
 from autoenc_cli.training.sources import Thumbnails, Windows, load_data
 
 SAMPLE_COUNT = 16
+BAR_SECONDS = 0.5  # between log windows the bar's loss and images/s are refreshed this often (the loss waits for a GPU)
+SLOW_FACTOR = 3.0  # a CPU run whose windows fall this many times below its first window's rate ...
+SLOW_WINDOWS = 2  # ... this many windows in a row shares its cores with other work: said once
 
 
 def start_from(model: Autoencoder, cfg: TrainConfig, say) -> dict | None:
     """Load --init weights into `model` (after checking they fit); return their name and sha256, or None."""
     if not cfg.init:
         return None
-    path = resolve_weights(None if cfg.init == "default" else Path(cfg.init))
+    path = resolve_weights(cfg.init)
     parent, meta = load_model(path)
     if parent.channel_multiplier != cfg.channel_multiplier:
         raise AutoencError(f"{path}: --init weights have channel multiplier {parent.channel_multiplier}, "
@@ -98,6 +101,25 @@ class Run:
 
 
 @dataclass
+class RateWatch:
+    """The log windows' images/s against the first window's: slowed() is True once, when SLOW_WINDOWS windows in a row
+    ran SLOW_FACTOR times slower (on a CPU: another program is using the cores)."""
+    first: float | None = None
+    slow_in_a_row: int = 0
+    said: bool = False
+
+    def slowed(self, rate: float) -> bool:
+        if self.first is None:
+            self.first = rate
+            return False
+        self.slow_in_a_row = self.slow_in_a_row + 1 if rate < self.first / SLOW_FACTOR else 0
+        if self.slow_in_a_row < SLOW_WINDOWS or self.said:
+            return False
+        self.said = True
+        return True
+
+
+@dataclass
 class LoopState:
     """What changes from step to step; a checkpoint saves step, elapsed and the loss window."""
     step: int
@@ -107,7 +129,9 @@ class LoopState:
     window_images: int = 0
     window_start: float = field(default_factory=time.monotonic)
     last_save: float = field(default_factory=time.monotonic)
-    shown_loss: float = float("nan")  # the progress bar's: the last logged mean
+    shown_loss: float = float("nan")  # the progress bar's: the last logged mean, or the window's so far
+    bar_at: float = field(default_factory=time.monotonic)  # when the bar's figures were last refreshed
+    rates: RateWatch = field(default_factory=RateWatch)
     val_loss: float = float("nan")
     val_psnr: float = float("nan")
     relus: list = field(default_factory=list)  # LeakyReLUs while the leak lasts
@@ -149,6 +173,10 @@ def start_run(cfg: TrainConfig, resume: bool, say, cache_progress, named: set[st
         source.to(device)  # the whole dataset on the GPU: batches are cut there, and nothing waits for the host
     steps_per_epoch = max(1, len(source) // (cfg.batch_size * world))
     total = min(cfg.epochs * steps_per_epoch, cfg.max_steps or math.inf)
+    warmup, shortened = cfg.warmup_within(total)  # saved with the run: a resumed run keeps its schedule
+    cfg = replace(cfg, warmup_steps=warmup)
+    if shortened:
+        say(shortened)
     step = info.get("step", 0)
     run = Run(cfg, rank, world, device, pick_precision(cfg.precision, device), model,
               torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model, optimizer, split, source,
@@ -168,7 +196,13 @@ def best_validation(rows: list[dict]) -> tuple[float, int]:
 
 
 def describe(run: Run) -> str:
-    n = len(run.source)
-    what = f"{n} windows of {len(run.source.photos)} photos per epoch" if isinstance(run.source, Windows) else f"{n} images"
-    return (f"training on {what} ({run.split.layout}), validating on {len(run.val_pixels)}; {run.device.type} {run.precision}, "
-            f"{run.world} process(es) x batch {run.cfg.batch_size}, {run.total} steps ({run.steps_per_epoch} per epoch)")
+    """Two lines, each within 80 columns at the usual sizes: what the run trains and validates on, and how."""
+    if isinstance(run.source, Windows):
+        what = f"{counted(len(run.source), 'window')} of {counted(len(run.source.photos), 'photo')} per epoch"
+        val = counted(len(run.val_pixels), "window")
+    else:
+        what, val = f"{counted(len(run.source), 'image')} ({run.split.layout})", counted(len(run.val_pixels), "image")
+    processes = f"{counted(run.world, 'process')} x " if run.world > 1 else ""
+    return (f"training on {what}, validating on {val}\n"
+            f"{run.device.type} {run.precision}, {processes}batch {run.cfg.batch_size}: {counted(run.total, 'step')} "
+            f"({run.steps_per_epoch:,} per epoch), warm-up {run.cfg.warmup_steps:,}")

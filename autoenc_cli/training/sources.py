@@ -15,7 +15,7 @@ import torch.distributed as dist
 from autoenc_cli.model.color import to_network
 from autoenc_cli.training.config import TrainConfig
 from autoenc_cli.training.data import all_thumbnails, cached_images, class_fraction, split_dataset
-from autoenc_cli.errors import AutoencError
+from autoenc_cli.errors import AutoencError, counted
 from autoenc_cli.training.photos import Photos, WindowDraws, cached_photos, draw_windows, fixed_windows, window_batch
 
 VAL_WINDOWS_PER_PHOTO = 8  # fixed windows cut from each validation photo
@@ -110,7 +110,7 @@ def load_data(cfg: TrainConfig, say, progress, named: set[str] = frozenset()):
     else:
         source, val_pixels, skipped = load_thumbnails(files, split.val, cfg, progress)
     if skipped:
-        say(f"[yellow]warning:[/] skipped {skipped} unreadable image file(s) in {cfg.data}")
+        say(f"[yellow]warning:[/] skipped {counted(skipped, 'unreadable image file')} in {cfg.data}")
     if dist.is_initialized() and first_here:
         dist.barrier()
     return split, source, val_pixels

@@ -34,7 +34,7 @@ from autoenc_cli.training.guard import FLAT_CHECK_AFTER_WARMUP, FLAT_MARGIN_DB, 
 from autoenc_cli.training.plot import CURVE_FILE, write_curve
 from autoenc_cli.training.processes import (StopOnInterrupt, TrainingFailed, TrainingInterrupted, known_failure,
                                             mean_over_processes, share_log_step)
-from autoenc_cli.training.run import SAMPLE_COUNT, LoopState, Run, describe, start_run, validate
+from autoenc_cli.training.run import BAR_SECONDS, SAMPLE_COUNT, LoopState, Run, describe, start_run, validate
 
 __all__ = ["Result", "TrainConfig", "TrainingFailed", "TrainingInterrupted", "train", "validate", "leak_at", "lr_at"]
 
@@ -178,6 +178,8 @@ def train(cfg: TrainConfig, resume: bool = False, say=print, progress_factory=No
         run, s = start_run(cfg, resume, say, ctx.cache_progress if ctx else None, named)
         if resume and s.step >= run.total:
             return finished_already(run, s, say)
+        if resume:
+            say(f"continuing the run in {run.out} from step {s.step:,}")
         say(describe(run))
         bar = ctx.start(run.total, s.step) if ctx else None
         started = True
@@ -221,13 +223,36 @@ def after_step(run: Run, s: LoopState, lr: float, asked: bool, ctx, bar, say) ->
         end_epoch(run, s, say)
     if end_of_epoch or s.step % run.cfg.save_every == 0 or (save_due if run.world == 1 else any_due):
         checkpoint(run, s)  # under torchrun at the same steps everywhere: timed saves wait for a log step
+    elif logged and run.main:
+        run.log.flush_if_due()  # the row reaches log.csv now, not at the next checkpoint
     if logged:
         s.window_start, s.window_images = time.monotonic(), 0
-        if ctx:
-            ctx.rate = rate
+        if run.main and run.device.type == "cpu" and s.rates.slowed(rate):
+            say(busy_cpu_hint(s.rates.first, rate))
     if bar:
-        bar(s.step, s.shown_loss, epoch_of(run, s))
+        show_progress(run, s, ctx, bar, rate)
     return asked if run.world == 1 else any_asked
+
+
+def show_progress(run: Run, s: LoopState, ctx, bar, rate: float | None) -> None:
+    """The bar's step, and its loss and images/s: a log window's, or between windows the window's so far, at most
+    every BAR_SECONDS (reading the summed loss waits for a GPU to finish its queue)."""
+    now = time.monotonic()
+    if rate is not None:
+        ctx.rate, s.bar_at = rate, now
+    elif s.window_steps and now - s.bar_at >= BAR_SECONDS and now - s.window_start >= BAR_SECONDS:
+        so_far = s.window_loss.item() / s.window_steps
+        if math.isfinite(so_far):
+            s.shown_loss = so_far
+        ctx.rate, s.bar_at = s.window_images / (now - s.window_start), now
+    bar(s.step, s.shown_loss, epoch_of(run, s))
+
+
+def busy_cpu_hint(first: float, rate: float) -> str:
+    """Said once when a CPU run slows far below its start. With one of 2 cores kept busy by another program, 50 steps
+    at batch 32 trained at 22.9 img/s with OMP_NUM_THREADS=1 and 9.5 with the default 2 threads (issue 37)."""
+    return (f"[yellow]note:[/] training fell from {first:,.0f} to {rate:,.0f} img/s: is the CPU busy with other work?\n"
+            "one thread is faster on busy cores: Ctrl-C, then OMP_NUM_THREADS=1 ... --resume")
 
 
 def finish(run: Run, s: LoopState, resume: bool) -> Result:
