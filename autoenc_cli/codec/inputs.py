@@ -1,4 +1,4 @@
-"""The one gate for what a user hands the codec, shared by the command line and the Python API (issue 36): files (an
+"""The one gate for what a user hands the codec, shared by the command line and the Python API: files (an
 input must be a regular file, an output may not replace an input), the memory budget, pictures and latents held in
 memory (their kind, dtype, shape, size, finite values, the megapixel cap) and crop sizes.
 

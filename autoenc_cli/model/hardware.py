@@ -11,7 +11,7 @@ from autoenc_cli.errors import AutoencError
 
 
 def pick_device(name: str | torch.device = "auto", option: str = "--device") -> torch.device:
-    """auto: cuda, then mps, then cpu. Under torchrun each process takes cuda:LOCAL_RANK. A device this machine
+    """auto: cuda, then mps, then cpu. Under torchrun each process takes cuda:LOCAL_RANK. A device the computer
     does not have, or one autoenc does not run on, is refused in one line naming `option` (load() names device)."""
     if not isinstance(name, (str, torch.device)):
         raise TypeError(f"{option}: give a name such as 'cpu' or 'cuda' (or a torch.device), not {type(name).__name__}")

@@ -16,7 +16,7 @@ DEFAULT_BATCH = 32  # per process on a CPU (or MPS); measured against the seed's
 CUDA_BATCH = 512  # per process on a GPU: an H100 trains 7,600 img/s at 32, 74,000 at 512, 84,000 at 2,048 (docs/benchmarks.md)
 RECIPE_BATCH = 32  # the recipes' learning rates are for this global batch; others scale them by sqrt(batch / 32)
 # The default warm-up: this fraction of the run's steps, at most WARMUP_CAP (a 200-step run warms up for 10 steps
-# and then decays, instead of ending at its peak rate; measured in the commit that set it, issue 37). An explicit
+# and then decays, instead of ending at its peak rate; measured in the commit that set it). An explicit
 # --warmup-steps is kept to at most half of the run, so that every run's rate decays.
 WARMUP_FRACTION = 0.05
 WARMUP_CAP = 200

@@ -250,7 +250,7 @@ def show_progress(run: Run, s: LoopState, ctx, bar, rate: float | None) -> None:
 
 def busy_cpu_hint(first: float, rate: float) -> str:
     """Said once when a CPU run slows far below its start. With one of 2 cores kept busy by another program, 50 steps
-    at batch 32 trained at 22.9 img/s with OMP_NUM_THREADS=1 and 9.5 with the default 2 threads (issue 37)."""
+    at batch 32 trained at 22.9 img/s with OMP_NUM_THREADS=1 and 9.5 with the default 2 threads."""
     return (f"[yellow]note:[/] training fell from {first:,.0f} to {rate:,.0f} img/s: is the CPU busy with other work?\n"
             "one thread is faster on busy cores: Ctrl-C, then OMP_NUM_THREADS=1 ... --resume")
 
