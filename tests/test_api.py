@@ -2,6 +2,7 @@
 kinds of picture, and docs/python.md's examples, run as they are written."""
 
 import importlib.util
+import json
 import re
 from pathlib import Path
 
@@ -85,3 +86,40 @@ def test_hubconf_loads_what_load_loads():
     hub = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(hub)
     assert isinstance(hub.autoenc(), autoenc_cli.Codec)
+
+
+def odd_pictures(folder: Path) -> list[Path]:
+    """Files whose reading is more than Image.convert("RGB"): transparency over white, EXIF rotation, a palette
+    with a transparent entry, 16-bit and greyscale levels."""
+    rng = np.random.default_rng(5)
+    rgb = photo_like(rng, 64)[:48, :40]
+    alpha = np.linspace(0, 255, 48 * 40).reshape(48, 40).astype(np.uint8)
+    rgba = Image.fromarray(np.dstack([rgb, alpha]), "RGBA")
+    exif = Image.Exif()
+    exif[0x0112] = 6  # Orientation: rotate 90 degrees clockwise to display
+    palette = Image.fromarray(rgb).quantize(16)
+    clear = int(np.bincount(np.asarray(palette).ravel()).argmax())  # the commonest entry is transparent
+    deep = Image.fromarray(rgb[..., 0].astype(np.uint16) * 257)  # mode I;16
+    folder.mkdir()
+    rgba.save(folder / "rgba.png")
+    Image.fromarray(rgb).save(folder / "rotated.jpg", exif=exif, quality=95)
+    palette.save(folder / "palette.png", transparency=clear)
+    deep.save(folder / "deep.png")
+    Image.fromarray(rgb).convert("L").save(folder / "grey.png")
+    grey = np.asarray(Image.fromarray(rgb).convert("L"))
+    Image.fromarray(np.dstack([grey, alpha]), "LA").save(folder / "grey-alpha.png")
+    return sorted(folder.iterdir())
+
+
+def test_the_api_reads_pil_images_as_the_cli_reads_their_files(ae, tmp_path):
+    """Codec.encode(Image.open(f)) against the latent that `autoenc encode f` writes (its own file reading), and the
+    reading itself against what each file shows: transparency over white, EXIF turned, 16 bits scaled."""
+    files = odd_pictures(tmp_path / "in")
+    run_cli("encode", *files, "-o", tmp_path / "lat/")
+    for f in files:
+        assert np.array_equal(ae.encode(Image.open(f)), np.load(tmp_path / "lat" / f"{f.stem}.npy")), f.name
+        if f.name != "grey.png":  # the others are read otherwise than by convert("RGB"): the case is real
+            assert not np.array_equal(ae.encode(np.asarray(Image.open(f).convert("RGB"))), ae.encode(Image.open(f))), f.name
+    z = ae.encode(Image.open(files[[f.name for f in files].index("rotated.jpg")]))
+    assert z.shape[1:] == (3, 3)  # 40 x 48 turned: 40 rows -> 3 cells, 48 columns -> 3 cells ...
+    assert json.loads((tmp_path / "lat" / "rotated.npy.json").read_text())["original_size"] == [48, 40]  # ... as the CLI saw it

@@ -45,21 +45,37 @@ def test_resume_continues_from_saved_step_on_the_same_trajectory(tmp_path):
 
 
 class CtrlCAt:
-    """A stand-in progress display that presses Ctrl-C when training reaches a given step."""
+    """A stand-in progress display that presses Ctrl-C when training reaches a given step (`times` times)."""
 
     cache_progress = None
 
-    def __init__(self, step):
-        self.step = step
+    def __init__(self, step, times: int = 1):
+        self.step, self.times = step, times
 
     def start(self, total, step):
         def update(step, loss, epoch):
             if step == self.step:
-                signal.raise_signal(signal.SIGINT)
+                for _ in range(self.times):
+                    signal.raise_signal(signal.SIGINT)
         return update
 
     def stop(self, keep=True):
         pass
+
+
+def test_a_second_ctrl_c_aborts_without_saving(tmp_path):
+    """The first Ctrl-C asks for a save at the end of the step; a second one before it aborts at once: no state,
+    and KeyboardInterrupt (the CLI's "interrupted", exit 130), not the first one's TrainingInterrupted."""
+    data = make_tiny_imagenet(tmp_path / "data", classes=2, per_class=4, val=2, corrupt=False)
+    cfg = TrainConfig(data=str(data), out=str(tmp_path / "run"), epochs=1000, max_steps=20, batch_size=2,
+                      save_every=1000, precision="fp32")
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg, say=quiet, progress_factory=lambda: CtrlCAt(2, times=2))
+    assert not (tmp_path / "run" / "state.safetensors").exists()
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the handler was given back
+    with pytest.raises(TrainingInterrupted, match="interrupted at step 3"):  # one Ctrl-C: saved after the next step
+        train(cfg, say=quiet, progress_factory=lambda: CtrlCAt(2))
+    assert (tmp_path / "run" / "state.safetensors").exists()
 
 
 @pytest.mark.slow
