@@ -27,14 +27,20 @@ LOG_COLUMNS = ["step", "epoch", "lr", "train_loss", "images_per_s", "elapsed_s",
 
 def save_state(path: Path, model: torch.nn.Module, optimizer, info: dict, extra: dict | None = None) -> None:
     """extra: more named tensors (the divergence guard's snapshots, guard.*), read back by read_state."""
-    tensors = {**(extra or {}), **{f"model.{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()}}
     opt = optimizer.state_dict()
-    for index, slots in opt["state"].items():
-        for key, value in slots.items():
-            tensors[f"opt.{index}.{key}"] = torch.as_tensor(value).detach().cpu().contiguous()
+    tensors = {**(extra or {}), **named_tensors("", model.state_dict(), opt["state"])}
     meta = {"info": json.dumps(info), "param_groups": json.dumps(opt["param_groups"])}
     with atomic_path(path) as tmp:
         save_file(tensors, str(tmp), metadata=meta)
+
+
+def named_tensors(prefix: str, weights: dict, slots: dict) -> dict[str, torch.Tensor]:
+    """How a state stores a model and an optimizer's slots: PREFIXmodel.NAME and PREFIXopt.INDEX.KEY, on the CPU."""
+    named = {f"{prefix}model.{k}": v.detach().cpu().contiguous() for k, v in weights.items()}
+    for index, values in slots.items():
+        for key, value in values.items():
+            named[f"{prefix}opt.{index}.{key}"] = torch.as_tensor(value).detach().cpu().contiguous()
+    return named
 
 
 def state_info(path: Path) -> dict:

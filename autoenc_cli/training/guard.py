@@ -27,6 +27,7 @@ import numpy as np
 import torch
 
 from autoenc_cli.codec.metrics import psnr_per_image
+from autoenc_cli.training.checkpoint import named_tensors
 
 BROKEN_LOSS = 100.0
 SPIKE_FACTOR = 4.0
@@ -80,11 +81,7 @@ class Snapshot:
 
     def tensors(self, prefix: str) -> dict[str, torch.Tensor]:
         """The snapshot as named CPU tensors for a training state: PREFIXmodel.J, PREFIXopt.INDEX.KEY."""
-        named = {f"{prefix}model.{j}": t.detach().cpu().contiguous() for j, t in enumerate(self.model)}
-        for index, slots in self.optimizer.items():
-            for key, value in slots.items():
-                named[f"{prefix}opt.{index}.{key}"] = torch.as_tensor(value).detach().cpu().contiguous()
-        return named
+        return named_tensors(prefix, dict(enumerate(self.model)), self.optimizer)
 
     @classmethod
     def from_tensors(cls, step: int, prefix: str, tensors: dict, model: torch.nn.Module, optimizer) -> "Snapshot":
