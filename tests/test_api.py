@@ -13,6 +13,7 @@ from conftest import photo_like, run_cli, write_image
 from PIL import Image
 
 import autoenc_cli
+from autoenc_cli.codec.pictures import to_rgb
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -92,8 +93,8 @@ def odd_pictures(folder: Path) -> list[Path]:
     """Files whose reading is more than Image.convert("RGB"): transparency over white, EXIF rotation, a palette
     with a transparent entry, 16-bit and greyscale levels."""
     rng = np.random.default_rng(5)
-    rgb = photo_like(rng, 64)[:48, :40]
-    alpha = np.linspace(0, 255, 48 * 40).reshape(48, 40).astype(np.uint8)
+    rgb = photo_like(rng, 64)[:, :32]  # 64 rows, 32 columns: turned, 32 rows and 64 columns
+    alpha = np.linspace(0, 255, 64 * 32).reshape(64, 32).astype(np.uint8)
     rgba = Image.fromarray(np.dstack([rgb, alpha]), "RGBA")
     exif = Image.Exif()
     exif[0x0112] = 6  # Orientation: rotate 90 degrees clockwise to display
@@ -121,5 +122,15 @@ def test_the_api_reads_pil_images_as_the_cli_reads_their_files(ae, tmp_path):
         if f.name != "grey.png":  # the others are read otherwise than by convert("RGB"): the case is real
             assert not np.array_equal(ae.encode(np.asarray(Image.open(f).convert("RGB"))), ae.encode(Image.open(f))), f.name
     z = ae.encode(Image.open(files[[f.name for f in files].index("rotated.jpg")]))
-    assert z.shape[1:] == (3, 3)  # 40 x 48 turned: 40 rows -> 3 cells, 48 columns -> 3 cells ...
-    assert json.loads((tmp_path / "lat" / "rotated.npy.json").read_text())["original_size"] == [48, 40]  # ... as the CLI saw it
+    assert z.shape[1:] == (2, 4)  # turned as shown: 32 rows, 64 columns ...
+    assert json.loads((tmp_path / "lat" / "rotated.npy.json").read_text())["original_size"] == [64, 32]  # ... as the CLI saw it
+    alpha = np.asarray(to_rgb(Image.open(files[[f.name for f in files].index("rgba.png")])))
+    assert alpha[0, 0].tolist() == [255, 255, 255]  # the first pixel, fully transparent: white, not black
+    deep = np.asarray(to_rgb(Image.open(files[[f.name for f in files].index("deep.png")])))
+    assert int(deep.max()) > 200  # 16-bit levels scaled to 8 bits, not clipped from 0..65535
+
+
+def test_arrays_other_than_h_w_3_uint8_are_refused(ae):
+    for bad in (np.zeros((8, 8, 3), np.float32), np.zeros((8, 8, 4), np.uint8), np.zeros((8, 8), np.uint8)):
+        with pytest.raises(autoenc_cli.AutoencError, match="H x W x 3 uint8"):
+            ae.encode(bad)

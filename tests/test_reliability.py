@@ -28,6 +28,7 @@ from autoenc_cli.errors import AutoencError
 from autoenc_cli.fileio import atomic_path, write_bytes_atomic
 from autoenc_cli.model.autoencoder import Autoencoder, init_weights
 from autoenc_cli.model.weights import model_config, save_weights
+from autoenc_cli.training.optim import FusedAdam
 
 
 class Touch:
@@ -450,3 +451,32 @@ def test_init_from_a_training_state_names_the_weights_beside_it(tiny_imagenet, t
     result = invoke("train", tiny_imagenet, "--out", tmp_path / "b", "--init", run / "state.safetensors", "--max-steps", 1)
     text = " ".join(result.output.split())
     assert result.exit_code == 1 and f"is a training state (for --resume), not weights; give the weights saved beside it, {run / 'model.safetensors'}" in text
+
+
+def test_outputs_replace_a_hard_link_and_leave_its_twin_alone(tmp_path):
+    """Every output is written beside and renamed over its name (never written in place): a file that shares the
+    output's inode through a hard link keeps its bytes, and a save that fails half-way leaves the old file whole."""
+    from autoenc_cli.training.checkpoint import read_state, save_state
+    twin = write_image(tmp_path / "keep.png", photo_like(np.random.default_rng(8)), format="PNG")
+    kept = twin.read_bytes()
+    for name in ("out.png", "z.npy"):
+        os.link(twin, tmp_path / name)
+    run_cli("encode", twin, "-o", tmp_path / "z.npy")
+    run_cli("decode", tmp_path / "z.npy", "-o", tmp_path / "out.png")
+    assert twin.read_bytes() == kept and (tmp_path / "out.png").read_bytes() != kept
+
+    model = torch.nn.Linear(2, 2)
+    state = tmp_path / "state.safetensors"
+    save_state(state, model, FusedAdam(model.parameters(), lr=0.1), {"step": 1, "config": {}})
+    os.link(state, tmp_path / "state-twin")
+    before = state.read_bytes()
+
+    def half_written(tensors, filename, metadata=None):
+        Path(filename).write_bytes(b"half a file")
+        raise OSError(28, "No space left on device")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("autoenc_cli.training.checkpoint.save_file", half_written)
+        with pytest.raises(AutoencError, match="No space left"):
+            save_state(state, model, FusedAdam(model.parameters(), lr=0.1), {"step": 2, "config": {}})
+    assert state.read_bytes() == before and read_state(state)[1]["step"] == 1
+    assert (tmp_path / "state-twin").read_bytes() == before and not list(tmp_path.glob(".*.tmp"))

@@ -9,7 +9,7 @@ from autoenc_cli.training.checkpoint import read_log
 from autoenc_cli.training.data import cached_images, split_dataset
 from autoenc_cli.model.autoencoder import Autoencoder
 from autoenc_cli.model.autoencoder import swap_relus
-from autoenc_cli.training.train import TrainConfig, TrainingInterrupted, leak_at, train, validate
+from autoenc_cli.training.train import TrainConfig, TrainingInterrupted, leak_at, lr_at, train, validate
 from autoenc_cli.model.weights import load_model, provenance
 
 
@@ -61,6 +61,14 @@ class CtrlCAt:
 
     def stop(self, keep=True):
         pass
+
+
+def test_the_rate_warms_up_from_its_first_step_then_follows_a_cosine_to_zero():
+    cfg = TrainConfig(data="unused", lr=0.01, warmup_steps=10)
+    assert lr_at(0, 110, cfg) == pytest.approx(0.001)  # the first step trains: a rate of 0 would waste it
+    assert lr_at(9, 110, cfg) == pytest.approx(0.01) and lr_at(10, 110, cfg) == pytest.approx(0.01)
+    assert lr_at(60, 110, cfg) == pytest.approx(0.005) and lr_at(110, 110, cfg) == pytest.approx(0.0, abs=1e-12)
+    assert all(lr_at(s, 110, cfg) >= lr_at(s + 1, 110, cfg) for s in range(10, 110))
 
 
 def test_a_second_ctrl_c_aborts_without_saving(tmp_path):
