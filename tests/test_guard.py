@@ -62,6 +62,42 @@ def test_flat_colour_psnr_is_the_mean_colour_s():
     assert abs(flat_colour_psnr(half) - 20 * math.log10(255 / 10)) < 1e-6
 
 
+def test_the_guard_saved_in_a_training_state_comes_back_whole(tmp_path):
+    """Guard.saved -> state.safetensors -> Guard.restored: the recent losses, the rate's scale, the count and both
+    snapshots (weights and Adam's moments) as they were, and the same decision on the next bad window."""
+    from autoenc_cli.training.checkpoint import read_state, save_state
+    torch.manual_seed(0)
+    model, guard = torch.nn.Linear(4, 4), Guard()
+    opt = FusedAdam(model.parameters(), lr=0.1)
+    guard.keep(0, model, opt)
+    for step, loss in ((2, 1.0), (4, 1.1)):
+        model(torch.randn(8, 4)).pow(2).mean().backward()
+        opt.step()
+        guard.check(loss, step, model, opt)
+    guard.check(math.nan, 6, model, opt)  # a recovery, to step 2
+    for step, loss in ((8, 1.2), (9, 1.3)):
+        model(torch.randn(8, 4)).pow(2).mean().backward()
+        opt.step()
+        if step == 8:
+            guard.check(loss, step, model, opt)
+    info, tensors = guard.saved(9)
+    save_state(tmp_path / "state.safetensors", model, opt, {"step": 9, "config": {}, **info}, tensors)
+    saved_tensors, saved_info, groups = read_state(tmp_path / "state.safetensors")
+    model2 = torch.nn.Linear(4, 4)
+    opt2 = FusedAdam(model2.parameters(), lr=0.1)
+    load_state(tmp_path / "state.safetensors", model2, opt2)
+    back = Guard.restored(saved_info, saved_tensors, 9, model2, opt2)
+    assert list(back.recent) == list(guard.recent) == [1.0, 1.1, 1.2]
+    assert (back.lr_scale, back.recoveries) == (guard.lr_scale, guard.recoveries) == (0.5, 1)
+    assert [s.step for s in back.good] == [s.step for s in guard.good] == [2, 8]
+    for a, b in zip(guard.good, back.good):
+        assert all(torch.equal(x, y) for x, y in zip(a.model, b.model))
+        assert a.optimizer.keys() == b.optimizer.keys()
+        assert all(torch.equal(a.optimizer[i][k], b.optimizer[i][k]) for i in a.optimizer for k in a.optimizer[i])
+    assert guard.check(1.3 * 5, 10, model, opt) == back.check(1.3 * 5, 10, model2, opt2)  # a spike: 5x the median
+    assert torch.equal(model.weight, model2.weight) and torch.equal(model.weight, guard.good[0].model[0])
+
+
 def test_a_rate_far_too_high_is_recovered_three_times_then_stops_with_the_last_good_weights(tiny_imagenet, tmp_path):
     run = tmp_path / "run"
     result = invoke("train", tiny_imagenet, "--out", run, "--lr", 1, "--warmup-steps", 1, "--batch-size", 4,
@@ -152,39 +188,3 @@ def test_a_run_interrupted_after_recoveries_resumes_on_the_same_trajectory(tmp_p
     assert [(r["step"], r["lr"], r["event"]) for r in part] == [(r["step"], r["lr"], r["event"]) for r in full]
     np.testing.assert_allclose([float(r["train_loss"]) for r in part if r["train_loss"]],
                                [float(r["train_loss"]) for r in full if r["train_loss"]], rtol=1e-5)
-
-
-def test_the_guard_saved_in_a_training_state_comes_back_whole(tmp_path):
-    """Guard.saved -> state.safetensors -> Guard.restored: the recent losses, the rate's scale, the count and both
-    snapshots (weights and Adam's moments) as they were, and the same decision on the next bad window."""
-    from autoenc_cli.training.checkpoint import read_state, save_state
-    torch.manual_seed(0)
-    model, guard = torch.nn.Linear(4, 4), Guard()
-    opt = FusedAdam(model.parameters(), lr=0.1)
-    guard.keep(0, model, opt)
-    for step, loss in ((2, 1.0), (4, 1.1)):
-        model(torch.randn(8, 4)).pow(2).mean().backward()
-        opt.step()
-        guard.check(loss, step, model, opt)
-    guard.check(math.nan, 6, model, opt)  # a recovery, to step 2
-    for step, loss in ((8, 1.2), (9, 1.3)):
-        model(torch.randn(8, 4)).pow(2).mean().backward()
-        opt.step()
-        if step == 8:
-            guard.check(loss, step, model, opt)
-    info, tensors = guard.saved(9)
-    save_state(tmp_path / "state.safetensors", model, opt, {"step": 9, "config": {}, **info}, tensors)
-    saved_tensors, saved_info, groups = read_state(tmp_path / "state.safetensors")
-    model2 = torch.nn.Linear(4, 4)
-    opt2 = FusedAdam(model2.parameters(), lr=0.1)
-    load_state(tmp_path / "state.safetensors", model2, opt2)
-    back = Guard.restored(saved_info, saved_tensors, 9, model2, opt2)
-    assert list(back.recent) == list(guard.recent) == [1.0, 1.1, 1.2]
-    assert (back.lr_scale, back.recoveries) == (guard.lr_scale, guard.recoveries) == (0.5, 1)
-    assert [s.step for s in back.good] == [s.step for s in guard.good] == [2, 8]
-    for a, b in zip(guard.good, back.good):
-        assert all(torch.equal(x, y) for x, y in zip(a.model, b.model))
-        assert a.optimizer.keys() == b.optimizer.keys()
-        assert all(torch.equal(a.optimizer[i][k], b.optimizer[i][k]) for i in a.optimizer for k in a.optimizer[i])
-    assert guard.check(1.3 * 5, 10, model, opt) == back.check(1.3 * 5, 10, model2, opt2)  # a spike: 5x the median
-    assert torch.equal(model.weight, model2.weight) and torch.equal(model.weight, guard.good[0].model[0])

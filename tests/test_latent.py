@@ -63,3 +63,14 @@ def test_info_says_which_latent_a_file_has(tmp_path):
     text = " ".join(run_cli("info", tmp_path / "w.safetensors", "--layers").stdout.split())
     assert "linear (no ReLU after the last encoder convolution)" in text and "with a linear latent" in text
     assert "conv 3x3, 128, linear" in text  # the layer table's latent row
+
+
+def test_a_sidecar_that_cannot_be_written_is_found_before_the_latent_is(tmp_path):
+    """Never a .npy without its sidecar: a folder standing where z.npy.json goes stops the save before z.npy."""
+    import pytest
+    from autoenc_cli.codec.latentfile import save_latent
+    from autoenc_cli.errors import AutoencError
+    (tmp_path / "z.npy.json").mkdir()
+    with pytest.raises(AutoencError, match="z.npy.json"):
+        save_latent(tmp_path / "z.npy", np.zeros((128, 2, 2), np.float32), (32, 32))
+    assert not (tmp_path / "z.npy").exists()
