@@ -15,7 +15,9 @@ After MAX_RECOVERIES the run stops, with the last good weights saved and an erro
 the judged loss is the mean over all processes (share_log_step), so every process takes the same decision.
 
 Cost: one copy of the weights and Adam's two moments per log step (7 MB at the seed's size), measured in
-benchmarks/guard_cost.py against the steps it guards.
+benchmarks/guard_cost.py against the steps it guards; in state.safetensors, the snapshots that are not the weights
+being saved: one at a save on a log step (the state doubles, 7.2 -> 14.4 MB at the seed's size), two at a save between
+log steps (a timed save, Ctrl-C).
 """
 
 import math
