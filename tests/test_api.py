@@ -130,6 +130,13 @@ def test_the_api_reads_pil_images_as_the_cli_reads_their_files(ae, tmp_path):
     assert int(deep.max()) > 200  # 16-bit levels scaled to 8 bits, not clipped from 0..65535
 
 
+def test_a_picture_is_padded_by_mirroring(ae):
+    """As the API's doc says: 70 x 90 pixels are encoded as the 80 x 96 picture that mirrors them past their edges."""
+    pixels = photo_like(np.random.default_rng(6), 96)[:70, :90]
+    mirrored = np.pad(pixels, ((0, 10), (0, 6), (0, 0)), mode="reflect")
+    assert np.array_equal(ae.encode(pixels), ae.encode(mirrored))
+
+
 def test_arrays_other_than_h_w_3_uint8_are_refused(ae):
     for bad in (np.zeros((8, 8, 3), np.float32), np.zeros((8, 8, 4), np.uint8), np.zeros((8, 8), np.uint8)):
         with pytest.raises(autoenc_cli.AutoencError, match="H x W x 3 uint8"):

@@ -315,6 +315,21 @@ def test_resume_without_a_state_and_a_state_that_is_a_pickle(inputs, tmp_path):
     assert not (inputs / "UNPICKLED").exists()
 
 
+@pytest.mark.parametrize("info", [{"config": {}}, {"step": "7", "config": {}}, {"step": 7},
+                                  {"step": 7, "config": {}, "recoveries": 1.5},
+                                  {"step": 7, "config": {}, "guard_snapshots": ["a"]}, {"step": 7, "config": {}, "guard_recent": "x"}],
+                         ids=["no-step", "text-step", "no-config", "odd-count", "odd-snapshots", "odd-recent"])
+def test_a_state_whose_info_lacks_what_the_loop_reads_is_one_line(inputs, tmp_path, info):
+    """A whole safetensors file whose header holds a wrong info: `train --resume` and `info` refuse it in one line."""
+    from autoenc_cli.training.checkpoint import save_state
+    model = torch.nn.Linear(2, 2)
+    run = tmp_path / "run"
+    run.mkdir()
+    save_state(run / "state.safetensors", model, FusedAdam(model.parameters(), lr=0.1), info)
+    one_line_error("train", "data", "--out", run, "--resume", says=("state.safetensors", "damaged training state"))
+    one_line_error("info", run / "state.safetensors", says=("state.safetensors", "damaged training state"))
+
+
 def test_a_fresh_run_never_overwrites_a_saved_one(inputs, tmp_path):
     run = tmp_path / "run"
     code, lines = cli("train", "data", "--out", run, "--max-steps", 2, "--batch-size", 2, "--precision", "fp32")
