@@ -2,6 +2,7 @@
 kinds of picture. docs/python.md's examples run as they are written in tests/test_docs.py."""
 
 import importlib.util
+import json
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +12,7 @@ from conftest import photo_like, run_cli, write_image
 from PIL import Image
 
 import autoenc_cli
+from autoenc_cli.codec.pictures import to_rgb
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -69,3 +71,57 @@ def test_hubconf_loads_what_load_loads():
     hub = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(hub)
     assert isinstance(hub.autoenc(), autoenc_cli.Codec)
+
+
+def odd_pictures(folder: Path) -> list[Path]:
+    """Files whose reading is more than Image.convert("RGB"): transparency over white, EXIF rotation, a palette
+    with a transparent entry, 16-bit and greyscale levels."""
+    rng = np.random.default_rng(5)
+    rgb = photo_like(rng, 64)[:, :32]  # 64 rows, 32 columns: turned, 32 rows and 64 columns
+    alpha = np.linspace(0, 255, 64 * 32).reshape(64, 32).astype(np.uint8)
+    rgba = Image.fromarray(np.dstack([rgb, alpha]), "RGBA")
+    exif = Image.Exif()
+    exif[0x0112] = 6  # Orientation: rotate 90 degrees clockwise to display
+    palette = Image.fromarray(rgb).quantize(16)
+    clear = int(np.bincount(np.asarray(palette).ravel()).argmax())  # the commonest entry is transparent
+    deep = Image.fromarray(rgb[..., 0].astype(np.uint16) * 257)  # mode I;16
+    folder.mkdir()
+    rgba.save(folder / "rgba.png")
+    Image.fromarray(rgb).save(folder / "rotated.jpg", exif=exif, quality=95)
+    palette.save(folder / "palette.png", transparency=clear)
+    deep.save(folder / "deep.png")
+    Image.fromarray(rgb).convert("L").save(folder / "grey.png")
+    grey = np.asarray(Image.fromarray(rgb).convert("L"))
+    Image.fromarray(np.dstack([grey, alpha]), "LA").save(folder / "grey-alpha.png")
+    return sorted(folder.iterdir())
+
+
+def test_the_api_reads_pil_images_as_the_cli_reads_their_files(ae, tmp_path):
+    """Codec.encode(Image.open(f)) against the latent that `autoenc encode f` writes (its own file reading), and the
+    reading itself against what each file shows: transparency over white, EXIF turned, 16 bits scaled."""
+    files = odd_pictures(tmp_path / "in")
+    run_cli("encode", *files, "-o", tmp_path / "lat/")
+    for f in files:
+        assert np.array_equal(ae.encode(Image.open(f)), np.load(tmp_path / "lat" / f"{f.stem}.npy")), f.name
+        if f.name != "grey.png":  # the others are read otherwise than by convert("RGB"): the case is real
+            assert not np.array_equal(ae.encode(np.asarray(Image.open(f).convert("RGB"))), ae.encode(Image.open(f))), f.name
+    z = ae.encode(Image.open(files[[f.name for f in files].index("rotated.jpg")]))
+    assert z.shape[1:] == (2, 4)  # turned as shown: 32 rows, 64 columns ...
+    assert json.loads((tmp_path / "lat" / "rotated.npy.json").read_text())["original_size"] == [64, 32]  # ... as the CLI saw it
+    alpha = np.asarray(to_rgb(Image.open(files[[f.name for f in files].index("rgba.png")])))
+    assert alpha[0, 0].tolist() == [255, 255, 255]  # the first pixel, fully transparent: white, not black
+    deep = np.asarray(to_rgb(Image.open(files[[f.name for f in files].index("deep.png")])))
+    assert int(deep.max()) > 200  # 16-bit levels scaled to 8 bits, not clipped from 0..65535
+
+
+def test_a_picture_is_padded_by_mirroring(ae):
+    """As the API's doc says: 70 x 90 pixels are encoded as the 80 x 96 picture that mirrors them past their edges."""
+    pixels = photo_like(np.random.default_rng(6), 96)[:70, :90]
+    mirrored = np.pad(pixels, ((0, 10), (0, 6), (0, 0)), mode="reflect")
+    assert np.array_equal(ae.encode(pixels), ae.encode(mirrored))
+
+
+def test_arrays_other_than_h_w_3_uint8_are_refused(ae):
+    for bad in (np.zeros((8, 8, 3), np.float32), np.zeros((8, 8, 4), np.uint8), np.zeros((8, 8), np.uint8)):
+        with pytest.raises(autoenc_cli.AutoencError, match="H x W x 3 uint8"):
+            ae.encode(bad)

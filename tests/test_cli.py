@@ -61,3 +61,21 @@ def test_python_dash_m_works():
     import sys
     proc = subprocess.run([sys.executable, "-m", "autoenc_cli", "--help"], capture_output=True, text=True)
     assert proc.returncode == 0 and "encode" in proc.stdout
+
+
+@pytest.mark.parametrize("output", ["out/", None])
+def test_two_inputs_of_one_name_are_refused_before_any_file_is_written(tmp_path, monkeypatch, output):
+    """encode a/x.png b/x.png (into a folder, or beside the working folder): one x.npy would replace the other."""
+    monkeypatch.chdir(tmp_path)
+    rng = np.random.default_rng(4)
+    for folder in ("a", "b"):
+        write_image(tmp_path / folder / "x.png", photo_like(rng), format="PNG")
+    before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
+    proc = run_cli("encode", "a/x.png", "b/x.png", *(["-o", output] if output else []), check=False)
+    assert proc.returncode == 1 and "two inputs share the name 'x'" in proc.stderr and "Traceback" not in proc.stderr
+    assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before  # nothing written, no folder made
+    for folder in ("a", "b"):
+        run_cli("encode", f"{folder}/x.png", "-o", f"{folder}/x.npy")
+    proc = run_cli("decode", "a/x.npy", "b/x.npy", *(["-o", output] if output else []), check=False)
+    assert proc.returncode == 1 and "two inputs share the name 'x'" in proc.stderr
+    assert not (tmp_path / "out").exists() and not (tmp_path / "x.rec.png").exists()

@@ -97,3 +97,22 @@ def test_all_unreadable_images_is_an_error(tmp_path):
         (root / f"x{i}.png").write_text("text, not a png")
     with pytest.raises(AutoencError, match="could be read"):
         train(TrainConfig(data=str(root), out=str(tmp_path / "run"), max_steps=1), say=lambda *a: None)
+
+
+def test_the_validation_split_stays_as_files_are_added_and_the_folder_moves(tmp_path):
+    """Each file's side comes from its own relative name: adding files, or moving the whole folder, moves none of
+    the files already there from train to validation or back; about VAL_FRACTION is held out."""
+    from autoenc_cli.training.data import VAL_FRACTION
+    for i in range(300):
+        (tmp_path / "a" / f"s{i % 3}").mkdir(parents=True, exist_ok=True)
+        (tmp_path / "a" / f"s{i % 3}" / f"img{i:03d}.png").write_bytes(b"")  # the split reads names only
+    before = split_dataset(tmp_path / "a")
+    for i in range(300, 600):
+        (tmp_path / "a" / f"s{i % 3}" / f"img{i:03d}.png").write_bytes(b"")
+    (tmp_path / "a" / "aaa-first.png").write_bytes(b"")  # a name sorting before all the others
+    after = split_dataset(tmp_path / "a")
+    assert set(before.val) <= set(after.val) and set(before.train) <= set(after.train)
+    assert 0.5 * VAL_FRACTION * 601 < len(after.val) < 2 * VAL_FRACTION * 601
+    (tmp_path / "a").rename(tmp_path / "moved")
+    moved = split_dataset(tmp_path / "moved")
+    assert [p.relative_to(tmp_path / "moved") for p in moved.val] == [p.relative_to(tmp_path / "a") for p in after.val]

@@ -155,14 +155,15 @@ def test_http_404_and_no_server_are_one_line_each(tmp_path, server):
     assert tree(tmp_path) == set()
 
 
-def evil_zip(kind: str) -> bytes:
+def evil_zip(kind: str, absolute: Path) -> bytes:
+    """An archive with one unsafe entry; kind "absolute" names `absolute` (a path in the test's own folder)."""
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as zf:
         zf.writestr("tiny-imagenet-200/train/n0/images/a.JPEG", b"fine")
         if kind == "dotdot":
             zf.writestr("tiny-imagenet-200/../../escaped.txt", b"owned")
         elif kind == "absolute":
-            zf.writestr(zipfile.ZipInfo("/tmp/autoenc-escaped.txt"), b"owned")
+            zf.writestr(zipfile.ZipInfo(str(absolute)), b"owned")
         else:
             link = zipfile.ZipInfo("tiny-imagenet-200/link")
             link.external_attr = (stat.S_IFLNK | 0o777) << 16
@@ -174,13 +175,14 @@ def evil_zip(kind: str) -> bytes:
 @pytest.mark.parametrize("kind,problem", [("dotdot", "'..'"), ("absolute", "absolute path"), ("symlink", "symbolic link")])
 def test_unsafe_archives_are_refused_and_nothing_is_written(tmp_path, server, kind, problem):
     archive = tmp_path / "evil.zip"
-    archive.write_bytes(evil_zip(kind))
+    escaped = tmp_path / "escaped.txt"  # where the absolute entry points: inside this test's folder, checked below
+    archive.write_bytes(evil_zip(kind, escaped))
     work = tmp_path / "work"
     work.mkdir()
     proc = run_cli("download", work / "d", "--url", archive, check=False)
     assert proc.returncode == 1 and "refused" in proc.stderr and problem in proc.stderr, proc.stderr
-    assert tree(tmp_path) == {"evil.zip", "work"} and not Path("/tmp/autoenc-escaped.txt").exists()
-    server.files["/evil.zip"] = evil_zip(kind)  # the same over HTTP: the refused download is removed too
+    assert tree(tmp_path) == {"evil.zip", "work"} and not escaped.exists()
+    server.files["/evil.zip"] = evil_zip(kind, escaped)  # the same over HTTP: the refused download is removed too
     with pytest.raises(AutoencError, match=problem):
         dl.download_dataset(work / "d", server.url("/evil.zip"), None)
     assert tree(tmp_path) == {"evil.zip", "work"}

@@ -1,6 +1,7 @@
 """benchmarks/gpu_check.py's plumbing, in its dry mode on the CPU: every step runs and reports."""
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -10,6 +11,8 @@ import pytest
 from conftest import photo_like, write_image
 
 ROOT = Path(__file__).resolve().parent.parent
+GUARD_ERROR = (r"error: (training diverged at step|the run ended at val PSNR .* below its best|training failed: after "
+               r".* no better than a flat colour)")  # training/train.py's three endings of a run that went wrong
 
 
 @pytest.mark.slow
@@ -25,8 +28,14 @@ def test_the_gpu_check_runs_every_step_and_reports(tmp_path):
     runs = ("scratch", "linear", "scratch_4x")
     assert set(report["steps"]) == {"tests", "bench", "sweep", *runs}
     assert report["steps"]["tests"]["status"] == "ok" and report["steps"]["sweep"]["status"] == "ok"
-    # from scratch with the defaults; a run may end in the guard's error on so few steps, but never hang or crash
-    assert all(report["steps"][run]["status"] in ("ok", "stopped to save", "failed (exit 1)") for run in runs), report
+    # from scratch with the defaults: done, or stopped to save when the budget ran out on a loaded machine, or (on so
+    # few steps) ended by the guard's own one-line error; never a crash, whose exit status is 1 too
+    for run in runs:
+        step = report["steps"][run]
+        tail = " ".join(step["tail"].split())
+        assert "Traceback" not in step["tail"], (run, step["tail"])
+        assert step["status"] in ("ok", "stopped to save") or (step["status"] == "failed (exit 1)" and re.search(
+            GUARD_ERROR, tail)), (run, step)
     assert all("step,epoch" in report["steps"][run]["log_csv"] for run in runs)
     sweep = json.loads((out / "sweep.json").read_text())
     assert [r["batch"] for r in sweep["results"]] == [4, 8] and sweep["windows_per_s"] > 0 and sweep["compiled"]["images_per_s"] > 0

@@ -8,12 +8,13 @@ import shutil
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 import torch
 import torch.distributed as dist
 from conftest import make_tiny_imagenet
 
-from autoenc_cli.training.checkpoint import read_log
+from autoenc_cli.training.checkpoint import load_state, read_log
 from autoenc_cli.training.guard import BROKEN_LOSS, MAX_RECOVERIES, Diverged, Guard, flat_colour_psnr, judge
 from autoenc_cli.training.optim import FusedAdam
 from autoenc_cli.model.weights import load_model
@@ -59,6 +60,42 @@ def test_flat_colour_psnr_is_the_mean_colour_s():
     half = flat.copy()
     half[:, :4] = 120  # every pixel 10 off its mean of 110
     assert abs(flat_colour_psnr(half) - 20 * math.log10(255 / 10)) < 1e-6
+
+
+def test_the_guard_saved_in_a_training_state_comes_back_whole(tmp_path):
+    """Guard.saved -> state.safetensors -> Guard.restored: the recent losses, the rate's scale, the count and both
+    snapshots (weights and Adam's moments) as they were, and the same decision on the next bad window."""
+    from autoenc_cli.training.checkpoint import read_state, save_state
+    torch.manual_seed(0)
+    model, guard = torch.nn.Linear(4, 4), Guard()
+    opt = FusedAdam(model.parameters(), lr=0.1)
+    guard.keep(0, model, opt)
+    for step, loss in ((2, 1.0), (4, 1.1)):
+        model(torch.randn(8, 4)).pow(2).mean().backward()
+        opt.step()
+        guard.check(loss, step, model, opt)
+    guard.check(math.nan, 6, model, opt)  # a recovery, to step 2
+    for step, loss in ((8, 1.2), (9, 1.3)):
+        model(torch.randn(8, 4)).pow(2).mean().backward()
+        opt.step()
+        if step == 8:
+            guard.check(loss, step, model, opt)
+    info, tensors = guard.saved(9)
+    save_state(tmp_path / "state.safetensors", model, opt, {"step": 9, "config": {}, **info}, tensors)
+    saved_tensors, saved_info, groups = read_state(tmp_path / "state.safetensors")
+    model2 = torch.nn.Linear(4, 4)
+    opt2 = FusedAdam(model2.parameters(), lr=0.1)
+    load_state(tmp_path / "state.safetensors", model2, opt2)
+    back = Guard.restored(saved_info, saved_tensors, 9, model2, opt2)
+    assert list(back.recent) == list(guard.recent) == [1.0, 1.1, 1.2]
+    assert (back.lr_scale, back.recoveries) == (guard.lr_scale, guard.recoveries) == (0.5, 1)
+    assert [s.step for s in back.good] == [s.step for s in guard.good] == [2, 8]
+    for a, b in zip(guard.good, back.good):
+        assert all(torch.equal(x, y) for x, y in zip(a.model, b.model))
+        assert a.optimizer.keys() == b.optimizer.keys()
+        assert all(torch.equal(a.optimizer[i][k], b.optimizer[i][k]) for i in a.optimizer for k in a.optimizer[i])
+    assert guard.check(1.3 * 5, 10, model, opt) == back.check(1.3 * 5, 10, model2, opt2)  # a spike: 5x the median
+    assert torch.equal(model.weight, model2.weight) and torch.equal(model.weight, guard.good[0].model[0])
 
 
 def test_a_rate_far_too_high_is_recovered_three_times_then_stops_with_the_last_good_weights(tiny_imagenet, tmp_path):
@@ -112,3 +149,42 @@ def test_a_run_ending_below_its_best_keeps_the_best_weights_as_validated(tiny_im
     assert "1.00 dB below its best" in str(error) and "best.safetensors" in str(error)
     model, meta = load_model(tmp_path / "run" / "best.safetensors")
     assert float(meta["relu_slope"]) == 0.5 and abs(json.loads(meta["provenance"])["val_psnr"] - round(best, 3)) < 1e-9
+
+
+def guard_run(tmp_path, lr: float, out: str, resume: bool = False, stop_at: int | None = None):
+    """A run at a rate that blows up on tiny data (log every 2 steps: the guard judges often); stop_at stops it there
+    through the loop's own seam, as Ctrl-C would (saved, resumable). Returns what the run raised, if anything."""
+    from autoenc_cli.training.train import TrainConfig, TrainingFailed, TrainingInterrupted, train
+    if not (tmp_path / "data").exists():
+        make_tiny_imagenet(tmp_path / "data", per_class=20, corrupt=False)
+    cfg = TrainConfig(data=str(tmp_path / "data"), out=str(tmp_path / out), cache_dir=str(tmp_path / "cache"), lr=lr,
+                      warmup_steps=6, batch_size=4, epochs=100, max_steps=10, log_every=2, precision="fp32")
+    try:
+        train(cfg, resume=resume, say=lambda *_: None, should_stop=(lambda step: step == stop_at) if stop_at else None)
+    except (TrainingFailed, TrainingInterrupted) as e:
+        return e
+    return None
+
+
+@pytest.mark.parametrize("lr", [0.1, 0.2])
+def test_a_run_interrupted_after_recoveries_resumes_on_the_same_trajectory(tmp_path, lr):
+    """Interrupted after the guard recovered (in mid-window at step 3, and at step 6, a log step with a recovery), the
+    resumed run logs every loss, rate and event of the uninterrupted one: the guard's snapshots, recent losses, rate
+    scale and recovery count came back with the state. At lr 0.1 the step-4 blow-up goes back past the healthy
+    step-2 snapshot to the step-0 one; at lr 0.2 the fourth blow-up stops the run, as the uninterrupted one stops."""
+    whole = guard_run(tmp_path, lr, "whole")
+    full = read_log(tmp_path / "whole" / "log.csv")
+    events = [r["event"] for r in full if r["event"]]
+    assert len(events) >= MAX_RECOVERIES and all("back to the weights of step 0" in e for e in events[:MAX_RECOVERIES])
+    assert (lr == 0.2) == isinstance(whole, Exception) and (lr == 0.2) == events[-1].startswith("stopped")
+
+    first = guard_run(tmp_path, lr, "part", stop_at=3)
+    assert "interrupted at step 3" in str(first)
+    second = guard_run(tmp_path, lr, "part", resume=True, stop_at=6)  # a log step: its row is in the saved log
+    assert "interrupted at step 6" in str(second)
+    last = guard_run(tmp_path, lr, "part", resume=True)
+    assert str(last) == str(whole).replace("/whole/", "/part/")  # the same end: done, or stopped at the same step
+    part = read_log(tmp_path / "part" / "log.csv")
+    assert [(r["step"], r["lr"], r["event"]) for r in part] == [(r["step"], r["lr"], r["event"]) for r in full]
+    np.testing.assert_allclose([float(r["train_loss"]) for r in part if r["train_loss"]],
+                               [float(r["train_loss"]) for r in full if r["train_loss"]], rtol=1e-5)

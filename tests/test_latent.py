@@ -63,3 +63,27 @@ def test_info_says_which_latent_a_file_has(tmp_path):
     text = " ".join(run_cli("info", tmp_path / "w.safetensors", "--layers").stdout.split())
     assert "linear (no ReLU after the last encoder convolution)" in text and "with a linear latent" in text
     assert "conv 3x3, 128, linear" in text  # the layer table's latent row
+
+
+def test_a_sidecar_that_cannot_be_written_is_found_before_the_latent_is(tmp_path):
+    """Never a .npy without its sidecar: a folder standing where z.npy.json goes stops the save before z.npy."""
+    import pytest
+    from autoenc_cli.codec.latentfile import save_latent
+    from autoenc_cli.errors import AutoencError
+    (tmp_path / "z.npy.json").mkdir()
+    with pytest.raises(AutoencError, match="z.npy.json"):
+        save_latent(tmp_path / "z.npy", np.zeros((128, 2, 2), np.float32), (32, 32))
+    assert not (tmp_path / "z.npy").exists()
+
+
+def test_int8_latents_are_within_half_a_step_of_their_floats(tmp_path):
+    """Each channel's scale is its peak / 127 to 3 significant digits: every value comes back within half a step
+    (plus the scale's rounding), and no channel is clipped."""
+    from autoenc_cli.codec.latentfile import load_latent, save_latent
+    rng = np.random.default_rng(7)
+    z = (rng.standard_normal((128, 3, 5)) * rng.uniform(0.01, 300, (128, 1, 1))).astype(np.float32)
+    save_latent(tmp_path / "z.npy", z, (80, 48), "int8")
+    back = load_latent(tmp_path / "z.npy").values
+    step = np.abs(z).reshape(128, -1).max(1) / 127
+    error = np.abs(back - z).reshape(128, -1).max(1)
+    assert (error <= 0.5 * step * 1.01 + 127 * step * 0.005).all()  # half a step, and 3 digits' rounding of the scale

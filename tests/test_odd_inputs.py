@@ -8,6 +8,7 @@ FIFO or socket given as an output is the same thing afterwards. The first tests 
 issue found; MATRIX is the wider set.
 """
 
+import importlib.util
 import json
 import os
 import signal
@@ -18,11 +19,9 @@ from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
-import onnx
 import pytest
 import torch
 from conftest import autoenc_command, photo_like, run_in_process, write_image
-from onnx import TensorProto, helper
 
 from autoenc_cli.codec.latentfile import save_latent
 from autoenc_cli.codec.pictures import find_images
@@ -52,8 +51,18 @@ def unix_socket(path: Path) -> Path:
     return path
 
 
+HAVE_ONNX = importlib.util.find_spec("onnx") is not None  # the onnx extra: only its cases need it
+
+
+def skip_without_onnx(args) -> None:
+    if not HAVE_ONNX and any(str(a).endswith(".onnx") for a in args):
+        pytest.skip("needs the onnx extra: pip install 'autoenc[onnx]'")
+
+
 def tiny_onnx(path: Path, **metadata: str) -> Path:
     """A valid one-node ONNX model with the given metadata entries."""
+    import onnx
+    from onnx import TensorProto, helper
     graph = helper.make_graph([helper.make_node("Relu", ["x"], ["y"])], "g",
                               [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])],
                               [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])])
@@ -150,10 +159,11 @@ def write_odd_files(d: Path) -> None:
         (d / f"log-{name}.csv").write_text(text)
     (d / "log-binary.csv").write_bytes(rng.bytes(500))
     # ONNX models
-    tiny_onnx(d / "plain.onnx")
-    tiny_onnx(d / "text-provenance.onnx", format="autoenc-onnx", provenance="made by hand", weights="w.safetensors")
+    if HAVE_ONNX:
+        tiny_onnx(d / "plain.onnx")
+        tiny_onnx(d / "text-provenance.onnx", format="autoenc-onnx", provenance="made by hand", weights="w.safetensors")
+        (d / "truncated.onnx").write_bytes((d / "text-provenance.onnx").read_bytes()[:40])
     (d / "empty.onnx").write_bytes(b"")
-    (d / "truncated.onnx").write_bytes((d / "text-provenance.onnx").read_bytes()[:40])
     (d / "garbage.onnx").write_bytes(rng.bytes(200))
     # folders that hold things in the way of outputs
     (d / "heat-fifo").mkdir()
@@ -261,6 +271,7 @@ def test_an_option_its_mode_does_not_read_is_refused(odd, tmp_path):
 
 
 def test_info_reads_as_strictly_as_the_command_that_uses_the_file(odd):
+    skip_without_onnx(["x.onnx"])
     assert_one_line_error(cli("info", "empty.onnx", cwd=odd), ("empty.onnx", "not an ONNX model"))
     assert_one_line_error(cli("info", "truncated-state.safetensors", cwd=odd), ("truncated-state.safetensors", "damaged training state"))
     assert_one_line_error(cli("train", "data", "--out", "run-truncstate", "--resume", cwd=odd), ("damaged training state",))
@@ -380,6 +391,7 @@ MATRIX = [
 def test_odd_input(odd, tmp_path, args, says):
     watched = [odd / n for n in ("fifo-out.npy", "fifo-out.png", "fifo-out.onnx", "sock.png", "out-fifo-side.npy.json",
                                  "run-fifostate/state.safetensors", "run-fifomodel/model.safetensors")] + DEVICES
+    skip_without_onnx(args)
     before = kinds(watched)
     args = [str(a).replace("OUT/", f"{tmp_path}/") for a in args]
     assert_one_line_error(cli(*args, cwd=odd), says)
@@ -407,6 +419,7 @@ def test_odd_input(odd, tmp_path, args, says):
                  marks=pytest.mark.slow),
 ])
 def test_odd_input_that_works(odd, tmp_path, args, check):
+    skip_without_onnx(args)
     args = [str(a).replace("OUT/", f"{tmp_path}/") for a in args]
     proc = cli(*args, cwd=odd)
     assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr

@@ -28,6 +28,7 @@ from autoenc_cli.errors import AutoencError
 from autoenc_cli.fileio import atomic_path, write_bytes_atomic
 from autoenc_cli.model.autoencoder import Autoencoder, init_weights
 from autoenc_cli.model.weights import model_config, save_weights
+from autoenc_cli.training.optim import FusedAdam
 
 
 class Touch:
@@ -314,6 +315,21 @@ def test_resume_without_a_state_and_a_state_that_is_a_pickle(inputs, tmp_path):
     assert not (inputs / "UNPICKLED").exists()
 
 
+@pytest.mark.parametrize("info", [{"config": {}}, {"step": "7", "config": {}}, {"step": 7},
+                                  {"step": 7, "config": {}, "recoveries": 1.5},
+                                  {"step": 7, "config": {}, "guard_snapshots": ["a"]}, {"step": 7, "config": {}, "guard_recent": "x"}],
+                         ids=["no-step", "text-step", "no-config", "odd-count", "odd-snapshots", "odd-recent"])
+def test_a_state_whose_info_lacks_what_the_loop_reads_is_one_line(inputs, tmp_path, info):
+    """A whole safetensors file whose header holds a wrong info: `train --resume` and `info` refuse it in one line."""
+    from autoenc_cli.training.checkpoint import save_state
+    model = torch.nn.Linear(2, 2)
+    run = tmp_path / "run"
+    run.mkdir()
+    save_state(run / "state.safetensors", model, FusedAdam(model.parameters(), lr=0.1), info)
+    one_line_error("train", "data", "--out", run, "--resume", says=("state.safetensors", "damaged training state"))
+    one_line_error("info", run / "state.safetensors", says=("state.safetensors", "damaged training state"))
+
+
 def test_a_fresh_run_never_overwrites_a_saved_one(inputs, tmp_path):
     run = tmp_path / "run"
     code, lines = cli("train", "data", "--out", run, "--max-steps", 2, "--batch-size", 2, "--precision", "fp32")
@@ -450,3 +466,32 @@ def test_init_from_a_training_state_names_the_weights_beside_it(tiny_imagenet, t
     result = invoke("train", tiny_imagenet, "--out", tmp_path / "b", "--init", run / "state.safetensors", "--max-steps", 1)
     text = " ".join(result.output.split())
     assert result.exit_code == 1 and f"is a training state (for --resume), not weights; give the weights saved beside it, {run / 'model.safetensors'}" in text
+
+
+def test_outputs_replace_a_hard_link_and_leave_its_twin_alone(tmp_path):
+    """Every output is written beside and renamed over its name (never written in place): a file that shares the
+    output's inode through a hard link keeps its bytes, and a save that fails half-way leaves the old file whole."""
+    from autoenc_cli.training.checkpoint import read_state, save_state
+    twin = write_image(tmp_path / "keep.png", photo_like(np.random.default_rng(8)), format="PNG")
+    kept = twin.read_bytes()
+    for name in ("out.png", "z.npy"):
+        os.link(twin, tmp_path / name)
+    run_cli("encode", twin, "-o", tmp_path / "z.npy")
+    run_cli("decode", tmp_path / "z.npy", "-o", tmp_path / "out.png")
+    assert twin.read_bytes() == kept and (tmp_path / "out.png").read_bytes() != kept
+
+    model = torch.nn.Linear(2, 2)
+    state = tmp_path / "state.safetensors"
+    save_state(state, model, FusedAdam(model.parameters(), lr=0.1), {"step": 1, "config": {}})
+    os.link(state, tmp_path / "state-twin")
+    before = state.read_bytes()
+
+    def half_written(tensors, filename, metadata=None):
+        Path(filename).write_bytes(b"half a file")
+        raise OSError(28, "No space left on device")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("autoenc_cli.training.checkpoint.save_file", half_written)
+        with pytest.raises(AutoencError, match="No space left"):
+            save_state(state, model, FusedAdam(model.parameters(), lr=0.1), {"step": 2, "config": {}})
+    assert state.read_bytes() == before and read_state(state)[1]["step"] == 1
+    assert (tmp_path / "state-twin").read_bytes() == before and not list(tmp_path.glob(".*.tmp"))

@@ -9,7 +9,7 @@ from autoenc_cli.training.checkpoint import read_log
 from autoenc_cli.training.data import cached_images, split_dataset
 from autoenc_cli.model.autoencoder import Autoencoder
 from autoenc_cli.model.autoencoder import swap_relus
-from autoenc_cli.training.train import TrainConfig, TrainingInterrupted, leak_at, train, validate
+from autoenc_cli.training.train import TrainConfig, TrainingInterrupted, leak_at, lr_at, train, validate
 from autoenc_cli.model.weights import load_model, provenance
 
 
@@ -80,21 +80,45 @@ def test_log_rows_reach_the_file_at_every_window_and_only_through_the_atomic_wri
 
 
 class CtrlCAt:
-    """A stand-in progress display that presses Ctrl-C when training reaches a given step."""
+    """A stand-in progress display that presses Ctrl-C when training reaches a given step (`times` times)."""
 
     cache_progress = None
 
-    def __init__(self, step):
-        self.step = step
+    def __init__(self, step, times: int = 1):
+        self.step, self.times = step, times
 
     def start(self, total, step):
         def update(step, loss, epoch):
             if step == self.step:
-                signal.raise_signal(signal.SIGINT)
+                for _ in range(self.times):
+                    signal.raise_signal(signal.SIGINT)
         return update
 
     def stop(self, keep=True):
         pass
+
+
+def test_the_rate_warms_up_from_its_first_step_then_follows_a_cosine_to_zero():
+    cfg = TrainConfig(data="unused", lr=0.01, warmup_steps=10)
+    assert lr_at(0, 110, cfg) == pytest.approx(0.001)  # the first step trains: a rate of 0 would waste it
+    assert lr_at(9, 110, cfg) == pytest.approx(0.01) and lr_at(10, 110, cfg) == pytest.approx(0.01)
+    assert lr_at(60, 110, cfg) == pytest.approx(0.005) and lr_at(110, 110, cfg) == pytest.approx(0.0, abs=1e-12)
+    assert all(lr_at(s, 110, cfg) >= lr_at(s + 1, 110, cfg) for s in range(10, 110))
+
+
+def test_a_second_ctrl_c_aborts_without_saving(tmp_path):
+    """The first Ctrl-C asks for a save at the end of the step; a second one before it aborts at once: no state,
+    and KeyboardInterrupt (the CLI's "interrupted", exit 130), not the first one's TrainingInterrupted."""
+    data = make_tiny_imagenet(tmp_path / "data", classes=2, per_class=4, val=2, corrupt=False)
+    cfg = TrainConfig(data=str(data), out=str(tmp_path / "run"), epochs=1000, max_steps=20, batch_size=2,
+                      save_every=1000, precision="fp32")
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg, say=quiet, progress_factory=lambda: CtrlCAt(2, times=2))
+    assert not (tmp_path / "run" / "state.safetensors").exists()
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the handler was given back
+    with pytest.raises(TrainingInterrupted, match="interrupted at step 3"):  # one Ctrl-C: saved after the next step
+        train(cfg, say=quiet, progress_factory=lambda: CtrlCAt(2))
+    assert (tmp_path / "run" / "state.safetensors").exists()
 
 
 @pytest.mark.slow

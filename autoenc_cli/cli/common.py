@@ -190,6 +190,7 @@ def output_paths(inputs: list[Path], output: Optional[Path], suffix: str, defaul
 
     No -o: ./<stem><default_suffix>, and never over an existing file (the user did not name it: it may be theirs)."""
     if output is None:
+        distinct_stems(inputs, "the current folder")
         targets = [Path(p.stem + (default_suffix or suffix)) for p in inputs]
         for t in targets:
             if t.exists() or t.is_symlink():
@@ -198,11 +199,16 @@ def output_paths(inputs: list[Path], output: Optional[Path], suffix: str, defaul
     as_dir = len(inputs) > 1 or output.is_dir() or str(output).endswith(("/", "\\"))
     if not as_dir:
         return [output]
+    distinct_stems(inputs, str(output))
+    return [output / (p.stem + suffix) for p in inputs]
+
+
+def distinct_stems(inputs: list[Path], where: str) -> None:
+    """Refuse inputs whose outputs would take one name: the second would replace the first's."""
     stems = [p.stem for p in inputs]
     if len(set(stems)) < len(stems):
         dup = next(s for s in stems if stems.count(s) > 1)
-        raise AutoencError(f"two inputs share the name {dup!r}: their outputs in {output} would collide")
-    return [output / (s + suffix) for s in stems]
+        raise AutoencError(f"two inputs share the name {dup!r}: their outputs in {where} would collide")
 
 
 def complete_device(incomplete: str) -> list[str]:

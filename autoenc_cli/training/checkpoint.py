@@ -1,7 +1,7 @@
 """Training state for --resume (safetensors, no pickle) and the run's log.csv.
 
-state.safetensors holds the model, the optimizer's tensors and, in its metadata, the step,
-the run's config and the optimizer's hyperparameters. Random state needs no saving: every
+state.safetensors holds the model, the optimizer's tensors, the divergence guard's snapshots and, in its metadata,
+the step, the run's config, the optimizer's hyperparameters and the guard's numbers. Random state needs no saving: every
 epoch's order and flips are drawn from a generator seeded by (seed, epoch).
 """
 
@@ -27,15 +27,22 @@ LOG_FILE = "log.csv"
 LOG_COLUMNS = ["step", "epoch", "lr", "train_loss", "images_per_s", "elapsed_s", "val_loss", "val_psnr", "event"]
 
 
-def save_state(path: Path, model: torch.nn.Module, optimizer, info: dict) -> None:
-    tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+def save_state(path: Path, model: torch.nn.Module, optimizer, info: dict, extra: dict | None = None) -> None:
+    """extra: more named tensors (the divergence guard's snapshots, guard.*), read back by read_state."""
     opt = optimizer.state_dict()
-    for index, slots in opt["state"].items():
-        for key, value in slots.items():
-            tensors[f"opt.{index}.{key}"] = torch.as_tensor(value).detach().cpu().contiguous()
+    tensors = {**(extra or {}), **named_tensors("", model.state_dict(), opt["state"])}
     meta = {"info": json.dumps(info), "param_groups": json.dumps(opt["param_groups"])}
     with atomic_path(path) as tmp:
         save_file(tensors, str(tmp), metadata=meta)
+
+
+def named_tensors(prefix: str, weights: dict, slots: dict) -> dict[str, torch.Tensor]:
+    """How a state stores a model and an optimizer's slots: PREFIXmodel.NAME and PREFIXopt.INDEX.KEY, on the CPU."""
+    named = {f"{prefix}model.{k}": v.detach().cpu().contiguous() for k, v in weights.items()}
+    for index, values in slots.items():
+        for key, value in values.items():
+            named[f"{prefix}opt.{index}.{key}"] = torch.as_tensor(value).detach().cpu().contiguous()
+    return named
 
 
 def state_info(path: Path) -> dict:
@@ -91,6 +98,11 @@ def check_info(info, groups) -> None:
     for key, kinds in INFO_NUMBERS.items():
         if key in info and (type(info[key]) is bool or not isinstance(info[key], kinds)):
             raise ValueError(f"{key} is {info[key]!r}")
+    recent, snapshots = info.get("guard_recent", []), info.get("guard_snapshots", [])
+    if not isinstance(recent, list) or not all(type(v) in (int, float) for v in recent):
+        raise ValueError(f"guard_recent is {recent!r}")
+    if not isinstance(snapshots, list) or not all(type(v) is int for v in snapshots):
+        raise ValueError(f"guard_snapshots is {snapshots!r}")
     if not isinstance(groups, list) or not all(isinstance(g, dict) for g in groups):
         raise ValueError("no optimizer groups")
 

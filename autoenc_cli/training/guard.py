@@ -8,13 +8,16 @@ is judged. It is bad when it is
 - above SPIKE_FACTOR times the median of the last MEDIAN_WINDOWS judged windows.
 
 A healthy window's weights and optimizer state are kept in memory (the two newest: the newer may already be on its
-way up when the next window shows the spike). A bad window brings back the older, halves the learning rate for the
+way up when the next window shows the spike), and in the training state with the recent losses, the rate's scale and
+the count (Guard.saved), so that a resumed run takes the decisions the uninterrupted one would. A bad window brings back the older, halves the learning rate for the
 rest of the schedule, and training goes on with the next batches, skipping those around the spike, as PaLM does.
 After MAX_RECOVERIES the run stops, with the last good weights saved and an error that names --lr. Under torchrun
 the judged loss is the mean over all processes (share_log_step), so every process takes the same decision.
 
 Cost: one copy of the weights and Adam's two moments per log step (7 MB at the seed's size), measured in
-benchmarks/guard_cost.py against the steps it guards.
+benchmarks/guard_cost.py against the steps it guards; in state.safetensors, the snapshots that are not the weights
+being saved: one at a save on a log step (the state doubles, 7.2 -> 14.4 MB at the seed's size), two at a save between
+log steps (a timed save, Ctrl-C).
 """
 
 import math
@@ -26,6 +29,7 @@ import numpy as np
 import torch
 
 from autoenc_cli.codec.metrics import psnr_per_image
+from autoenc_cli.training.checkpoint import named_tensors
 
 BROKEN_LOSS = 100.0
 SPIKE_FACTOR = 4.0
@@ -77,6 +81,29 @@ class Snapshot:
                      for i, p in enumerate(parameters(optimizer)) if p in optimizer.state}
         return cls(step, weights, slots)
 
+    def tensors(self, prefix: str) -> dict[str, torch.Tensor]:
+        """The snapshot as named CPU tensors for a training state: PREFIXmodel.J, PREFIXopt.INDEX.KEY."""
+        return named_tensors(prefix, dict(enumerate(self.model)), self.optimizer)
+
+    @classmethod
+    def from_tensors(cls, step: int, prefix: str, tensors: dict, model: torch.nn.Module, optimizer) -> "Snapshot":
+        """A snapshot read back from tensors(prefix), on the model's device and in its parameters' memory layout (fused
+        Adam walks a parameter and its moments in memory order). KeyError or ValueError when one is missing or misfits."""
+        weights = []
+        for j, current in enumerate(model.state_dict().values()):
+            saved = tensors[f"{prefix}model.{j}"]
+            if saved.shape != current.shape:
+                raise ValueError(f"{prefix}model.{j} has shape {tuple(saved.shape)}, the network {tuple(current.shape)}")
+            weights.append(saved.to(current.device, current.dtype))
+        params, slots = parameters(optimizer), {}
+        for name, value in tensors.items():
+            if name.startswith(prefix + "opt."):
+                index, key = name[len(prefix) + 4:].split(".", 1)
+                p = params[int(index)]
+                slots.setdefault(int(index), {})[key] = (torch.empty_like(p, dtype=value.dtype).copy_(value)
+                                                         if value.shape == p.shape else value.to(p.device))
+        return cls(step, weights, slots)
+
     def restore(self, model: torch.nn.Module, optimizer) -> None:
         with torch.no_grad():
             for t, saved in zip(model.state_dict().values(), self.model):
@@ -119,6 +146,31 @@ class Guard:
         self.lr_scale *= LR_CUT
         return (f"diverging at step {step} ({why}): back to the weights of step {back_to.step}, learning rate x "
                 f"{self.lr_scale:g} from here")
+
+    def saved(self, step: int) -> tuple[dict, dict[str, torch.Tensor]]:
+        """What a training state saved at `step` keeps of the guard: its numbers for the header, and the tensors of
+        every snapshot but one of `step` itself (that one is the weights being saved: restored() takes it again)."""
+        info = {"lr_scale": self.lr_scale, "recoveries": self.recoveries, "guard_recent": list(self.recent),
+                "guard_snapshots": [snap.step for snap in self.good]}
+        tensors = {}
+        for i, snap in enumerate(self.good):
+            if snap.step != step:
+                tensors.update(snap.tensors(f"guard.{i}."))
+        return info, tensors
+
+    @classmethod
+    def restored(cls, info: dict, tensors: dict, step: int, model: torch.nn.Module, optimizer) -> "Guard":
+        """The guard as saved() left it, around the model and optimizer just loaded at `step`; a fresh run's (info
+        empty) or an older state's without snapshots starts from the current weights. KeyError or ValueError when the
+        state lacks a snapshot's tensors or they do not fit."""
+        guard = cls(lr_scale=info.get("lr_scale", 1.0), recoveries=info.get("recoveries", 0))
+        guard.recent.extend(info.get("guard_recent", []))
+        for i, snap_step in enumerate(info.get("guard_snapshots", [step])):
+            if snap_step == step:
+                guard.keep(step, model, optimizer)
+            else:
+                guard.good.append(Snapshot.from_tensors(snap_step, f"guard.{i}.", tensors, model, optimizer))
+        return guard
 
 
 class Diverged(Exception):

@@ -183,8 +183,10 @@ def start_run(cfg: TrainConfig, resume: bool, say, cache_progress, named: set[st
               val_pixels, total, steps_per_epoch, Log(Path(cfg.out) / LOG_FILE, resume_step=step if resume else None), parent)
     window_loss = torch.tensor(info.get("window_loss", 0.0), dtype=torch.float32, device=device)
     s = LoopState(step, info.get("elapsed_s", 0.0), window_loss, info.get("window_steps", 0))
-    s.guard.lr_scale, s.guard.recoveries = info.get("lr_scale", 1.0), info.get("recoveries", 0)
-    s.guard.keep(step, model, optimizer)  # the first good state: where a blow-up in the first window goes back to
+    try:  # a fresh run's first good state is its start: where a blow-up in the first window goes back to
+        s.guard = Guard.restored(info, saved[0] if resume else {}, step, model, optimizer)
+    except (KeyError, ValueError, IndexError) as e:
+        raise AutoencError(f"{state}: damaged training state (divergence guard: {e})") from None
     s.best_psnr, s.best_step = best_validation(run.log.rows)
     return run, s
 

@@ -151,10 +151,10 @@ def checkpoint(run: Run, s: LoopState) -> None:
         s.window_loss = mean_over_processes(s.window_loss)
     if run.main:
         run.log.flush()
+        guard_info, guard_tensors = s.guard.saved(s.step)  # its snapshots too: a resumed run recovers as this one would
         save_state(run.out / STATE_FILE, run.model, run.optimizer,
                    {"step": s.step, "config": asdict(run.cfg), "elapsed_s": s.elapsed, "window_loss": s.window_loss.item(),
-                    "window_steps": s.window_steps, "parent": run.parent, "lr_scale": s.guard.lr_scale,
-                    "recoveries": s.guard.recoveries})
+                    "window_steps": s.window_steps, "parent": run.parent, **guard_info}, guard_tensors)
     s.last_save = time.monotonic()
 
 
