@@ -46,7 +46,9 @@ MODULE_TESTS = {
     "codec/pictures.py": ["test_data.py", "test_api.py", "test_reliability.py"],
     "fileio.py": ["test_reliability.py", "test_odd_inputs.py", "test_first_hour.py"],
     "cli/common.py": ["test_cli.py", "test_first_hour.py", "test_reliability.py", "test_odd_inputs.py"],
-    "api.py": ["test_api.py"],
+    "api.py": ["test_api.py", "test_api_inputs.py"],
+    "codec/inputs.py": ["test_api.py", "test_api_inputs.py", "test_cli.py", "test_odd_inputs.py", "test_reliability.py"],
+    "codec/refine.py": ["test_refine.py"],
 }
 
 
@@ -72,8 +74,14 @@ MUTANTS = [
       "guard.recent.extend([])", "a resumed run judges spikes against the same recent losses"),
     M("second-ctrl-c-ignored", "training/processes.py", "if self.requested:\n            raise KeyboardInterrupt",
       "if self.requested:\n            return", "a second Ctrl-C aborts"),
-    M("api-reads-pil-with-convert", "api.py", "return np.asarray(to_rgb(picture), dtype=np.uint8)",
-      'return np.asarray(picture.convert("RGB"), dtype=np.uint8)', "the API reads PIL images as the CLI reads files"),
+    M("api-reads-pil-with-convert", "codec/inputs.py", "picture = np.asarray(to_rgb(picture), dtype=np.uint8)",
+      'picture = np.asarray(picture.convert("RGB"), dtype=np.uint8)', "the API reads PIL images as the CLI reads files"),
+    M("refine-loss-counts-padding", "codec/refine.py", "(pixel < min(last, valid))", "(pixel < last)",
+      "refinement fits the picture's own pixels, not its padding"),
+    M("refine-context-short", "codec/refine.py", "context = tile.margin // 2", "context = tile.margin // 2 - 1",
+      "a tiled refinement is the one-pass refinement (no seams)"),
+    M("refine-every-step-from-the-start", "codec/refine.py", "optimizer.step()", "optimizer.zero_grad()",
+      "refinement moves the latent"),
     M("tiles-decode-ignores-lab", "codec/tiles.py", "finish=lambda y: from_network(y, model.color)",
       'finish=lambda y: from_network(y, "rgb")', "tiled decoding honours the colour encoding"),
     M("output-names-may-collide", "cli/common.py", "    distinct_stems(inputs, str(output))\n", "",
@@ -132,16 +140,16 @@ MUTANTS = [
       'made_with.get("sha256") in (None, using.get("sha256"))', "decode warns of a latent made with other weights"),
     M("int8-scale-off", "codec/latentfile.py", 'scale = [float(f"{p / INT8_MAX:.3g}") if p > 0 else 1.0 for p in peak]',
       'scale = [float(f"{p / INT8_MAX:.1g}") if p > 0 else 1.0 for p in peak]', "int8 latents keep 3 digits of scale"),
-    M("sidecar-checked-after-npy", "codec/latentfile.py", "    replace_target(side)  #", "    pass  #",
-      "never a .npy without its sidecar"),
+    M("sidecar-written-after-npy", "codec/latentfile.py", "write_files_atomic({Path(path): npy, side: sidecar})",
+      "write_files_atomic({Path(path): npy}); write_files_atomic({side: sidecar})", "never a .npy without its sidecar"),
     # ---- reading pictures
     M("alpha-over-black", "codec/pictures.py", "(255, 255, 255, 255)", "(0, 0, 0, 255)", "transparency goes over white"),
     M("exif-ignored", "codec/pictures.py", "    img = ImageOps.exif_transpose(img)\n", "",
       "pictures are read the way they are shown (EXIF orientation)"),
     M("sixteen-bit-unscaled", "codec/pictures.py", "scale = 255.0 / 65535.0 if", "scale = 1.0 if", "16-bit levels are scaled"),
     # ---- file safety
-    M("temp-left-on-failure", "fileio.py", "        with contextlib.suppress(OSError):\n            os.unlink(tmp)",
-      "        with contextlib.suppress(OSError):\n            pass", "a failed write leaves no temporary file"),
+    M("temp-left-on-failure", "fileio.py", "        for tmp in temps:\n            with contextlib.suppress(OSError):\n                os.unlink(tmp)",
+      "        for tmp in temps:\n            with contextlib.suppress(OSError):\n                pass", "a failed write leaves no temporary file"),
     M("replace-anything", "fileio.py", "    if not stat.S_ISREG(mode):\n        raise", "    if False:\n        raise",
       "a FIFO or device is never replaced by a plain file"),
     M("no-fsync", "fileio.py", "            os.fsync(f.fileno())", "            pass",
@@ -151,15 +159,15 @@ MUTANTS = [
     # ---- the CLI's output rules
     M("default-output-replaces", "cli/common.py", "            if t.exists() or t.is_symlink():", "            if False:",
       "a default output name never replaces the user's file"),
-    M("output-may-be-input", "cli/common.py", "        if resolved(t) in sources:", "        if False:",
+    M("output-may-be-input", "codec/inputs.py", "        if any(same_file(t, p) for p in inputs):", "        if False:",
       "an output never replaces an input"),
-    M("folder-input-accepted", "cli/common.py", "        if p.is_dir():\n            raise", "        if False:\n            raise",
+    M("folder-input-accepted", "codec/inputs.py", "        if p.is_dir():\n            raise", "        if False:\n            raise",
       "a folder given as an input file is one line"),
     # ---- the API's input reading
-    M("api-array-check-loose", "api.py", "if array.dtype != np.uint8 or array.ndim != 3 or array.shape[2] != 3:",
-      "if array.ndim != 3:", "the API refuses arrays that are not H x W x 3 uint8"),
-    M("api-tensor-range", "api.py", "units = encode_pixels(batch.to(self.device, torch.float32) * 255)",
-      "units = encode_pixels(batch.to(self.device, torch.float32) * 256)", "a [0, 1] tensor is read as the bytes it stands for"),
+    M("api-array-check-loose", "codec/inputs.py", "if picture.dtype != np.uint8 or picture.ndim != 3 or picture.shape[2] != 3:",
+      "if picture.ndim != 3:", "the API refuses arrays that are not H x W x 3 uint8"),
+    M("api-tensor-range", "api.py", "units = encode_pixels(batch.float() * 255)",
+      "units = encode_pixels(batch.float() * 256)", "a [0, 1] tensor is read as the bytes it stands for"),
 ]
 
 
