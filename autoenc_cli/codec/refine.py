@@ -33,8 +33,8 @@ LEARNING_RATE = 2.5
 BETAS = (0.7, 0.999)
 CELL_VALUES = DOWNSCALE * DOWNSCALE * 3  # the loss is a sum per cell of pixels: the same for a crop and a photo
 # Of --max-memory, the share for the windows' passes and their backward: larger windows, less context computed
-# twice. Twice encode's share: `encode --refine` of a 2 MP photo peaked at 640 MB of RSS with 0.25 of 1,024 MB
-# (torch itself, the picture and the latent's optimiser state take the rest).
+# twice. Twice encode's share: `encode --refine` of a 2 MP photo peaked at 640 MB of RSS with 0.25 of 1,024 MB,
+# at 866 MB with 0.5 (torch itself, the picture and the latent's optimiser state take the rest).
 WINDOW_SHARE = 0.5
 
 
