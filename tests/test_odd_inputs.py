@@ -297,7 +297,7 @@ MATRIX = [
     ("encode-socket", ["encode", "sock.png", *W, "-o", "OUT/z.npy"], ["sock.png", "socket"]),
     ("encode-zero", ["encode", "/dev/zero", *W, "-o", "OUT/z.npy"], ["/dev/zero", "character device"]),
     ("encode-loop", ["encode", "loop.png", *W, "-o", "OUT/z.npy"], ["loop.png", "symbolic links"]),
-    ("encode-folder", ["encode", "folder.png", *W, "-o", "OUT/z.npy"], ["folder.png", "directory"]),
+    ("encode-folder", ["encode", "folder.png", *W, "-o", "OUT/z.npy"], ["folder.png", "no image files"]),  # folders are searched
     ("decode-fifo", ["decode", "fifo.npy", *W, "-o", "OUT/x.png"], ["fifo.npy", "FIFO"]),
     ("decode-null", ["decode", "/dev/null", *W, "-o", "OUT/x.png"], ["/dev/null", "character device"]),
     ("decode-folder", ["decode", "folder.npy", *W, "-o", "OUT/x.png"], ["folder.npy", "directory"]),

@@ -137,7 +137,7 @@ def inputs(files, monkeypatch, tmp_path):
 @pytest.mark.parametrize("name, problem", [
     ("missing.png", "no such file"), ("empty.png", "empty file"), ("truncated.png", "truncated"),
     ("truncated.jpg", "truncated"), ("text.png", "not an image"), ("bomb.png", "decompression bomb"),
-    ("folder.png", "directory"),
+    ("folder.png", "no image files"),  # a folder is searched for pictures (this one has none)
 ])
 def test_bad_images_for_encode(inputs, tmp_path, name, problem):
     one_line_error("encode", name, "-w", "w1.safetensors", "-o", tmp_path / "z.npy", says=(name, problem))
@@ -473,10 +473,11 @@ def test_outputs_replace_a_hard_link_and_leave_its_twin_alone(tmp_path):
     output's inode through a hard link keeps its bytes, and a save that fails half-way leaves the old file whole."""
     from autoenc_cli.training.checkpoint import read_state, save_state
     twin = write_image(tmp_path / "keep.png", photo_like(np.random.default_rng(8)), format="PNG")
+    source = write_image(tmp_path / "in.png", photo_like(np.random.default_rng(9)), format="PNG")
     kept = twin.read_bytes()
-    for name in ("out.png", "z.npy"):
+    for name in ("out.png", "z.npy"):  # not links of an input: those are refused (codec/inputs.same_file)
         os.link(twin, tmp_path / name)
-    run_cli("encode", twin, "-o", tmp_path / "z.npy")
+    run_cli("encode", source, "-o", tmp_path / "z.npy")
     run_cli("decode", tmp_path / "z.npy", "-o", tmp_path / "out.png")
     assert twin.read_bytes() == kept and (tmp_path / "out.png").read_bytes() != kept
 
