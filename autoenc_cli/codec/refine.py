@@ -115,7 +115,7 @@ def refine(model, pixels: torch.Tensor, latent: torch.Tensor, steps: int, size: 
     jobs = [(n, r, c) for n in range(count) for r in spans(rows, tile.window[0], tile.margin)
             for c in spans(cols, tile.window[1], tile.margin)]
     masks = {}  # per window: which pixels count, as a 1 x 1 x h x w weight (the same every step)
-    for n, r, c in jobs:
+    for r, c in {(r, c) for _, r, c in jobs}:  # the same windows for every picture of the batch
         masks[r, c] = (loss_mask(r, tile.window[0], context, valid_h)[:, None]
                        * loss_mask(c, tile.window[1], context, valid_w)[None, :])[None, None].to(device)
     keep_freed_memory()  # each step allocates and frees the same activations: keep them (hardware.py says why)
