@@ -95,7 +95,7 @@ def loss_mask(span: tuple[int, int, int], window: int, context: int, valid: int)
 
 
 def refine(model, pixels: torch.Tensor, latent: torch.Tensor, steps: int, size: tuple[int, int] | None = None,
-           max_memory_mb: float | None = None, precision: str = "fp32", lr: float = LEARNING_RATE,
+           max_memory_mb: float | None = None, precision: str = "fp32",
            progress: Callable[[int, int], None] | None = None,
            observe: Callable[[int, torch.Tensor], None] | None = None) -> torch.Tensor:
     """N pictures of one size, N x 3 x H x W (H, W multiples of 16: uint8 bytes, or already in the network's units)
@@ -120,7 +120,7 @@ def refine(model, pixels: torch.Tensor, latent: torch.Tensor, steps: int, size: 
                        * loss_mask(c, tile.window[1], context, valid_w)[None, :])[None, None].to(device)
     keep_freed_memory()  # each step allocates and frees the same activations: keep them (hardware.py says why)
     z = latent.detach().to(device, torch.float32).clone()
-    optimizer = torch.optim.Adam([z], lr=lr, betas=BETAS)
+    optimizer = torch.optim.Adam([z], lr=LEARNING_RATE, betas=BETAS)  # what Refinement records
     frozen = [p for p in model.decoder.parameters() if p.requires_grad]
     for p in frozen:  # no gradients for the weights: only the latent moves (and the backward is half the work)
         p.requires_grad_(False)
