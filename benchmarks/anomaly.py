@@ -28,7 +28,7 @@ from PIL import Image, ImageDraw
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from autoenc_cli.codec.encoding import read_picture, reconstruct_picture, save_png  # noqa: E402
-from autoenc_cli.codec.pictures import find_images  # noqa: E402
+from autoenc_cli.data.listing import find_images  # noqa: E402
 from autoenc_cli.measures.heatmap import write_heatmap  # noqa: E402
 from autoenc_cli.measures.score import MEASURES, measure_error, score_files, threshold_at  # noqa: E402
 from autoenc_cli.model.weights import load_model, resolve_weights  # noqa: E402

@@ -16,7 +16,8 @@ import numpy as np
 
 from autoenc_cli.codec.encoding import reconstruct_picture
 from autoenc_cli.codec.metrics import psnr_per_image
-from autoenc_cli.codec.pictures import find_images, open_image
+from autoenc_cli.data.listing import find_images
+from autoenc_cli.data.reading import open_image
 from autoenc_cli.model.hardware import cpu_has_native_bf16
 from autoenc_cli.model.weights import load_model, resolve_weights
 

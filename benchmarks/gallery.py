@@ -9,7 +9,8 @@ import numpy as np
 import torch
 
 from autoenc_cli.codec.encoding import comparison_grid, save_png
-from autoenc_cli.training.data import cached_images, split_dataset
+from autoenc_cli.data.cache import cached_images
+from autoenc_cli.data.splits import split_dataset
 from autoenc_cli.codec.encoding import reconstruct
 from autoenc_cli.model.weights import load_model, resolve_weights
 

@@ -44,7 +44,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from autoenc_cli.codec.pictures import find_images  # noqa: E402
+from autoenc_cli.data.listing import find_images  # noqa: E402
 SWEEP_BATCHES = (32, 64, 128, 256, 512, 1024, 2048)
 BUDGETS_S = {"tests": 90, "bench": 90, "sweep": 90}  # the rest of --minutes trains
 DRY = {"tests": 120, "bench": 180, "sweep": 240, "train": 120}  # CPU plumbing check: budgets, not timings (a loaded 2-core
@@ -178,7 +178,8 @@ def sweep(device_name: str, data: Path, batches: list[int], work: Path, steps: i
 
 def windows_rate(data: Path, device, batch: int) -> float:
     """Photo windows cut per second where training cuts them (photos.Photos.to the device)."""
-    from autoenc_cli.training.photos import cached_photos, draw_windows, window_batch
+    from autoenc_cli.data.pyramids import cached_photos
+    from autoenc_cli.data.windows import draw_windows, window_batch
     photos = cached_photos(find_images(data))
     if device.type != "cpu":
         photos.to(device)

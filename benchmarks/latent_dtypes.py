@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 
 from autoenc_cli.codec.encoding import decode_latents, encode_images
-from autoenc_cli.codec.pictures import load_square
-from autoenc_cli.training.data import split_dataset
+from autoenc_cli.data.reading import load_square
+from autoenc_cli.data.splits import split_dataset
 from autoenc_cli.codec.latentfile import DTYPES, INT8_MAX, bits_per_pixel, load_latent, save_latent, sidecar_path
 from autoenc_cli.codec.metrics import psnr_per_image
 from autoenc_cli.model.weights import fingerprint, load_model, resolve_weights

@@ -21,7 +21,8 @@ from pathlib import Path
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from autoenc_cli.codec.pictures import find_images, open_image  # noqa: E402
+from autoenc_cli.data.listing import find_images  # noqa: E402
+from autoenc_cli.data.reading import open_image
 
 CROPS_PER_PHOTO = 20
 

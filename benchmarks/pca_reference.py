@@ -28,7 +28,8 @@ import torch
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from autoenc_cli.codec.pictures import find_images, open_image  # noqa: E402
+from autoenc_cli.data.listing import find_images  # noqa: E402
+from autoenc_cli.data.reading import open_image
 from autoenc_cli.errors import AutoencError  # noqa: E402
 from autoenc_cli.measures.evaluate import CHUNK as EVAL_CHUNK  # noqa: E402
 from autoenc_cli.measures.evaluate import Scores, decoded_pictures, eval_files  # noqa: E402

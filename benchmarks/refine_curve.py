@@ -28,7 +28,8 @@ from PIL import Image, ImageDraw
 from autoenc_cli import __version__
 from autoenc_cli.codec.encoding import decode_latents, encode_images, pad_to_multiple
 from autoenc_cli.codec.metrics import psnr_per_image
-from autoenc_cli.codec.pictures import find_images, open_image
+from autoenc_cli.data.listing import find_images
+from autoenc_cli.data.reading import open_image
 from autoenc_cli.codec.refine import refine
 from autoenc_cli.codec.tiles import decode_tiled, encode_tiled
 from autoenc_cli.measures.evaluate import bicubic, bicubic_same_numbers, jpeg

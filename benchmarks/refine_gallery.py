@@ -15,7 +15,8 @@ from PIL import Image, ImageDraw
 
 from autoenc_cli.api import load
 from autoenc_cli.codec.metrics import psnr_per_image
-from autoenc_cli.codec.pictures import find_images, open_image
+from autoenc_cli.data.listing import find_images
+from autoenc_cli.data.reading import open_image
 from autoenc_cli.training.plot import font
 
 COLUMNS = (("original", None), ("one pass", 0), ("--refine 10", 10), ("--refine 50", 50))

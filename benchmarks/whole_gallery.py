@@ -16,7 +16,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from autoenc_cli.codec.encoding import reconstruct_picture, save_png  # noqa: E402
-from autoenc_cli.codec.pictures import open_image  # noqa: E402
+from autoenc_cli.data.reading import open_image  # noqa: E402
 from autoenc_cli.measures.evaluate import bicubic_same_numbers  # noqa: E402
 from autoenc_cli.codec.metrics import psnr_per_image  # noqa: E402
 from autoenc_cli.model.weights import load_model  # noqa: E402

@@ -12,7 +12,7 @@ from conftest import photo_like, run_cli, write_image
 from PIL import Image
 
 import autoenc_cli
-from autoenc_cli.codec.pictures import to_rgb
+from autoenc_cli.data.reading import to_rgb
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -3,9 +3,11 @@ import pytest
 from conftest import photo_like, write_image
 from PIL import Image
 
-from autoenc_cli.codec.pictures import load_square
+from autoenc_cli.data.reading import load_square
 
-from autoenc_cli.training.data import cached_images, split_dataset
+from autoenc_cli.data.cache import cached_images
+
+from autoenc_cli.data.splits import split_dataset
 from autoenc_cli.errors import AutoencError
 
 
@@ -102,7 +104,7 @@ def test_all_unreadable_images_is_an_error(tmp_path):
 def test_the_validation_split_stays_as_files_are_added_and_the_folder_moves(tmp_path):
     """Each file's side comes from its own relative name: adding files, or moving the whole folder, moves none of
     the files already there from train to validation or back; about VAL_FRACTION is held out."""
-    from autoenc_cli.training.data import VAL_FRACTION
+    from autoenc_cli.data.splits import VAL_FRACTION
     for i in range(300):
         (tmp_path / "a" / f"s{i % 3}").mkdir(parents=True, exist_ok=True)
         (tmp_path / "a" / f"s{i % 3}" / f"img{i:03d}.png").write_bytes(b"")  # the split reads names only

@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 
 from autoenc_cli.training import download as dl
 from autoenc_cli.cli.app import app
-from autoenc_cli.training.data import is_tiny_imagenet
+from autoenc_cli.data.splits import is_tiny_imagenet
 from autoenc_cli.errors import AutoencError
 
 

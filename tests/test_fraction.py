@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 from conftest import make_tiny_imagenet, photo_like, run_cli, write_image
 
-from autoenc_cli.training.data import class_fraction, split_dataset
+from autoenc_cli.data.splits import class_fraction, split_dataset
 from autoenc_cli.model.weights import load_model, provenance
 
 

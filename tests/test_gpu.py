@@ -57,7 +57,9 @@ def test_one_process_nccl_group(tmp_path):
 def test_windows_cut_on_the_gpu_match_the_host_and_a_photo_folder_trains_there(tmp_path):
     from test_photos import make_photos
 
-    from autoenc_cli.training.photos import cached_photos, draw_windows, window_batch
+    from autoenc_cli.data.pyramids import cached_photos
+
+    from autoenc_cli.data.windows import draw_windows, window_batch
     data = make_photos(tmp_path / "photos", count=6)
     photos = cached_photos(sorted(data.glob("*.png")), tmp_path / "cache")
     draws = draw_windows(seed=1, epoch=0, pictures=len(photos), count=48)

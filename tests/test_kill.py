@@ -16,7 +16,7 @@ from conftest import autoenc_command, photo_like, write_image
 from safetensors.torch import load_file
 
 from autoenc_cli.training.checkpoint import read_log
-from autoenc_cli.training.data import split_dataset
+from autoenc_cli.data.splits import split_dataset
 from autoenc_cli.training.train import TrainConfig, train
 from autoenc_cli.model.weights import load_model, provenance, read_metadata
 

@@ -24,7 +24,7 @@ import torch
 from conftest import autoenc_command, photo_like, run_in_process, write_image
 
 from autoenc_cli.codec.latentfile import save_latent
-from autoenc_cli.codec.pictures import find_images
+from autoenc_cli.data.listing import find_images
 from autoenc_cli.model.autoencoder import Autoencoder, init_weights
 from autoenc_cli.model.weights import save_weights
 from autoenc_cli.training.checkpoint import save_state

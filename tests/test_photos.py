@@ -11,7 +11,8 @@ from autoenc_cli.codec.encoding import reconstruct_picture
 from autoenc_cli.errors import AutoencError
 from autoenc_cli.measures.evaluate import bicubic_same_numbers, evaluate_whole
 from autoenc_cli.model.autoencoder import relu_slope
-from autoenc_cli.training.photos import cached_photos, draw_windows, fixed_windows, pyramid_levels, window_batch
+from autoenc_cli.data.pyramids import cached_photos, pyramid_levels
+from autoenc_cli.data.windows import draw_windows, fixed_windows, window_batch
 from autoenc_cli.training.train import TrainConfig, TrainingInterrupted, train, validate
 from autoenc_cli.model.weights import fingerprint, load_model, provenance, save_weights
 
@@ -115,7 +116,7 @@ def test_whole_picture_eval_matches_encode_decode_and_keeps_a_sixth(tmp_path):
 
 
 def test_quarter_turns_and_channel_orders_are_the_plain_windows_turned_and_reordered(tmp_path):
-    from autoenc_cli.training.photos import PERMUTATIONS
+    from autoenc_cli.data.windows import PERMUTATIONS
     photos = cached_photos(sorted(make_photos(tmp_path / "p", count=3).glob("*.png")), tmp_path / "cache")
     draws = draw_windows(seed=2, epoch=1, pictures=len(photos), count=12)
     plain = window_batch(photos, draws, 0, 12)
@@ -127,7 +128,7 @@ def test_quarter_turns_and_channel_orders_are_the_plain_windows_turned_and_reord
 
 
 def test_resampling_weights_resize_as_antialiased_bicubic():
-    from autoenc_cli.training.photos import SPAN, resampling_weights
+    from autoenc_cli.data.windows import SPAN, resampling_weights
     for side in (64, 65, 90, 127, 128):
         x = torch.rand(1, 3, side, side) * 255
         expected = torch.nn.functional.interpolate(x, size=(64, 64), mode="bicubic", antialias=True, align_corners=False)

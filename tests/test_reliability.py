@@ -432,7 +432,7 @@ def test_written_files_get_the_permissions_of_a_plain_open(tmp_path):
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
 def test_decoding_workers_end_with_a_killed_parent():
     """A SIGKILL of autoenc while it decodes (a torchrun restart, the OOM killer) leaves no pool worker behind."""
-    code = ("import time; from autoenc_cli.training.data import worker_pool; pool = worker_pool(2); list(pool.map(abs, [1, 2, 3]));"
+    code = ("import time; from autoenc_cli.data.reading import worker_pool; pool = worker_pool(2); list(pool.map(abs, [1, 2, 3]));"
             "print(*pool._processes, flush=True); time.sleep(60)")
     parent = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
     workers = [int(p) for p in parent.stdout.readline().split()]

@@ -6,7 +6,8 @@ import torch
 from conftest import make_tiny_imagenet
 
 from autoenc_cli.training.checkpoint import read_log
-from autoenc_cli.training.data import cached_images, split_dataset
+from autoenc_cli.data.cache import cached_images
+from autoenc_cli.data.splits import split_dataset
 from autoenc_cli.model.autoencoder import Autoencoder
 from autoenc_cli.model.autoencoder import swap_relus
 from autoenc_cli.training.train import TrainConfig, TrainingInterrupted, leak_at, lr_at, train, validate

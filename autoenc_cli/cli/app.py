@@ -170,7 +170,7 @@ def encode(
     from autoenc_cli.api import load
     from autoenc_cli.cli.progress import map_with_progress
     from autoenc_cli.codec.latentfile import sidecar_path
-    from autoenc_cli.codec.pictures import image_files
+    from autoenc_cli.data.listing import image_files
     if any(p.is_dir() for p in images):
         images = image_files(images)  # a folder's pictures, as eval and score take them
     check_inputs(images)
@@ -199,7 +199,7 @@ def refine_with_progress(ae, images: list[Path], targets: list[Path], dtype: str
 
 def encode_to_stack(inputs: list[Path], stack: Path, output: Optional[Path], weights: Optional[Path], dtype, resize,
                     max_memory: Optional[float], refine: int = 0) -> None:
-    from autoenc_cli.codec.pictures import image_files
+    from autoenc_cli.data.listing import image_files
     from autoenc_cli.codec.stack import encode_stack, sidecar
     from autoenc_cli.model.weights import fingerprint, resolve_weights
     if output is not None:

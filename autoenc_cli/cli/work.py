@@ -154,7 +154,7 @@ def score(
 ):
     """Rank pictures by reconstruction error (anomalies first): MSE, PSNR, SSIM, worst region; heatmaps; a threshold."""
     import json
-    from autoenc_cli.codec.pictures import image_files
+    from autoenc_cli.data.listing import image_files
     from autoenc_cli.fileio import refuse_inside, write_text_atomic
     from autoenc_cli.measures.score import earlier_heatmaps, score as run_score, to_csv, write_heatmaps
     if exit_code and not reference:

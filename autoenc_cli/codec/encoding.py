@@ -16,7 +16,7 @@ import torch
 from PIL import Image
 
 from autoenc_cli.model.color import from_network, to_network
-from autoenc_cli.codec.pictures import center_square, open_image
+from autoenc_cli.data.reading import center_square, open_image
 from autoenc_cli.errors import AutoencError
 from autoenc_cli.fileio import write_bytes_atomic
 from autoenc_cli.model.hardware import autocast

@@ -110,7 +110,7 @@ def picture_array(picture):
     import numpy as np
     from PIL import Image
 
-    from autoenc_cli.codec.pictures import to_rgb
+    from autoenc_cli.data.reading import to_rgb
     if isinstance(picture, Image.Image):
         check_picture_size(*picture.size, what="a PIL image")
         try:

@@ -22,7 +22,7 @@ import torch
 
 from autoenc_cli.codec.encoding import check_resize, encode_images, encode_picture, pad_to_multiple, read_picture
 from autoenc_cli.codec.budget import check_steps
-from autoenc_cli.codec.pictures import worker_pool
+from autoenc_cli.data.reading import worker_pool
 from autoenc_cli.codec.refine import Refinement, refine as refine_latents
 from autoenc_cli.errors import AutoencError
 from autoenc_cli.fileio import atomic_path, read_regular_text, write_text_atomic

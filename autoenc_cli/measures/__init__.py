@@ -1,7 +1,7 @@
 """Measures of trained weights: eval against bicubic and JPEG (evaluate.py), rate against distortion
 (ratedistortion.py), odd pictures and where they are odd (score.py, heatmap.py), the speed of the machine it runs on (bench.py).
 
-May import: autoenc_cli.training, codec, model, errors, fileio.
+May import: autoenc_cli.training, codec, data, model, errors, fileio.
 """
 
 # Steps of bench's timed `autoenc train` (here, not in bench.py, so that the command line shows it without torch):

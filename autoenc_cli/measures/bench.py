@@ -22,8 +22,8 @@ import torch.nn.functional as F
 
 from autoenc_cli.training.checkpoint import read_log
 from autoenc_cli.codec.encoding import decode_latents, encode_images
-from autoenc_cli.codec.pictures import decode_or_none, load_square
-from autoenc_cli.training.data import split_dataset
+from autoenc_cli.data.reading import decode_or_none, load_square
+from autoenc_cli.data.splits import split_dataset
 from autoenc_cli.errors import AutoencError, counted
 from autoenc_cli.measures import TIMED_STEPS
 from autoenc_cli.model.hardware import cpu_flags, cpu_has_native_bf16, cpuinfo, keep_freed_memory, pick_device, pick_precision
@@ -233,7 +233,7 @@ def cli_wall_time(image: Path, weights: Path, repeats: int = 3) -> dict:
 def data_memory_100k(tmp: Path) -> float:
     """Peak RSS (MB) of a process reading a whole epoch's batches from a 100,000-image cache."""
     code = (
-        "import sys,numpy as np; from autoenc_cli.training.data import ImageRows\n"
+        "import sys,numpy as np; from autoenc_cli.data.cache import ImageRows\n"
         "rows=ImageRows(sys.argv[1]); order=np.random.default_rng(0).permutation(len(rows))\n"
         "for i in range(0,len(order)-63,64): rows[order[i:i+64]]\n"
         "print([l.split()[1] for l in open('/proc/self/status') if l.startswith('VmHWM')][0])"

@@ -17,8 +17,10 @@ import numpy as np
 from PIL import Image
 
 from autoenc_cli.codec.encoding import comparison_grid, reconstruct, reconstruct_picture, save_png
-from autoenc_cli.codec.pictures import find_images, open_image
-from autoenc_cli.training.data import cached_images, check_folder, is_tiny_imagenet, no_images, split_dataset
+from autoenc_cli.data.listing import find_images
+from autoenc_cli.data.reading import open_image
+from autoenc_cli.data.cache import cached_images
+from autoenc_cli.data.splits import check_folder, is_tiny_imagenet, no_images, split_dataset
 from autoenc_cli.errors import AutoencError, counted
 from autoenc_cli.codec.metrics import mse_per_image, picture_scores, psnr_per_image, ssim_per_image
 from autoenc_cli.model.autoencoder import Autoencoder

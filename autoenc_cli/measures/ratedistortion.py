@@ -1,7 +1,7 @@
 """Rate against distortion (`autoenc eval DATA --rd`): what each way of storing a 64x64 picture costs, and gives back.
 
 Pictures are those `autoenc eval` scores, read and centre-cropped to 64x64 the same way (evaluate.eval_files,
-data.cached_images). For each picture:
+data/cache.py's cached_images). For each picture:
 
 - the autoencoder, once per latent dtype (float32, float16, int8 with its 128 per-channel scales), counted as
   `autoenc encode --dtype D` writes it (latentfile.latent_file_bytes: the very bytes save_latent writes):
@@ -30,7 +30,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from autoenc_cli.codec.encoding import decode_latents, encode_images
-from autoenc_cli.training.data import IMAGE_SIZE
+from autoenc_cli.model.autoencoder import IMAGE_SIZE
 from autoenc_cli.measures.evaluate import CHUNK, Scores, decoded_pictures, jpeg_bytes
 from autoenc_cli.fileio import write_bytes_atomic
 from autoenc_cli.codec.latentfile import DTYPES, dequantize, latent_file_bytes, quantize

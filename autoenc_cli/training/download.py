@@ -21,7 +21,7 @@ import urllib.request
 import zipfile
 from pathlib import Path, PurePosixPath
 
-from autoenc_cli.training.data import is_tiny_imagenet
+from autoenc_cli.data.splits import is_tiny_imagenet
 from autoenc_cli.errors import AutoencError
 from autoenc_cli.fileio import ensure_parent, open_regular, regular_file, replace_target
 

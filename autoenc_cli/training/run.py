@@ -19,11 +19,11 @@ from autoenc_cli.model.hardware import keep_freed_memory, pick_device, pick_prec
 from autoenc_cli.model.weights import fingerprint, load_model, resolve_weights
 from autoenc_cli.training.checkpoint import LOG_FILE, STATE_FILE, Log, load_state, prepare_run_folder, read_state
 from autoenc_cli.training.config import DEFAULT_EPOCHS, TrainConfig, resumed_config
-from autoenc_cli.training.data import Split
+from autoenc_cli.data.splits import Split
 from autoenc_cli.training.guard import Guard
 from autoenc_cli.training.optim import adam
 from autoenc_cli.training.processes import free_memory, setup_distributed
-from autoenc_cli.training.sources import Thumbnails, Windows, load_data
+from autoenc_cli.data.sources import Thumbnails, Windows, load_data
 
 SAMPLE_COUNT = 16
 BAR_SECONDS = 0.5  # between log windows the bar's loss and images/s are refreshed this often (the loss waits for a GPU)

@@ -1,9 +1,5 @@
-"""Training on photographs of any size: random 64x64 windows at random scales, as image-compression trainers do.
-
-A folder whose pictures are not all 64x64 is decoded once into a *pyramid cache*: every picture at
-its own size (capped at MAX_STORED_SIDE) and halved again and again (Pillow's LANCZOS) until its
-short side would drop under 64, all levels of all pictures in one flat uint8 `.npy` read through a
-memory map, so memory never grows with the number of windows drawn.
+"""Random 64x64 windows of photographs at random scales, as image-compression trainers train: cut from the pyramid
+cache (pyramids.py).
 
 A window is drawn as (picture, zoom, position, flip): zoom z is log-uniform in [1, z_max], where
 z = 1 is the photo's own resolution and z_max = short side / 64 is the whole picture's short side
@@ -14,104 +10,15 @@ Every draw comes from a generator seeded by (seed, epoch), so a resumed run draw
 """
 
 import math
-import os
 from dataclasses import dataclass, fields
-from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image
 
-from autoenc_cli.codec.pictures import open_image
-
-from autoenc_cli.training.data import decode_all, open_cache, save_cache
+from autoenc_cli.data.pyramids import Photos
 from autoenc_cli.errors import AutoencError
 from autoenc_cli.model.autoencoder import IMAGE_SIZE
-
-MAX_STORED_SIDE = 2048  # longer sides are scaled down once, when cached (a 12 MP photo: 12 MB -> 4 MB per level 0)
-PYRAMID_VERSION = 1  # bump when decoding or the pyramid changes
-
-
-def pyramid_levels(img: Image.Image) -> list[np.ndarray]:
-    """The picture capped at MAX_STORED_SIDE, then halved until its short side would be under 64 pixels."""
-    if max(img.size) > MAX_STORED_SIDE:
-        scale = MAX_STORED_SIDE / max(img.size)
-        img = img.resize((max(1, round(img.width * scale)), max(1, round(img.height * scale))), Image.LANCZOS)
-    levels = [np.asarray(img, dtype=np.uint8)]
-    while min(img.size) // 2 >= IMAGE_SIZE:
-        img = img.resize((img.width // 2, img.height // 2), Image.LANCZOS)
-        levels.append(np.asarray(img, dtype=np.uint8))
-    return levels
-
-
-def _decode_levels(path: Path) -> list[np.ndarray] | None:
-    try:
-        img = open_image(path)
-    except Exception:  # a broken file never stops a whole dataset  # noqa: BLE001
-        return None
-    if min(img.size) < IMAGE_SIZE:  # smaller than one window: upscale its short side to 64 once
-        scale = IMAGE_SIZE / min(img.size)
-        img = img.resize((max(IMAGE_SIZE, round(img.width * scale)), max(IMAGE_SIZE, round(img.height * scale))), Image.BICUBIC)
-    return pyramid_levels(img)
-
-
-@dataclass
-class Photos:
-    """Pyramids of N pictures in one flat uint8 array: index[i] lists picture i's levels as (offset, height, width).
-
-    For cutting windows the same facts are kept as tensors: `pixels` (the flat array seen as P x 3 pixels, on the
-    host or moved to the GPU by to()), `table` (N x L x 3: each level's first pixel, height, width; a picture with
-    fewer levels repeats its last) and `depth` (each picture's level count)."""
-    flat: np.ndarray
-    index: list[list[tuple[int, int, int]]]
-    skipped: int
-
-    def __post_init__(self):
-        self.pixels = self.flat.reshape(-1, 3)
-        deepest = max((len(levels) for levels in self.index), default=1)
-        rows = [[(o // 3, h, w) for o, h, w in levels] + [(levels[-1][0] // 3, *levels[-1][1:])] * (deepest - len(levels))
-                for levels in self.index]
-        self.table = torch.tensor(rows, dtype=torch.long).reshape(len(rows), deepest, 3)
-        self.depth = torch.tensor([len(levels) for levels in self.index], dtype=torch.long)
-        self.resampling = RESAMPLING
-
-    def __len__(self) -> int:
-        return len(self.index)
-
-    def to(self, device: torch.device) -> None:
-        """Keep the pixels on `device` (a GPU), so that windows are cut there."""
-        self.pixels = torch.from_numpy(np.array(self.flat)).to(device).reshape(-1, 3)
-        self.table, self.depth, self.resampling = self.table.to(device), self.depth.to(device), RESAMPLING.to(device)
-
-    def level(self, picture: int, k: int) -> np.ndarray:
-        offset, h, w = self.index[picture][k]
-        return self.flat[offset:offset + h * w * 3].reshape(h, w, 3)
-
-    def max_zoom(self, picture: int) -> float:
-        _, h, w = self.index[picture][0]
-        return min(h, w) / IMAGE_SIZE
-
-
-def cached_photos(files: list[Path], cache_dir=None, progress=None, label: str = "decoding photos") -> Photos:
-    """Decode `files` once into a pyramid cache (in parallel, with a progress callback) and map it."""
-    npy, meta, entry = open_cache(files, cache_dir, f"pyramid v{PYRAMID_VERSION} {MAX_STORED_SIDE}",
-                                  lambda npy, info: Photos(np.load(npy, mmap_mode="r"), info["index"], info["skipped"]))
-    if entry is not None:
-        return entry
-    parts, index, offset = [], [], 0
-    for levels in decode_all(_decode_levels, files, min(len(files) // 16 + 1, os.cpu_count() or 1), progress, label):
-        if levels is not None:
-            index.append([])
-            for a in levels:
-                index[-1].append((offset, a.shape[0], a.shape[1]))
-                parts.append(a.reshape(-1))
-                offset += a.size
-    flat = np.concatenate(parts) if parts else np.zeros(0, np.uint8)
-    if save_cache(npy, meta, flat, {"files": len(files), "skipped": len(files) - len(index), "index": index}):
-        flat = np.load(npy, mmap_mode="r")
-    return Photos(flat, index, len(files) - len(index))
-
 
 PERMUTATIONS = torch.tensor([[0, 1, 2], [0, 2, 1], [1, 0, 2], [1, 2, 0], [2, 0, 1], [2, 1, 0]])
 
@@ -164,6 +71,13 @@ def resampling_weights(side: torch.Tensor) -> torch.Tensor:
 
 
 RESAMPLING = resampling_weights(torch.arange(IMAGE_SIZE, SPAN + 1))  # 65 x 64 x SPAN float32, 2 MB
+RESAMPLING_ON: dict[torch.device, torch.Tensor] = {}  # RESAMPLING copied once to each device that cuts windows
+
+
+def resampling_on(device: torch.device) -> torch.Tensor:
+    if device not in RESAMPLING_ON:
+        RESAMPLING_ON[device] = RESAMPLING.to(device)
+    return RESAMPLING_ON[device]
 
 
 def cut_window(photos: Photos, picture: int, u: list[float], max_zoom: float | None) -> torch.Tensor:
@@ -205,7 +119,7 @@ def cut_windows(photos: Photos, picture: torch.Tensor, u: torch.Tensor, max_zoom
     cols = torch.minimum(left[:, None] + span, w[:, None] - 1)
     index = first[:, None, None] + rows[:, :, None] * w[:, None, None] + cols[:, None, :]
     patch = photos.pixels[index].permute(0, 3, 1, 2).float()  # n x 3 x SPAN x SPAN
-    weights = photos.resampling[side - IMAGE_SIZE][:, None]  # n x 1 x 64 x SPAN
+    weights = resampling_on(device)[side - IMAGE_SIZE][:, None]  # n x 1 x 64 x SPAN
     x = weights @ patch @ weights.transpose(-1, -2)
     return x.round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1)
 

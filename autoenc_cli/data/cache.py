@@ -1,8 +1,6 @@
-"""Datasets: the Tiny ImageNet layout or a folder, its train/validation split, and the uint8 dataset cache.
-
-A dataset is decoded once into an N x 64 x 64 x 3 uint8 `.npy` under the cache directory
-(keyed by the files' paths, sizes and modification times): training
-reads batches from it (ImageRows) and never touches a JPEG again.
+"""The dataset caches: pictures decoded once into uint8 `.npy` files under the cache directory, keyed by the files'
+paths, sizes and modification times. 64x64 pictures go into an N x 64 x 64 x 3 array read a row at a time
+(ImageRows); photographs of other sizes into pyramids (pyramids.py). Training and eval read these, never a JPEG again.
 """
 
 import hashlib
@@ -14,13 +12,12 @@ from pathlib import Path
 
 import numpy as np
 
-from autoenc_cli.codec.pictures import IMAGE_EXTENSIONS, decode_or_none, find_images, image_size, worker_pool
+from autoenc_cli.data.reading import decode_or_none, worker_pool
 from autoenc_cli.errors import AutoencError
 from autoenc_cli.fileio import atomic_path, read_regular_text, regular_file, resolved, write_text_atomic
 from autoenc_cli.model.autoencoder import IMAGE_SIZE
 
 CACHE_VERSION = 1  # bump when decoding or resizing changes
-VAL_FRACTION = 0.05  # of a plain folder, held out for validation
 
 
 def cache_root(cache_dir: str | os.PathLike | None = None) -> Path:
@@ -28,87 +25,6 @@ def cache_root(cache_dir: str | os.PathLike | None = None) -> Path:
         return Path(cache_dir)
     base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
     return Path(base) / "autoenc"
-
-
-def is_tiny_imagenet(root: Path) -> bool:
-    return (root / "train").is_dir() and any((root / "train").glob("*/images"))
-
-
-def held_out(path: Path, root: Path) -> bool:
-    """Deterministic validation membership from a hash of the relative path (stable as files are added)."""
-    digest = hashlib.sha1(os.fsencode(path.relative_to(root))).digest()  # a name's own bytes, UTF-8 or not
-    return int.from_bytes(digest[:4], "big") < VAL_FRACTION * 2**32
-
-
-@dataclass
-class Split:
-    train: list[Path]
-    val: list[Path]
-    layout: str  # "tiny-imagenet" or "folder"
-
-
-def check_folder(root: Path) -> None:
-    """A dataset folder that exists (a missing Tiny ImageNet points to `autoenc download`)."""
-    if not root.exists():
-        hint = ("; download it with `autoenc download` (or add --download to train)"
-                if root.name.startswith("tiny-imagenet") else "")
-        raise AutoencError(f"{root}: no such file or directory{hint}")
-    if root.is_file():
-        raise AutoencError(f"{root}: is a file; give a folder of images or a Tiny ImageNet root")
-
-
-def no_images(root: Path) -> AutoencError:
-    return AutoencError(f"{root}: no images found (looked for {', '.join(sorted(IMAGE_EXTENSIONS))})")
-
-
-def split_dataset(root: str | os.PathLike) -> Split:
-    """Tiny ImageNet root: train/*/images and val/images. Any other folder: a hashed 5% held out."""
-    root = Path(root)
-    check_folder(root)
-    if is_tiny_imagenet(root):
-        train = find_images(*sorted((root / "train").glob("*/images")))
-        val = find_images(root / "val" / "images") if (root / "val" / "images").is_dir() else []
-        if not val:  # a Tiny ImageNet tree without val: hold out part of train
-            val = [p for p in train if held_out(p, root)]
-            train = [p for p in train if not held_out(p, root)]
-        split = Split(train, val, "tiny-imagenet")
-    else:
-        files = find_images(root)
-        val = [p for p in files if held_out(p, root)]
-        train = [p for p in files if not held_out(p, root)]
-        if files and not val:  # tiny folders: keep at least one image out
-            val, train = train[-1:], train[:-1] or train[-1:]
-        split = Split(train, val, "folder")
-    if not split.train:
-        raise no_images(root)
-    return split
-
-
-def class_fraction(files: list[Path], fraction: float, seed: int, layout: str) -> list[Path]:
-    """The same fraction of every class's files (at least one each), chosen deterministically from `seed`.
-
-    A class is train/<wnid> in the Tiny ImageNet layout, a file's parent folder otherwise. Within a class
-    files are ranked by a hash of (seed, file name), so the choice does not depend on listing order.
-    """
-    if fraction >= 1:
-        return files
-    classes: dict[Path, list[Path]] = {}
-    for p in files:
-        classes.setdefault(p.parent.parent if layout == "tiny-imagenet" else p.parent, []).append(p)
-    keep = set()
-    for members in classes.values():
-        ranked = sorted(members, key=lambda p: hashlib.sha1(os.fsencode(f"{seed}/{p.name}")).digest())
-        keep.update(ranked[:max(1, round(fraction * len(members)))])
-    return [p for p in files if p in keep]
-
-
-# ---------------------------------------------------------------- the cache
-
-def all_thumbnails(files: list[Path], sample: int = 256) -> bool:
-    """Whether a folder holds 64x64 pictures (judged from the headers of up to `sample` files, spread over it;
-    unreadable files are counted when decoded)."""
-    sizes = (image_size(p) for p in files[::max(1, len(files) // sample)])
-    return all(size in (None, (IMAGE_SIZE, IMAGE_SIZE)) for size in sizes)
 
 
 def file_key(files: list[Path], kind: str) -> str:

@@ -4,6 +4,9 @@ Data order: each epoch draws one permutation (or set of windows) and one set of 
 seeded by (seed, epoch). Global batch b of an epoch is the slice [b*B*W, (b+1)*B*W) of those draws
 (B per process, W processes), and rank r takes its r-th part: so W processes at batch B see exactly
 the images of one process at batch B*W, and a resumed run sees exactly what the uninterrupted run would have.
+
+`cfg` is training's TrainConfig (training/config.py), read for its data settings only; data/ sits below training and
+never imports it.
 """
 
 import os
@@ -12,11 +15,12 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-from autoenc_cli.model.color import to_network
-from autoenc_cli.training.config import TrainConfig
-from autoenc_cli.training.data import all_thumbnails, cached_images, class_fraction, split_dataset
+from autoenc_cli.data.cache import cached_images
+from autoenc_cli.data.pyramids import Photos, cached_photos
+from autoenc_cli.data.splits import all_thumbnails, class_fraction, split_dataset
+from autoenc_cli.data.windows import WindowDraws, draw_windows, fixed_windows, window_batch
 from autoenc_cli.errors import AutoencError, counted
-from autoenc_cli.training.photos import Photos, WindowDraws, cached_photos, draw_windows, fixed_windows, window_batch
+from autoenc_cli.model.color import to_network
 
 VAL_WINDOWS_PER_PHOTO = 8  # fixed windows cut from each validation photo
 
@@ -65,9 +69,9 @@ class Thumbnails:
 
 
 class Windows:
-    """Photographs of any size: each epoch draws cfg.windows_per_photo random windows from each (photos.py)."""
+    """Photographs of any size: each epoch draws cfg.windows_per_photo random windows from each (windows.py)."""
 
-    def __init__(self, photos: Photos, cfg: TrainConfig):
+    def __init__(self, photos: Photos, cfg):
         self.photos, self.cfg = photos, cfg
 
     def __len__(self) -> int:
@@ -92,7 +96,7 @@ class Windows:
 PHOTO_OPTIONS = ("windows_per_photo", "max_zoom", "rotate", "shuffle_channels")  # read only for photos beyond 64x64
 
 
-def load_data(cfg: TrainConfig, say, progress, named: set[str] = frozenset()):
+def load_data(cfg, say, progress, named: set[str] = frozenset()):
     """(split, training source, validation pixels): thumbnails as they are, or windows of photographs. named: the
     options the user gave; one that only shapes photo windows is refused on 64x64 pictures, before any decoding."""
     split = split_dataset(cfg.data)
@@ -116,7 +120,7 @@ def load_data(cfg: TrainConfig, say, progress, named: set[str] = frozenset()):
     return split, source, val_pixels
 
 
-def load_thumbnails(files, val_files, cfg: TrainConfig, progress):
+def load_thumbnails(files, val_files, cfg, progress):
     train = cached_images(files, cfg.cache_dir, progress, "decoding train images")
     val = cached_images(val_files, cfg.cache_dir, progress, "decoding val images") if val_files else None
     if len(train.pixels) == 0:
@@ -128,7 +132,7 @@ def load_thumbnails(files, val_files, cfg: TrainConfig, progress):
     return Thumbnails(train.pixels), val_pixels, train.skipped + (val.skipped if val else 0)
 
 
-def load_photos(files, val_files, cfg: TrainConfig, progress):
+def load_photos(files, val_files, cfg, progress):
     train = cached_photos(files, cfg.cache_dir, progress, "decoding train photos")
     val = cached_photos(val_files, cfg.cache_dir, progress, "decoding val photos") if val_files else None
     if len(train) == 0:
