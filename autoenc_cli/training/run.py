@@ -22,7 +22,8 @@ from autoenc_cli.training.config import DEFAULT_EPOCHS, TrainConfig, resumed_con
 from autoenc_cli.data.splits import Split
 from autoenc_cli.training.guard import Guard
 from autoenc_cli.training.optim import adam
-from autoenc_cli.training.processes import free_memory, setup_distributed
+from autoenc_cli.data.group import setup_distributed
+from autoenc_cli.training.processes import free_memory
 from autoenc_cli.data.sources import Thumbnails, Windows, load_data
 
 SAMPLE_COUNT = 16
