@@ -13,6 +13,15 @@ class AutoencError(Exception):
         super().__init__(one_line(str(message)), *more)
 
 
+class SharedError(AutoencError):
+    """A refusal every process of a torchrun job raises alike (rank 0 found it and told them): rank 0 says it."""
+
+
+class Interrupted(AutoencError):
+    """Ctrl-C (or SIGTERM) stopped the work after saving what was done; the message says how to continue."""
+    exit_code = 130
+
+
 def one_line(message: str) -> str:
     """A message as one line: a file name may hold a line break or other control characters, shown escaped."""
     return CONTROL.sub(lambda m: repr(m.group())[1:-1], message)

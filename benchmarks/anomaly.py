@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from autoenc_cli.codec.encoding import read_picture, reconstruct_picture, save_png  # noqa: E402
 from autoenc_cli.data.listing import find_images  # noqa: E402
 from autoenc_cli.measures.heatmap import write_heatmap  # noqa: E402
-from autoenc_cli.measures.score import MEASURES, measure_error, score_files, threshold_at  # noqa: E402
+from autoenc_cli.measures.score import MEASURES, measure_error, score_picture, threshold_at  # noqa: E402
 from autoenc_cli.model.weights import load_model, resolve_weights  # noqa: E402
 
 DEFECTS = ("scratch", "blot", "patch")
@@ -109,8 +109,8 @@ def main() -> None:
             path = work / kind / f"{f.stem}.png"
             save_png(with_defect(pictures[f], kind, donor, rng), path)
             made[kind].append(path)
-    ref_scores, _ = score_files(model, reference, label="reference")
-    scores = {kind: score_files(model, paths)[0] for kind, paths in made.items()}
+    ref_scores = [score_picture(model, p)[0] for p in reference]  # in file order: pairs are compared below
+    scores = {kind: [score_picture(model, p)[0] for p in paths] for kind, paths in made.items()}
     report = {"weights": str(resolve_weights(args.weights)), "clean_dir": str(args.clean), "reference": len(ref_scores),
               "test": len(scores["clean"]), "max_side": args.max_side, "donors": str(args.donors) if args.donors else "other test pictures", "percentile": args.percentile, "results": {}}
     for by in MEASURES:

@@ -82,7 +82,7 @@ def test_eval_files_and_worst_grid(tmp_path):
     pixels = np.stack([photo_like(rng) for _ in range(5)])
     model = Autoencoder().eval()
     psnr = psnr_per_image(pixels, reconstruct(model, pixels)).tolist()
-    grid = worst_grid(model, pixels, psnr)
+    grid = worst_grid(model, pixels[np.argsort(psnr, kind="stable")])
     worst = int(np.argmin(psnr))
     left = LABEL_WIDTH + 2  # right of the row names
     assert (grid[2:130, left:left + 128] == pixels[worst].repeat(2, 0).repeat(2, 1)).all()  # worst first, top left

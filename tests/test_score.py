@@ -92,15 +92,18 @@ def test_cli_writes_sorted_csv_heatmaps_and_exit_code(tmp_path):
     (data / "broken.png").write_bytes(b"not a picture")
     heat = tmp_path / "heat"
     result = invoke("score", data, "--reference", normal, "--percentile", 100, "--heatmaps", heat, "--worst", 2, "--exit-code")
-    assert result.exit_code == 3, result.output
+    assert result.exit_code == 1, result.output  # a picture not scored is an error, before any over the threshold
     rows = list(csv.DictReader(io.StringIO(result.stdout)))
     assert [r["rank"] for r in rows] == ["1", "2", "3"] and rows[0]["file"].endswith("defect.png")
     assert [r["over"] for r in rows] == ["yes", "no", "no"]
     assert [float(r["peak"]) for r in rows] == sorted((float(r["peak"]) for r in rows), reverse=True)
-    assert "1 of 3 over the threshold" in result.stderr and "skipped 1 unreadable" in result.stderr
+    assert "1 of 3 over the threshold" in result.stderr and "skipped 1 of 9 pictures, unreadable" in result.stderr
+    assert "broken.png: not an image" in result.stderr
     drawn = sorted(p.name for p in heat.iterdir())
     assert len(drawn) == 2 and drawn[0] == "001_defect.png" and drawn[1].startswith("002_")
     assert Image.open(heat / "001_defect.png").size[0] >= 3 * 96  # original | reconstruction | error
+    (data / "broken.png").unlink()
+    assert invoke("score", data, "--reference", normal, "--percentile", 100, "--exit-code").exit_code == 3
     again = invoke("score", data, "--heatmaps", heat, "--worst", 1, "--json")
     assert again.exit_code == 0 and sorted(p.name for p in heat.iterdir()) == ["001_defect.png"]  # the earlier set replaced
     report = json.loads(again.stdout)

@@ -27,11 +27,12 @@ def test_a_folder_and_a_file_stack_into_one_array_whose_rows_are_the_single_late
     (folder / "broken.png").write_bytes(b"not a picture")
     extra = pictures(tmp_path / "more", 1, seed=1) / "p0.png"
     result = invoke("encode", folder, extra, "--stack", tmp_path / "f.npy", "--dtype", "float16")
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 1, result.output  # the others are stacked; the skipped one is an error at the end
     z = np.load(tmp_path / "f.npy")  # numpy alone
     meta = json.loads((tmp_path / "f.npy.json").read_text())
     assert z.shape == (6, 128, 4, 4) and z.dtype == np.float16 and len(meta["paths"]) == 6
-    assert meta["skipped"] == [str(folder / "broken.png")] and "skipped 1 unreadable" in result.output
+    assert meta["skipped"] == [str(folder / "broken.png")] and "skipped 1 of 7 pictures, unreadable" in result.output
+    assert "broken.png: not an image" in result.output
     single = tmp_path / "one.npy"
     assert invoke("encode", extra, "-o", single).exit_code == 0
     row = meta["paths"].index(str(extra))

@@ -11,8 +11,9 @@ import typer
 from rich.markup import escape
 
 from autoenc_cli import __version__
-from autoenc_cli.cli.common import (DeviceOption, MaxMemoryOption, RefineOption, WeightsOption, app, check_inputs, err, friendly_errors, load_weights,
-                         out, output_option, output_paths, prepare_outputs, progress_bars, weights_note)
+from autoenc_cli.cli.common import (DeviceOption, MaxMemoryOption, RefineOption, WeightsOption, app, check_inputs, err, friendly_errors, job_bar,
+                                    model_on_device, out, output_option, output_paths, prepare_outputs, progress_bars, rank_zero, skipped_error,
+                                    weights_note)
 from autoenc_cli.training.config import (CUDA_BATCH, DEFAULT_BATCH, DEFAULT_EPOCHS, RANGES, RECIPE_BATCH, RECIPES, WARMUP_CAP,
                                          WARMUP_FRACTION, TrainConfig)
 from autoenc_cli.errors import AutoencError, counted
@@ -161,60 +162,73 @@ def encode(
                                                        "(pictures of one size, or --resize); folders are searched for images")] = None,
     precision: CodecPrecisionOption = Precision.fp32,
     refine: RefineOption = 0,
+    device: DeviceOption = "auto",
 ):
     """Encode images into latents: (128, H/16, W/16) .npy, channel first, plus a JSON sidecar with the picture's size."""
     if stack is not None:
         if precision != Precision.fp32:
             raise AutoencError("--precision: --stack encodes in fp32 only")
-        return encode_to_stack(images, stack, output, weights, dtype, resize, max_memory, refine)
+        return encode_to_stack(images, stack, output, weights, dtype, resize, max_memory, refine, device)
     from autoenc_cli.api import load
-    from autoenc_cli.cli.progress import map_with_progress
     from autoenc_cli.codec.latentfile import sidecar_path
     from autoenc_cli.data.listing import image_files
-    if any(p.is_dir() for p in images):
-        images = image_files(images)  # a folder's pictures, as eval and score take them
-    check_inputs(images)
-    targets = output_paths(images, output, ".npy")
-    prepare_outputs(images, targets + [sidecar_path(t) for t in targets])  # every output checked before any work
-    ae = load(weights, max_memory=max_memory, precision=precision.value)  # the Python API's path: the same bytes
-    if refine:
-        results = refine_with_progress(ae, images, targets, dtype.value, resize, refine)
-    else:
-        results = map_with_progress(zip(images, targets), lambda it: ae.encode_file(*it, dtype.value, resize), "encoding", err)
-    for (src, dst), (shape, (w, h)) in zip(zip(images, targets), results):
-        out.print(f"{escape(str(src))} {w}x{h} -> {escape(str(dst))} {tuple(shape)} {dtype.value}")
+    check_inputs([p for p in images if not p.is_dir()])  # a folder's unreadable pictures are skipped, not refused
+    pictures = image_files(images) if any(p.is_dir() for p in images) else images
+    if len(pictures) > 1:
+        return encode_many(pictures, output, weights, dtype, resize, max_memory, precision, refine, device)
+    targets = output_paths(pictures, output, ".npy")
+    prepare_outputs(pictures, targets + [sidecar_path(t) for t in targets])  # every output checked before any work
+    if not rank_zero():
+        return  # one picture: one process does it
+    ae = load(weights, device, max_memory=max_memory, precision=precision.value)  # the Python API's path: the same bytes
+    with progress_bars() as progress:
+        bar = (lambda done, total: progress(done, total, f"refining {escape(pictures[0].name)}")) if refine else None
+        shape, (w, h) = ae.encode_file(pictures[0], targets[0], dtype.value, resize, refine, bar)
+    out.print(f"{escape(str(pictures[0]))} {w}x{h} -> {escape(str(targets[0]))} {tuple(shape)} {dtype.value}")
     err.print(weights_note(weights, ae.metadata))
 
 
-def refine_with_progress(ae, images: list[Path], targets: list[Path], dtype: str, resize: Optional[int], steps: int):
-    """encode_file with `steps` of refinement for each picture, under one bar of all their steps."""
-    results = []
-    with progress_bars() as progress:
-        for i, (src, dst) in enumerate(zip(images, targets)):
-            label = f"refining {escape(src.name)}" if len(images) == 1 else f"refining {len(images)} pictures"
-            results.append(ae.encode_file(src, dst, dtype, resize, steps,
-                                          lambda done, total: progress(i * total + done, len(images) * total, label)))
-    return results
+def encode_many(pictures: list[Path], output: Optional[Path], weights: Optional[Path], dtype, resize, max_memory,
+                precision, refine: int, device: str) -> None:
+    """Several pictures (or folders) into latents, one file each, as one job: shared among torchrun's processes,
+    continued when run again after a kill (codec/collection.py)."""
+    from autoenc_cli.api import load
+    from autoenc_cli.codec.collection import JOB_FOLDER, encode_files
+    from autoenc_cli.codec.latentfile import sidecar_path
+    unfinished = (output if output is not None else Path(".")) / JOB_FOLDER
+    targets = output_paths(pictures, output, ".npy", allow_existing=unfinished.is_dir())  # its own outputs, a job's
+    prepare_outputs(pictures, targets + [sidecar_path(t) for t in targets])
+    ae = load(weights, device, max_memory=max_memory, precision=precision.value)
+    with job_bar(f"refining ({refine} steps each)" if refine else "encoding") as progress:
+        result = encode_files(ae, pictures, targets, dtype.value, resize, refine, progress, err.print)
+    if result is None:
+        return  # another process of the job: rank 0 reports it
+    for w in result.written:
+        out.print(f"{escape(str(w.picture))} {w.size[0]}x{w.size[1]} -> {escape(str(w.latent))} {w.shape} {dtype.value}")
+    err.print(weights_note(weights, ae.metadata))
+    if result.skipped:
+        raise skipped_error(result.skipped, len(pictures))
 
 
 def encode_to_stack(inputs: list[Path], stack: Path, output: Optional[Path], weights: Optional[Path], dtype, resize,
-                    max_memory: Optional[float], refine: int = 0) -> None:
-    from autoenc_cli.data.listing import image_files
+                    max_memory: Optional[float], refine: int = 0, device: str = "auto") -> None:
     from autoenc_cli.codec.stack import encode_stack, sidecar
+    from autoenc_cli.data.listing import image_files
     from autoenc_cli.model.weights import fingerprint, resolve_weights
     if output is not None:
         raise AutoencError("--stack FILE and -o: give one of them")
     files = image_files(inputs)
     prepare_outputs(files, [stack, sidecar(stack)])
-    model, meta = load_weights(weights)
-    with progress_bars() as progress:
-        result = encode_stack(model, files, stack, resize, dtype.value, fingerprint(resolve_weights(weights)),
-                              lambda done, total: progress(done, total, "refining" if refine else "encoding"),
-                              max_memory_mb=max_memory, refine=refine)
-    if result.skipped:
-        err.print(f"[yellow]warning:[/] skipped {counted(len(result.skipped), 'unreadable image file')}; listed in {escape(str(sidecar(stack)))}")
+    model, meta = model_on_device(weights, device)
+    with job_bar(f"refining ({refine} steps each)" if refine else "encoding") as progress:
+        result = encode_stack(model, files, stack, resize, dtype.value, fingerprint(resolve_weights(weights)), progress,
+                              max_memory_mb=max_memory, refine=refine, say=err.print)
+    if result is None:
+        return  # another process of the job: rank 0 reports it
     out.print(f"{counted(len(result.paths), 'picture')} -> {escape(str(stack))} {result.shape} {dtype.value}; paths in {escape(str(sidecar(stack)))}")
     err.print(weights_note(weights, meta))
+    if result.skipped:
+        raise skipped_error(result.skipped, len(files), sidecar(stack))
 
 
 @app.command()

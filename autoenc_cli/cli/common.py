@@ -21,7 +21,7 @@ except ImportError:
 
 from autoenc_cli.codec.budget import DEFAULT_MAX_MEMORY_MB, MAX_REFINE_STEPS, MIN_MAX_MEMORY_MB
 from autoenc_cli.codec.inputs import check_inputs, check_max_memory, prepare_outputs  # noqa: F401 (the commands' gate)
-from autoenc_cli.errors import AutoencError, one_line
+from autoenc_cli.errors import AutoencError, Interrupted, SharedError, counted, one_line
 from autoenc_cli.fileio import refuse_inside, regular_file
 from autoenc_cli.cli.terminal import QuietWhenClosed, named_shell_completion
 
@@ -139,8 +139,12 @@ def friendly_errors(fn):
                 colour = "yellow" if isinstance(e, TrainingInterrupted) else "red"
                 err.print(f"[{colour}]{'error: ' if colour == 'red' else ''}{escape(one_line(str(e)))}[/]")
             raise typer.Exit(e.exit_code) from None
+        except Interrupted as e:
+            err.print(f"[yellow]{escape(one_line(str(e)))}[/]")
+            raise typer.Exit(e.exit_code) from None
         except AutoencError as e:
-            err.print(f"[red]error:[/] {escape(one_line(str(e)))}")
+            if not isinstance(e, SharedError) or os.environ.get("RANK", "0") == "0":  # under torchrun, rank 0 says it
+                err.print(f"[red]error:[/] {escape(one_line(str(e)))}")
             raise typer.Exit(1) from None
         except OSError as e:  # what no check foresaw about a file (a name too long for this system, ...): still one line
             where = f"{os.fsdecode(e.filename)}: " if e.filename is not None else ""
@@ -185,15 +189,17 @@ def print_json(value) -> None:
     out.file.write(json.dumps(value) + "\n")
 
 
-def output_paths(inputs: list[Path], output: Optional[Path], suffix: str, default_suffix: str | None = None) -> list[Path]:
+def output_paths(inputs: list[Path], output: Optional[Path], suffix: str, default_suffix: str | None = None,
+                 allow_existing: bool = False) -> list[Path]:
     """One input and -o FILE: that file. Several inputs, or -o an existing folder or ending in '/': DIR/<stem><suffix>.
 
-    No -o: ./<stem><default_suffix>, and never over an existing file (the user did not name it: it may be theirs)."""
+    No -o: ./<stem><default_suffix>, and never over an existing file (the user did not name it: it may be theirs),
+    unless allow_existing: an unfinished job wrote them (its own check refuses any other job)."""
     if output is None:
         distinct_stems(inputs, "the current folder")
         targets = [Path(p.stem + (default_suffix or suffix)) for p in inputs]
         for t in targets:
-            if t.exists() or t.is_symlink():
+            if (t.exists() or t.is_symlink()) and not allow_existing:
                 raise AutoencError(f"{t}: exists; not replacing a file you did not name (give -o {t} to replace it, or another -o)")
         return targets
     as_dir = len(inputs) > 1 or output.is_dir() or str(output).endswith(("/", "\\"))
@@ -236,6 +242,34 @@ def progress_bars():
         yield bars.cache_progress
     finally:
         bars.stop()
+
+
+@contextlib.contextmanager
+def job_bar(label: str):
+    """Yield progress(done, total) for a job over a collection: one bar, on rank 0 under torchrun (the other
+    processes draw none and print nothing: rank 0 reports the whole job)."""
+    from autoenc_cli.cli.progress import JobProgress
+    if not rank_zero():
+        yield None
+        return
+    with JobProgress(label, err) as bar:
+        yield bar
+
+
+def rank_zero() -> bool:
+    return os.environ.get("RANK", "0") == "0"
+
+
+SKIPPED_SHOWN = 3  # unreadable pictures named in the final error; the rest are counted
+
+
+def skipped_error(skipped: list, total: int, listed_in: Path | None = None) -> AutoencError:
+    """The error a command over a folder ends with when it skipped pictures it could not read (it did all the
+    others): one line naming the first few and why, and where all of them are listed."""
+    reasons = "; ".join(why for _, why in skipped[:SKIPPED_SHOWN])
+    more = f"; and {counted(len(skipped) - SKIPPED_SHOWN, 'more')}" if len(skipped) > SKIPPED_SHOWN else ""
+    listed = f" (all listed in {listed_in})" if listed_in is not None else ""
+    return AutoencError(f"skipped {len(skipped):,} of {counted(total, 'picture')}, unreadable{listed}: {reasons}{more}")
 
 
 def outside_data(output: Path, data: Path, option: str) -> None:

@@ -7,13 +7,14 @@ from typing import Annotated, Optional
 import typer
 from rich.markup import escape
 
-from autoenc_cli.cli.common import (DeviceOption, MaxMemoryOption, RefineOption, WeightsOption, app, err, finite, friendly_errors, model_on_device, out,
-                                    output_option, output_paths, outside_data, prepare_outputs, print_json, progress_bars, weights_note)
+from autoenc_cli.cli.common import (DeviceOption, MaxMemoryOption, RefineOption, WeightsOption, app, err, finite, friendly_errors, job_bar, model_on_device, out,
+                                    output_option, output_paths, outside_data, prepare_outputs, print_json, progress_bars, skipped_error,
+                                    weights_note)
 from autoenc_cli.errors import AutoencError, counted
 
 
 EVAL_READS = {  # the options that not every mode of eval reads, and the modes that read them
-    "--worst-png": ("64x64",), "--cache-dir": ("64x64", "rd"), "--max-memory": ("whole",), "--rd-png": ("rd",),
+    "--worst-png": ("64x64",), "--cache-dir": ("64x64", "whole", "rd"), "--max-memory": ("whole",), "--rd-png": ("rd",),
     "--refine": ("64x64", "whole"),
 }
 PURPOSE = {"--worst-png": "draws the 64x64 evaluation's worst reconstructions", "--max-memory": "bounds --whole's work on one picture",
@@ -42,7 +43,8 @@ def evaluate(
     limit: Annotated[Optional[int], typer.Option(help="only the first N image files (sorted by path)")] = None,
     worst_png: Annotated[Optional[Path], typer.Option(help="also draw the 16 worst reconstructions (originals above them) into this PNG (none is written unless you name one)")] = None,
     device: DeviceOption = "auto",
-    cache_dir: Annotated[Optional[Path], typer.Option(help="dataset cache (default $XDG_CACHE_HOME/autoenc)")] = None,
+    cache_dir: Annotated[Optional[Path], typer.Option(help="where an unfinished evaluation is kept until it is run again, and --rd's "
+                                                           "decoded pictures (default $XDG_CACHE_HOME/autoenc)")] = None,
     whole: Annotated[bool, typer.Option("--whole", help="score each picture at its own size (encoded and decoded as encode and decode do), against bicubic at 1/6 of the numbers")] = False,
     max_memory: MaxMemoryOption = None,
     rd: Annotated[bool, typer.Option("--rd", help="rate against distortion instead: bytes, bits per pixel, PSNR and SSIM of each latent dtype (as stored, zlib -9, lzma -9) and of JPEG and WebP at qualities 5-95 (no --worst-png)")] = False,
@@ -50,8 +52,7 @@ def evaluate(
     refine: RefineOption = 0,
 ):
     """Score reconstructions (PSNR, SSIM, MSE on 8-bit pixels) against bicubic and JPEG at the same 2,048 numbers."""
-    from rich.table import Table
-    from autoenc_cli.measures.evaluate import BICUBIC_SIDE, JPEG_BUDGET, evaluate as run_eval
+    from autoenc_cli.measures.evaluate import evaluate as run_eval
     if rd and whole:
         raise AutoencError("--rd measures 64x64 pictures; it does not combine with --whole")
     refuse_unused("rd" if rd else "whole" if whole else "64x64",
@@ -61,18 +62,25 @@ def evaluate(
         from autoenc_cli.cli.rd import evaluate_rate_distortion
         return evaluate_rate_distortion(data, weights, as_json, limit, device, cache_dir, rd_png)
     if whole:
-        return evaluate_whole_pictures(data, weights, as_json, limit, device, max_memory, refine)
+        return evaluate_whole_pictures(data, weights, as_json, limit, device, max_memory, refine, cache_dir)
     if worst_png is not None:
         outside_data(worst_png, data, "a --worst-png")
     model, meta = model_on_device(weights, device)
-    with progress_bars() as progress:
-        result = run_eval(data, model, limit, worst_png, cache_dir, progress, refine)
-    if result.skipped:
-        err.print(f"[yellow]warning:[/] skipped {counted(result.skipped, 'unreadable image file')} in {escape(str(data))}")
+    with job_bar(refining_label(refine) or "evaluating") as progress:
+        result = run_eval(data, model, limit, worst_png, cache_dir, progress, refine, weights_fingerprint(weights), err.print)
+    if result is None:
+        return  # another process of the job: rank 0 reports it
     err.print(weights_note(weights, meta))
     if worst_png is not None:
         err.print(f"worst reconstructions: {escape(str(worst_png))}")
-    summary = result.to_json()
+    print_summary(result.to_json(), as_json, data)
+    if result.unreadable:
+        raise skipped_error(result.unreadable, result.images + result.skipped)
+
+
+def print_summary(summary: dict, as_json: bool, data: Path) -> None:
+    from rich.table import Table
+    from autoenc_cli.measures.evaluate import BICUBIC_SIDE, JPEG_BUDGET
     if as_json:
         print_json(summary)
         return
@@ -90,16 +98,22 @@ def evaluate(
 
 
 def evaluate_whole_pictures(data: Path, weights: Optional[Path], as_json: bool, limit: Optional[int], device: str,
-                            max_memory: Optional[float], refine: int) -> None:
-    from rich.table import Table
+                            max_memory: Optional[float], refine: int, cache_dir: Optional[Path] = None) -> None:
     from autoenc_cli.measures.evaluate import evaluate_whole
     model, meta = model_on_device(weights, device)
-    with progress_bars() as progress:
-        result = evaluate_whole(data, model, limit, progress, max_memory, refine)
-    if result.skipped:
-        err.print(f"[yellow]warning:[/] skipped {counted(result.skipped, 'unreadable or tiny image file')} in {escape(str(data))}")
+    with job_bar(refining_label(refine) or "evaluating whole pictures") as progress:
+        result = evaluate_whole(data, model, limit, progress, max_memory, refine, cache_dir, weights_fingerprint(weights),
+                                err.print)
+    if result is None:
+        return  # another process of the job: rank 0 reports it
     err.print(weights_note(weights, meta))
-    summary = result.to_json()
+    print_whole_summary(result.to_json(), as_json, data)
+    if result.unreadable:
+        raise skipped_error(result.unreadable, len(result.files) + result.skipped)
+
+
+def print_whole_summary(summary: dict, as_json: bool, data: Path) -> None:
+    from rich.table import Table
     if as_json:
         print_json(summary)
         return
@@ -112,6 +126,15 @@ def evaluate_whole_pictures(data: Path, weights: Optional[Path], as_json: bool, 
     for name, s, note in (("model", summary, "latent: 1/6" + refined_note(summary["refine"])), ("bicubic", summary["baselines"]["bicubic"], "each side x 1/sqrt(6)")):
         table.add_row(name, f"{s['psnr']:.2f}", f"{s['ssim']:.4f}", f"{s['mse']:.1f}", note)
     out.print(table)
+
+
+def refining_label(steps: int) -> str:
+    return f"refining ({steps} steps each)" if steps else ""
+
+
+def weights_fingerprint(weights: Optional[Path]) -> dict:
+    from autoenc_cli.model.weights import fingerprint, resolve_weights
+    return fingerprint(resolve_weights(weights))
 
 
 def refined_note(steps: int) -> str:
@@ -171,8 +194,13 @@ def score(
             refuse_inside(heatmaps, folder, "a --heatmaps folder")
         earlier_heatmaps(heatmaps)  # a folder that holds the user's files is refused before the scoring, not after
     model, meta = model_on_device(weights, device)
+    job_folder = output.with_name(f".{output.name}.job") if output else None  # else under the cache folder
+    with job_bar("scoring") as progress:
+        result = run_score(model, files, by.value, refs, percentile, max_memory, progress, weights_fingerprint(weights),
+                           job_folder, err.print)
+    if result is None:
+        return  # another process of the job: rank 0 reports it
     with progress_bars() as progress:
-        result = run_score(model, files, by.value, refs, percentile, max_memory, progress)
         drawn = write_heatmaps(model, result, heatmaps, worst, max_memory, progress) if heatmaps else []
     text = json.dumps(result.to_json()) + "\n" if as_json else to_csv(result)
     if output:
@@ -180,8 +208,6 @@ def score(
     else:
         out.file.write(text)
         out.file.flush()  # a full disk fails here, before the summary says all went well
-    if result.skipped:
-        err.print(f"[yellow]warning:[/] skipped {counted(len(result.skipped), 'unreadable or tiny image file')}, e.g. {escape(result.skipped[0])}")
     top = result.scores[0]
     err.print(f"scored {counted(len(result.scores), 'picture')} by {by.value}; worst: {escape(top.file)} (PSNR {top.psnr:.2f} dB, "
               f"worst region MSE {top.peak:.0f})" + (f"; heatmaps of the worst {len(drawn)} in {escape(str(heatmaps))}" if drawn else ""))
@@ -189,6 +215,8 @@ def score(
         err.print(f"{result.over_count} of {len(result.scores)} over the threshold {result.threshold:.4g} "
                   f"(the {percentile:g}th percentile of {by.value} over {counted(result.reference_count, 'reference picture')})")
     err.print(weights_note(weights, meta))
+    if result.unreadable:  # an error (1) before --exit-code's 3: a picture that was not scored may be the odd one
+        raise skipped_error(result.unreadable, len(files) + len(refs or []))
     if exit_code and result.over_count:
         raise typer.Exit(OVER_THRESHOLD_EXIT)
 

@@ -7,9 +7,10 @@ and json alone:
     z = numpy.load("features.npy")                       # (N, 128, 4, 4) for --resize 64
     paths = json.load(open("features.npy.json"))["paths"]
 
-Pictures are decoded in parallel a batch at a time and encoded a batch per forward pass; the array is written
-through a memory map into a temporary file renamed into place at the end, so memory stays the size of a batch
-and a killed run leaves no half-written FILE.npy.
+The pictures go through the encoder a batch per forward pass, as a job (data/jobs.py): under torchrun the batches
+are shared among the processes, and a killed run continues where it stopped. The batches are the same whatever the
+number of processes, so the array is the same bytes. FILE.npy and its sidecar appear together when every batch is
+done, written through a memory map (memory stays the size of a batch), never half-written.
 """
 
 import json
@@ -20,36 +21,44 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from autoenc_cli.codec.encoding import check_resize, encode_images, encode_picture, pad_to_multiple, read_picture
 from autoenc_cli.codec.budget import check_steps
-from autoenc_cli.data.reading import worker_pool
+from autoenc_cli.codec.encoding import check_resize, encode_images, encode_picture, pad_to_multiple, read_picture
 from autoenc_cli.codec.refine import Refinement, refine as refine_latents
-from autoenc_cli.errors import AutoencError
-from autoenc_cli.fileio import atomic_path, read_regular_text, write_text_atomic
-from autoenc_cli.model.autoencoder import DOWNSCALE
 from autoenc_cli.codec.tiles import plan
+from autoenc_cli.data.jobs import job_identity, run_job, start_job
+from autoenc_cli.data.reading import image_size, worker_pool
+from autoenc_cli.errors import AutoencError, counted
+from autoenc_cli.fileio import atomic_paths, read_regular_text
+from autoenc_cli.model.autoencoder import DOWNSCALE
 
 FORMAT = "autoenc-stack"
 BATCH_PIXELS = 2**22  # at most, pixels per forward pass (1,024 pictures of 64x64), within --max-memory
 DTYPES = ("float32", "float16")
+JOB_BATCHES = 16  # a one-pass stack is cut into at least this many batches (when it has the pictures), for processes to share
 
 
 @dataclass
 class Stacked:
     paths: list[Path]
-    skipped: list[Path]
+    skipped: list[tuple[Path, str]]  # (file, why)
     shape: tuple[int, ...]
 
 
-def read_or_none(job: tuple[Path, int | None]) -> np.ndarray | None:
+def read_or_why(job: tuple[Path, int | None]) -> tuple[np.ndarray | None, str]:
+    """A picture, or None and the one-line reason it cannot be read."""
     try:
-        return read_picture(*job)
-    except AutoencError:
-        return None
+        return read_picture(*job), ""
+    except AutoencError as e:
+        return None, str(e)
 
 
 def sidecar(target: Path) -> Path:
     return target.with_name(target.name + ".json")
+
+
+def job_folder(target: Path) -> Path:
+    """Where an unfinished stack keeps its batches: a hidden folder beside it."""
+    return target.with_name(f".{target.name}.job")
 
 
 def read_stack_sidecar(target: Path) -> dict | None:
@@ -65,55 +74,94 @@ def read_stack_sidecar(target: Path) -> dict | None:
     return meta if isinstance(meta, dict) and meta.get("format") == FORMAT else None
 
 
+def shown_size(path: Path, resize: int | None) -> tuple[int, int] | None:
+    """(rows, columns) a picture is encoded at, from its header; None when the header cannot be read."""
+    if resize:
+        return (resize, resize) if image_size(path) else None
+    size = image_size(path)
+    return (size[1], size[0]) if size else None
+
+
 def encode_stack(model, files: list[Path], target: Path, resize: int | None, dtype: str = "float32",
                  weights: dict | None = None, progress=None, workers: int | None = None, max_memory_mb: float | None = None,
-                 refine: int = 0) -> Stacked:
+                 refine: int = 0, say=None) -> Stacked | None:
     """Encode `files` (pictures of one size, or any with resize) into one array at `target`, and its sidecar;
-    refine: steps of refinement of each latent (refine.py), recorded in the sidecar."""
+    refine: steps of refinement of each latent (refine.py), recorded in the sidecar. Under torchrun every process
+    calls it and takes its share; rank 0 writes the array and returns what it holds, the others return None."""
     if dtype not in DTYPES:
         raise AutoencError(f"--dtype {dtype}: --stack stores {' or '.join(DTYPES)} (int8 scales are per latent)")
-    check_resize(resize)  # before read_or_none, which would take a bad --resize for unreadable files
+    check_resize(resize)
     refine = check_steps(refine)
-    workers = workers or min(os.cpu_count() or 1, 8)
-    first = next(((p, a) for p in files if (a := read_or_none((p, resize))) is not None), None)
+    sizes = [shown_size(p, resize) for p in files]
+    first = next((i for i, s in enumerate(sizes) if s), None)
     if first is None:
-        raise AutoencError(f"none of the {len(files)} image files could be read")
-    size = first[1].shape[:2]
+        raise AutoencError(f"none of the {counted(len(files), 'image file')} could be read")
+    size = sizes[first]
+    other = next((i for i, s in enumerate(sizes) if s and s != size), None)
+    if other is not None:
+        raise one_size_error(files[other], sizes[other], files[first], size)
     per_batch = pictures_per_pass(model, size, max_memory_mb)
-    shape = (len(files), model.latent_channels, -(-size[0] // DOWNSCALE), -(-size[1] // DOWNSCALE))
+    options = {"--dtype": dtype, "--resize": resize, "--refine": refine, "--max-memory": max_memory_mb}
+    job = start_job(job_folder(target), job_identity("encode --stack", files, weights, options),
+                    lambda processes: job_batches(len(files), per_batch, refine, processes), [1] * len(files), say)
+    workers = workers or max(1, min((os.cpu_count() or 1) // job.world, 8))
+    with worker_pool(workers) as pool:
+        def do_batch(items: list[int], within):
+            read = list(pool.map(read_or_why, [(files[i], resize) for i in items], chunksize=max(1, len(items) // workers)))
+            good = [i for i, (a, _) in zip(items, read) if a is not None]
+            for i, (a, _) in zip(items, read):
+                if a is not None and a.shape[:2] != size:  # the header said otherwise (a damaged or odd file)
+                    raise one_size_error(files[i], a.shape[:2], files[first], size)
+            steps = (lambda d, t: within(d / t)) if refine else None
+            latents = encode_rows(model, [a for a, _ in read if a is not None], per_batch, max_memory_mb, refine, steps) \
+                if good else np.zeros((0,), np.float32)
+            skipped = [[i, why] for i, (a, why) in zip(items, read) if a is None]
+            return {"good": good, "skipped": skipped}, {"latents": latents.astype(dtype)}
+        run_job(job, do_batch, progress)
+    if job.rank != 0:
+        return None
+    with atomic_paths(target, sidecar(target)) as (array_tmp, sidecar_tmp):  # the pair appears together
+        result = write_rows(job, files, array_tmp, size, model.latent_channels, dtype)
+        meta = {"format": FORMAT, "version": 1, "shape": list(result.shape), "dtype": dtype, "resize": resize,
+                "weights": weights, "paths": [str(p) for p in result.paths], "skipped": [str(p) for p, _ in result.skipped]}
+        if refine:
+            meta["refine"] = Refinement(refine).to_json()
+        sidecar_tmp.write_bytes((json.dumps(meta, indent=1) + "\n").encode("utf-8", "surrogateescape"))
+    job.close()
+    return result
+
+
+def job_batches(count: int, per_pass: int, refine: int, processes: int) -> list[list[int]]:
+    """Consecutive pictures in batches of at most per_pass. One pass: the batches never depend on the number of
+    processes (so the array is the same bytes however many share it), and at least JOB_BATCHES of them where there
+    are pictures enough, for up to that many processes. Refinement: two batches per process (a batch of 10 64x64
+    crops refines several times faster per picture than 10 batches of one on a CPU: larger batches, fewer of them),
+    so the latents depend on the processes within float rounding (tests/test_jobs.py says how close)."""
+    split = 2 * processes if refine else JOB_BATCHES
+    size = max(1, min(per_pass, -(-count // split)))
+    return [list(range(start, min(start + size, count))) for start in range(0, count, size)]
+
+
+def one_size_error(path: Path, shape: tuple[int, int], first: Path, size: tuple[int, int]) -> AutoencError:
+    return AutoencError(f"{path}: is {shape[1]}x{shape[0]}, the stack's pictures are {size[1]}x{size[0]} "
+                        f"({first.name}); give --resize N to make them one size")
+
+
+def write_rows(job, files: list[Path], path: Path, size: tuple[int, int], channels: int, dtype: str) -> Stacked:
+    """Rank 0, every batch done: the parts' latents in file order into a .npy at `path`, through a memory map."""
+    rows = sum(len(part.record["good"]) for part in job.parts(arrays=False))
+    shape = (rows, channels, -(-size[0] // DOWNSCALE), -(-size[1] // DOWNSCALE))
     done, skipped = [], []
-    with atomic_path(target) as tmp, worker_pool(workers) as pool:
-        array = np.lib.format.open_memmap(tmp, mode="w+", dtype=dtype, shape=shape)
-        for start in range(0, len(files), per_batch):
-            chunk = files[start:start + per_batch]
-            pictures = list(pool.map(read_or_none, [(p, resize) for p in chunk], chunksize=max(1, len(chunk) // workers)))
-            good = [(p, a) for p, a in zip(chunk, pictures) if a is not None]
-            skipped += [p for p, a in zip(chunk, pictures) if a is None]
-            for p, a in good:
-                if a.shape[:2] != size:
-                    raise AutoencError(f"{p}: is {a.shape[1]}x{a.shape[0]}, the stack's pictures are {size[1]}x{size[0]} "
-                                       f"({first[0].name}); give --resize N to make them one size")
-            if good:
-                steps = None if progress is None or not refine else \
-                    (lambda d, t, start=start, n=len(chunk): progress(start + n * d / t, len(files)))
-                array[len(done):len(done) + len(good)] = encode_rows(model, [a for _, a in good], per_batch, max_memory_mb,
-                                                                     refine, steps)
-                done += [p for p, _ in good]
-            if progress is not None:
-                progress(start + len(chunk), len(files))
-        array.flush()
-        del array
-        if skipped:  # fewer rows than files: the header says how many
-            rows = tmp.with_name(tmp.name + ".rows.tmp")
-            with open(rows, "wb") as f:
-                np.save(f, np.load(tmp, mmap_mode="r")[:len(done)])
-            os.replace(rows, tmp)
-    meta = {"format": FORMAT, "version": 1, "shape": [len(done), *shape[1:]], "dtype": dtype, "resize": resize,
-            "weights": weights, "paths": [str(p) for p in done], "skipped": [str(p) for p in skipped]}
-    if refine:
-        meta["refine"] = Refinement(refine).to_json()
-    write_text_atomic(sidecar(target), json.dumps(meta, indent=1) + "\n")
-    return Stacked(done, skipped, (len(done), *shape[1:]))
+    array = np.lib.format.open_memmap(path, mode="w+", dtype=dtype, shape=shape)
+    for part in job.parts():
+        good = part.record["good"]
+        if good:
+            array[len(done):len(done) + len(good)] = part.arrays["latents"]
+        done += [files[i] for i in good]
+        skipped += [(files[i], why) for i, why in part.record["skipped"]]
+    array.flush()
+    del array
+    return Stacked(done, skipped, shape)
 
 
 def pictures_per_pass(model, size: tuple[int, int], max_memory_mb: float | None = None) -> int:
@@ -127,15 +175,21 @@ def pictures_per_pass(model, size: tuple[int, int], max_memory_mb: float | None 
 
 
 def encode_rows(model, pictures: list[np.ndarray], per_batch: int, max_memory_mb: float | None = None,
-                refine: int = 0, progress=None) -> np.ndarray:
+                refine: int = 0, progress=None, precision: str = "fp32") -> np.ndarray:
     """Latents of same-size pictures: all in one pass when several fit, else one at a time in tiles; each
     refined `refine` steps (the pictures of a pass refined together)."""
     if per_batch == 1:
-        return np.stack([encode_picture(model, a, max_memory_mb, refine=refine) for a in pictures])
+        return np.stack([encode_picture(model, a, max_memory_mb, precision, refine, one_of(progress, k, len(pictures)))
+                         for k, a in enumerate(pictures)])
     padded = np.stack([pad_to_multiple(a) for a in pictures])
-    latents = encode_images(model, padded)
+    latents = encode_images(model, padded, precision)
     if not refine:
         return latents
     size = (pictures[0].shape[1], pictures[0].shape[0])
     return refine_latents(model, torch.from_numpy(padded).permute(0, 3, 1, 2), torch.from_numpy(latents), refine, size,
-                          max_memory_mb, progress=progress).numpy()
+                          max_memory_mb, precision, progress=progress).numpy()
+
+
+def one_of(progress, k: int, count: int):
+    """progress(done, total) of the work on picture k of `count` -> the same for all of them; None stays None."""
+    return None if progress is None else (lambda done, total: progress(k * total + done, count * total))

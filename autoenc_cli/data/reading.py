@@ -19,6 +19,7 @@ from autoenc_cli.model.autoencoder import IMAGE_SIZE
 
 MAX_IMAGE_PIXELS = 64_000_000  # larger pictures are refused: a decompression bomb's header, or far past any memory
 Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS
+EXIF_ORIENTATION = 0x0112  # values 5 to 8 turn the picture a quarter: its sides swap
 
 # ---------------------------------------------------------------- decoding one image
 
@@ -58,12 +59,14 @@ def open_image(path: str | os.PathLike) -> Image.Image:
 
 
 def image_size(path: str | os.PathLike) -> tuple[int, int] | None:
-    """(width, height) from a picture's header, or None when it cannot be read (open_image says why)."""
+    """(width, height) as the picture is shown (EXIF orientation applied, as open_image does) from its header, or
+    None when it cannot be read (open_image says why)."""
     try:
         with open_regular(path) as f, warnings.catch_warnings():
             warnings.simplefilter("ignore")
             with Image.open(f) as img:
-                return img.size
+                w, h = img.size
+                return (h, w) if img.getexif().get(EXIF_ORIENTATION, 1) in (5, 6, 7, 8) else (w, h)
     except Exception:  # AutoencError or any decoder failure: the caller decodes (and counts) it later  # noqa: BLE001
         return None
 

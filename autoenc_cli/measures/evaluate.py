@@ -5,7 +5,8 @@
   in 1..95 whose file fits in 1,024 bytes (quality 1 where none fits; those images are counted).
 
 Every metric is on 8-bit pixels, per image, then averaged: PSNR, SSIM (single scale), MSE.
-Images are processed in chunks, so memory stays flat however large the folder.
+Images are processed in chunks, so memory stays flat however large the folder; the chunks are a job
+(data/jobs.py): shared among torchrun's processes and continued when a killed run is run again.
 """
 
 import io
@@ -17,12 +18,13 @@ import numpy as np
 from PIL import Image
 
 from autoenc_cli.codec.encoding import comparison_grid, reconstruct, reconstruct_picture, save_png
+from autoenc_cli.codec.metrics import mse_per_image, picture_scores, psnr_per_image, ssim_per_image
+from autoenc_cli.data.cache import cache_root, cached_images
+from autoenc_cli.data.jobs import cache_job_folder, consecutive, job_identity, run_job, share_sized, start_job
 from autoenc_cli.data.listing import find_images
-from autoenc_cli.data.reading import open_image
-from autoenc_cli.data.cache import cached_images
+from autoenc_cli.data.reading import image_size, load_square, open_image
 from autoenc_cli.data.splits import check_folder, is_tiny_imagenet, no_images, split_dataset
 from autoenc_cli.errors import AutoencError, counted
-from autoenc_cli.codec.metrics import mse_per_image, picture_scores, psnr_per_image, ssim_per_image
 from autoenc_cli.model.autoencoder import Autoencoder
 
 BICUBIC_SIDE = 26  # 26 * 26 * 3 = 2,028 <= 2,048 latent numbers
@@ -111,6 +113,14 @@ class Scores:
     def summary(self) -> dict[str, float]:
         return {"psnr": float(np.mean(self.psnr)), "ssim": float(np.mean(self.ssim)), "mse": float(np.mean(self.mse))}
 
+    def arrays(self, prefix: str) -> dict[str, np.ndarray]:
+        """The scores as arrays named prefix_psnr, ..., to keep in a job's part."""
+        return {f"{prefix}_{k}": np.asarray(getattr(self, k), np.float64) for k in ("psnr", "ssim", "mse")}
+
+    def extend(self, arrays: dict[str, np.ndarray], prefix: str) -> None:
+        for k in ("psnr", "ssim", "mse"):
+            getattr(self, k).extend(arrays[f"{prefix}_{k}"].tolist())
+
 
 @dataclass
 class Evaluation:
@@ -122,6 +132,7 @@ class Evaluation:
     jpeg_sizes: list
     jpeg_qualities: list
     refine: int = 0  # steps of refinement of each latent (0: the encoder's one pass)
+    unreadable: list = field(default_factory=list)  # (file, why) of the skipped
 
     def to_json(self) -> dict:
         jpeg = self.jpeg.summary() | {
@@ -134,55 +145,83 @@ class Evaluation:
 
 
 def decoded_pictures(data: str | os.PathLike, limit: int | None = None, cache_dir=None, progress=None) -> tuple[np.ndarray, int]:
-    """The 64x64 pictures eval scores (the first `limit` files of eval_files, decoded through the cache) and the
-    count of unreadable files skipped."""
-    if limit is not None and limit < 1:
-        raise AutoencError(f"--limit {limit}: must be at least 1")
-    files = eval_files(data)[:limit]
+    """The 64x64 pictures eval --rd scores (the first `limit` files of eval_files, decoded through the cache) and
+    the count of unreadable files skipped."""
+    files = limited_files(data, limit)
     decoded = cached_images(files, cache_dir, progress, "decoding images")
     if len(decoded.pixels) == 0:
         raise AutoencError(f"{data}: none of the {counted(len(files), 'image file')} could be decoded")
     return decoded.pixels, decoded.skipped
 
 
-def evaluate(data: str | os.PathLike, model: Autoencoder, limit: int | None = None, worst_png: str | os.PathLike | None = None,
-             cache_dir=None, progress=None, refine: int = 0) -> Evaluation:
-    """Score `model` (its latents refined `refine` steps, as `encode --refine` does), bicubic and JPEG on the images
-    of `data`; write the worst reconstructions to `worst_png`.
+def limited_files(data: str | os.PathLike, limit: int | None) -> list[Path]:
+    if limit is not None and limit < 1:
+        raise AutoencError(f"--limit {limit}: must be at least 1")
+    return eval_files(data)[:limit]
 
-    progress(done, total, label) is called while decoding and while evaluating.
-    """
-    pixels, skipped = decoded_pictures(data, limit, cache_dir, progress)
-    result = Evaluation(len(pixels), skipped, Scores(), Scores(), Scores(), [], [], refine)
-    for start in range(0, len(pixels), CHUNK):
-        chunk = np.array(pixels[start:start + CHUNK])  # a writable copy of the rows in the cache
-        steps = chunk_progress(progress, start, len(chunk), len(pixels), "refining and evaluating") if refine else None
-        recon = reconstruct(model, chunk, refine, steps)
-        result.model.add(chunk, recon)
-        result.bicubic.add(chunk, bicubic(chunk))
+
+def square_or_why(path: Path) -> tuple[np.ndarray | None, str]:
+    try:
+        return load_square(path), ""
+    except AutoencError as e:
+        return None, str(e)
+
+
+def evaluate(data: str | os.PathLike, model: Autoencoder, limit: int | None = None, worst_png: str | os.PathLike | None = None,
+             cache_dir=None, progress=None, refine: int = 0, weights: dict | None = None, say=None) -> Evaluation | None:
+    """Score `model` (its latents refined `refine` steps, as `encode --refine` does), bicubic and JPEG on the images
+    of `data`, centre-cropped to 64x64; write the worst reconstructions to `worst_png`.
+
+    A job (data/jobs.py) kept under the cache folder: shared among torchrun's processes (rank 0 returns the
+    result, the others None), continued when run again. progress(done, total) on rank 0."""
+    files = limited_files(data, limit)
+
+    def plan(processes: int) -> list[list[int]]:
+        return consecutive(len(files), share_sized(len(files), processes, CHUNK, 2) if refine else CHUNK)
+    identity = job_identity("eval", files, weights, {"--refine": refine, "--limit": limit})
+    job = start_job(cache_job_folder(cache_root(cache_dir), "eval", [Path(data)]), identity, plan, [1] * len(files), say)
+
+    def do_batch(items: list[int], within):
+        read = [square_or_why(files[i]) for i in items]
+        good = [i for i, (a, _) in zip(items, read) if a is not None]
+        record = {"good": good, "skipped": [[i, why] for i, (a, why) in zip(items, read) if a is None]}
+        if not good:
+            return record, {}
+        chunk = np.stack([a for a, _ in read if a is not None])
+        scores = {name: Scores() for name in ("model", "bicubic", "jpeg")}
+        scores["model"].add(chunk, reconstruct(model, chunk, refine, (lambda d, t: within(d / t)) if refine else None))
+        scores["bicubic"].add(chunk, bicubic(chunk))
         recon, sizes, qualities = jpeg(chunk)
-        result.jpeg.add(chunk, recon)
-        result.jpeg_sizes += sizes.tolist()
-        result.jpeg_qualities += qualities.tolist()
-        if progress is not None:
-            progress(start + len(chunk), len(pixels), "evaluating")
+        scores["jpeg"].add(chunk, recon)
+        arrays = {k: v for name, s in scores.items() for k, v in s.arrays(name).items()}
+        return record, arrays | {"jpeg_bytes": sizes, "jpeg_quality": qualities}
+
+    run_job(job, do_batch, progress, "image")
+    if job.rank != 0:
+        return None
+    result = Evaluation(0, 0, Scores(), Scores(), Scores(), [], [], refine)
+    good: list[int] = []
+    for part in job.parts():
+        good += part.record["good"]
+        result.unreadable += [(files[i], why) for i, why in part.record["skipped"]]
+        if part.record["good"]:
+            for name in ("model", "bicubic", "jpeg"):
+                getattr(result, name).extend(part.arrays, name)
+            result.jpeg_sizes += part.arrays["jpeg_bytes"].tolist()
+            result.jpeg_qualities += part.arrays["jpeg_quality"].tolist()
+    if not good:
+        raise AutoencError(f"{data}: none of the {counted(len(files), 'image file')} could be decoded")
+    result.images, result.skipped = len(good), len(result.unreadable)
     if worst_png is not None:
-        save_png(worst_grid(model, pixels, result.model.psnr, refine=refine), worst_png)
+        worst = np.argsort(result.model.psnr, kind="stable")[:WORST]
+        save_png(worst_grid(model, np.stack([load_square(files[good[i]]) for i in worst]), refine), worst_png)
+    job.close()
     return result
 
 
-def chunk_progress(progress, start: int, size: int, total: int, label: str):
-    """progress(done, total) of the work on one chunk of `size` images -> the whole evaluation's bar, or None."""
-    if progress is None:
-        return None
-    return lambda done, steps: progress(start + size * done / steps, total, label)
-
-
-def worst_grid(model: Autoencoder, pixels: np.ndarray, psnr: list, count: int = WORST, refine: int = 0) -> np.ndarray:
-    """The `count` lowest-PSNR images, worst first: a row of originals above a row of reconstructions."""
-    worst = np.argsort(psnr, kind="stable")[:count]
-    originals = np.array(pixels[worst])
-    return comparison_grid(originals, reconstruct(model, originals, refine))
+def worst_grid(model: Autoencoder, worst: np.ndarray, refine: int = 0) -> np.ndarray:
+    """The worst images (worst first): a row of originals above a row of reconstructions."""
+    return comparison_grid(worst, reconstruct(model, worst, refine))
 
 
 # ---------------------------------------------------------------- whole pictures at their own size
@@ -203,6 +242,7 @@ class WholeEvaluation:
     model: Scores
     bicubic: Scores
     refine: int = 0  # steps of refinement of each latent (0: the encoder's one pass)
+    unreadable: list = field(default_factory=list)  # (file, why) of the skipped
 
     def to_json(self) -> dict:
         gaps = np.array(self.model.psnr) - np.array(self.bicubic.psnr)
@@ -215,29 +255,59 @@ class WholeEvaluation:
                                 for f, m, b in zip(self.files, self.model.psnr, self.bicubic.psnr)]}
 
 
+WHOLE_BATCH = 64  # at most, pictures of eval --whole (and score) per saved batch
+
+
+def whole_picture(path: Path) -> tuple[np.ndarray | None, str]:
+    """A picture at its own size for eval --whole, or None and why not (unreadable, or too small for SSIM)."""
+    try:
+        pixels = np.asarray(open_image(path), dtype=np.uint8)
+    except AutoencError as e:
+        return None, str(e)
+    if min(pixels.shape[:2]) < 11:  # SSIM's window
+        return None, f"{path}: {pixels.shape[1]}x{pixels.shape[0]} is too small to score (SSIM needs 11x11)"
+    return pixels, ""
+
+
 def evaluate_whole(data: str | os.PathLike, model: Autoencoder, limit: int | None = None, progress=None,
-                   max_memory_mb: float | None = None, refine: int = 0) -> WholeEvaluation:
+                   max_memory_mb: float | None = None, refine: int = 0, cache_dir=None, weights: dict | None = None,
+                   say=None) -> WholeEvaluation | None:
     """Score every picture of `data` at its own size (encoded, refined `refine` steps, and decoded as encode and
-    decode do, in tiles that fit max_memory_mb) against bicubic at 1/6 of the numbers."""
-    if limit is not None and limit < 1:
-        raise AutoencError(f"--limit {limit}: must be at least 1")
-    files = eval_files(data)[:limit]
+    decode do, in tiles that fit max_memory_mb) against bicubic at 1/6 of the numbers. A job, as evaluate()."""
+    files = limited_files(data, limit)
+    sizes = [image_size(p) for p in files]
+    identity = job_identity("eval --whole", files, weights, {"--refine": refine, "--limit": limit,
+                                                             "--max-memory": max_memory_mb})
+    job = start_job(cache_job_folder(cache_root(cache_dir), "eval --whole", [Path(data)]), identity,
+                    lambda processes: consecutive(len(files), share_sized(len(files), processes, WHOLE_BATCH)),
+                    [w * h if (w, h) != (0, 0) else 1 for w, h in (s or (0, 0) for s in sizes)], say)
+
+    def do_batch(items: list[int], within):
+        scores, good, skipped = {"model": Scores(), "bicubic": Scores()}, [], []
+        for k, i in enumerate(items):
+            pixels, why = whole_picture(files[i])
+            if pixels is None:
+                skipped.append([i, why])
+                continue
+            good.append(i)
+            steps = (lambda d, t, k=k: within((k + d / t) / len(items))) if refine else None
+            scores["model"].add_picture(pixels, reconstruct_picture(model, pixels, max_memory_mb, refine=refine, progress=steps))
+            scores["bicubic"].add_picture(pixels, bicubic_same_numbers(pixels))
+            within((k + 1) / len(items))
+        return {"good": good, "skipped": skipped}, {k: v for n, s in scores.items() for k, v in s.arrays(n).items()}
+
+    run_job(job, do_batch, progress, "picture")
+    if job.rank != 0:
+        return None
     result = WholeEvaluation([], 0, Scores(), Scores(), refine)
-    for i, path in enumerate(files):
-        try:
-            pixels = np.asarray(open_image(path), dtype=np.uint8)
-        except AutoencError:
-            result.skipped += 1
-            continue
-        if min(pixels.shape[:2]) < 11:  # SSIM's window
-            result.skipped += 1
-            continue
-        result.files.append(path)
-        steps = chunk_progress(progress, i, 1, len(files), "refining whole pictures") if refine else None
-        result.model.add_picture(pixels, reconstruct_picture(model, pixels, max_memory_mb, refine=refine, progress=steps))
-        result.bicubic.add_picture(pixels, bicubic_same_numbers(pixels))
-        if progress is not None:
-            progress(i + 1, len(files), "evaluating whole pictures")
+    for part in job.parts():
+        result.files += [files[i] for i in part.record["good"]]
+        result.unreadable += [(files[i], why) for i, why in part.record["skipped"]]
+        if part.record["good"]:
+            result.model.extend(part.arrays, "model")
+            result.bicubic.extend(part.arrays, "bicubic")
+    result.skipped = len(result.unreadable)
     if not result.files:
         raise AutoencError(f"{data}: none of the {counted(len(files), 'image file')} could be decoded at 11x11 or more")
+    job.close()
     return result

@@ -18,7 +18,7 @@ percentile of their errors, and each picture is over it or not.
 import os
 import re
 import stat
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +26,9 @@ import torch
 import torch.nn.functional as F
 
 from autoenc_cli.codec.encoding import read_picture, reconstruct_picture
+from autoenc_cli.data.cache import cache_root
+from autoenc_cli.data.jobs import cache_job_folder, consecutive, job_identity, run_job, share_sized, start_job
+from autoenc_cli.data.reading import image_size
 from autoenc_cli.errors import AutoencError, counted
 from autoenc_cli.fileio import short_name, shown, what_is
 from autoenc_cli.codec.metrics import picture_scores
@@ -35,6 +38,7 @@ DEFAULT_MEASURE = "peak"
 REGION = 32  # pixels on a side of the windows `peak` looks at: half a training picture
 MIN_SIDE = 11  # SSIM's window
 DEFAULT_PERCENTILE = 99.0
+BATCH = 64  # at most, pictures per saved batch of the job
 HEATMAP_FILE = re.compile(r"\d{3}_.*\.png|\.\d{3}_.*\.png\..*\.tmp")  # a heatmap, or one a killed run left half-written
 
 
@@ -59,6 +63,7 @@ class Scored:
     threshold: float | None = None
     percentile: float | None = None
     reference_count: int = 0
+    unreadable: list = field(default_factory=list)  # (file, why) of the skipped
 
     @property
     def over_count(self) -> int:
@@ -102,20 +107,6 @@ def score_picture(model, path: Path, max_memory_mb: float | None = None) -> tupl
     return PictureScore(str(path), w, h, mse, psnr, ssim, peak_error(error)), rebuilt
 
 
-def score_files(model, files: list[Path], max_memory_mb: float | None = None, progress=None,
-                label: str = "scoring") -> tuple[list[PictureScore], list[str]]:
-    """Scores of the readable pictures among `files`, in their order, and the files skipped (unreadable, tiny)."""
-    scores, skipped = [], []
-    for i, path in enumerate(files):
-        try:
-            scores.append(score_picture(model, path, max_memory_mb)[0])
-        except Unscorable:  # skipped and listed; any other error (a --max-memory too small) ends the command
-            skipped.append(str(path))
-        if progress is not None:
-            progress(i + 1, len(files), label)
-    return scores, skipped
-
-
 def threshold_at(errors: list[float], percentile: float) -> float:
     if not 0 <= percentile <= 100:
         raise AutoencError(f"--percentile {percentile}: must be between 0 and 100")
@@ -123,27 +114,63 @@ def threshold_at(errors: list[float], percentile: float) -> float:
 
 
 def score(model, files: list[Path], by: str = DEFAULT_MEASURE, reference: list[Path] | None = None,
-          percentile: float = DEFAULT_PERCENTILE, max_memory_mb: float | None = None, progress=None) -> Scored:
+          percentile: float = DEFAULT_PERCENTILE, max_memory_mb: float | None = None, progress=None,
+          weights: dict | None = None, job_folder: Path | None = None, say=None) -> Scored | None:
     """Score `files`, worst first by `by`; with `reference` (normal pictures), mark each over or under the
-    `percentile` of the reference errors."""
+    `percentile` of the reference errors. The pictures (the reference's first) are a job (data/jobs.py) kept in
+    `job_folder` (default: under the cache folder): shared among torchrun's processes (rank 0 returns the result,
+    the others None) and continued when a killed run is run again. progress(done, total) on rank 0."""
     if by not in MEASURES:
         raise AutoencError(f"--by {by}: must be one of {', '.join(MEASURES)}")
     if not files:
         raise AutoencError("no pictures to score")
-    threshold, ref_count = None, 0
-    if reference is not None:
-        ref_scores, _ = score_files(model, reference, max_memory_mb, progress, "scoring the reference")
-        if not ref_scores:
-            raise AutoencError(f"none of the {counted(len(reference), 'reference file')} could be scored")
-        threshold, ref_count = threshold_at([measure_error(s, by) for s in ref_scores], percentile), len(ref_scores)
-    scores, skipped = score_files(model, files, max_memory_mb, progress)
+    reference = [Path(p) for p in reference or []]
+    pictures = reference + [Path(p) for p in files]
+    sizes = [image_size(p) for p in pictures]
+    identity = job_identity("score", pictures, weights, {"--max-memory": max_memory_mb, "references": len(reference)})
+    folder = job_folder or cache_job_folder(cache_root(), "score", pictures)
+    job = start_job(folder, identity, lambda processes: consecutive(len(pictures), share_sized(len(pictures), processes, BATCH)),
+                    [s[0] * s[1] if s else 1 for s in sizes], say)
+
+    def do_batch(items: list[int], within):
+        scored, skipped = [], []
+        for k, i in enumerate(items):
+            try:
+                scored.append([i, asdict(score_picture(model, pictures[i], max_memory_mb)[0])])
+            except Unscorable as e:  # skipped and listed; any other error (a --max-memory too small) ends the command
+                skipped.append([i, str(e)])
+            within((k + 1) / len(items))
+        return {"scored": scored, "skipped": skipped}, None
+
+    run_job(job, do_batch, progress)
+    if job.rank != 0:
+        return None
+    scores, unreadable = [], []
+    for part in job.parts(arrays=False):
+        scores += [(i, PictureScore(**fields)) for i, fields in part.record["scored"]]
+        unreadable += [(pictures[i], why) for i, why in part.record["skipped"]]
+    result = ranked([s for i, s in scores if i >= len(reference)], [s for i, s in scores if i < len(reference)],
+                    by, percentile if reference else None, len(files), len(reference))
+    result.skipped, result.unreadable = [str(p) for p, _ in unreadable], unreadable
+    job.close()
+    return result
+
+
+def ranked(scores: list[PictureScore], reference: list[PictureScore], by: str, percentile: float | None, count: int,
+           reference_count: int) -> Scored:
+    """The scores worst first, each over or under the reference's percentile when there is a reference."""
+    threshold = None
+    if percentile is not None:
+        if not reference:
+            raise AutoencError(f"none of the {counted(reference_count, 'reference file')} could be scored")
+        threshold = threshold_at([measure_error(s, by) for s in reference], percentile)
     if not scores:
-        raise AutoencError(f"none of the {counted(len(files), 'file')} could be scored (unreadable, or under {MIN_SIDE}x{MIN_SIDE})")
+        raise AutoencError(f"none of the {counted(count, 'file')} could be scored (unreadable, or under {MIN_SIDE}x{MIN_SIDE})")
     for s in scores:
         s.error = measure_error(s, by)
         s.over = None if threshold is None else s.error > threshold
     scores.sort(key=lambda s: s.error, reverse=True)
-    return Scored(scores, skipped, by, threshold, percentile if threshold is not None else None, ref_count)
+    return Scored(scores, [], by, threshold, percentile, len(reference))
 
 
 def to_csv(result: Scored) -> str:
