@@ -1,4 +1,5 @@
-"""torch.hub entry point: `torch.hub.load("OWNER/autoenc", "autoenc")` gives what `autoenc_cli.load()` gives."""
+"""torch.hub entry point: `torch.hub.load("path/to/autoenc", "autoenc", source="local")` (a clone of the repository)
+gives what `autoenc_cli.load()` gives (docs/python.md)."""
 
 dependencies = ["torch", "numpy", "PIL", "safetensors", "rich", "typer"]
 
