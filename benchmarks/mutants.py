@@ -157,7 +157,7 @@ MUTANTS = [
     M("output-inside-data", "fileio.py", "    if resolved(output).is_relative_to(resolved(data)):", "    if False:",
       "an output is never written inside the data it reads"),
     # ---- the CLI's output rules
-    M("default-output-replaces", "cli/common.py", "            if t.exists() or t.is_symlink():", "            if False:",
+    M("default-output-replaces", "cli/common.py", "            if (t.exists() or t.is_symlink()) and not allow_existing:", "            if False:",
       "a default output name never replaces the user's file"),
     M("output-may-be-input", "codec/inputs.py", "        if any(same_file(t, p) for p in inputs):", "        if False:",
       "an output never replaces an input"),

@@ -240,8 +240,9 @@ def test_no_folder_is_walked_twice_and_links_never_loop(odd):
 def test_a_fifo_named_like_a_picture_is_refused_before_it_is_read(odd):
     assert_one_line_error(cli("encode", "fifo.png", "-o", odd / "never.npy", cwd=odd), ("fifo.png", "is a FIFO, not a regular file"))
     assert_one_line_error(cli("info", "fifo.npy", cwd=odd), ("fifo.npy", "is a FIFO"))
-    proc = cli("eval", "fifo-data", "-w", "w.safetensors", "--json", cwd=odd)  # skipped and counted, not waited on
-    assert proc.returncode == 0 and json.loads(proc.stdout)["skipped"] == 1, proc.stderr
+    proc = cli("eval", "fifo-data", "-w", "w.safetensors", "--json", cwd=odd)  # skipped, named and counted, not waited on
+    assert proc.returncode == 1 and json.loads(proc.stdout)["skipped"] == 1, proc.stderr
+    assert "fifo-data/x.png: is a FIFO, not a regular file" in proc.stderr.splitlines()[-1]
 
 
 @needs_devices
@@ -378,7 +379,6 @@ MATRIX = [
     ("eval-whole-worst-png", ["eval", "data", *W, "--whole", "--worst-png", "OUT/w.png"], ["--worst-png", "--whole"]),
     ("eval-rd-worst-png", ["eval", "data", *W, "--rd", "--worst-png", "OUT/w.png"], ["--worst-png", "--rd"]),
     ("eval-max-memory", ["eval", "data", *W, "--max-memory", 100], ["--max-memory", "--whole"]),
-    ("eval-whole-cache-dir", ["eval", "data", *W, "--whole", "--cache-dir", "OUT/c"], ["--cache-dir", "--whole"]),
     ("eval-rd-max-memory", ["eval", "data", *W, "--rd", "--max-memory", 100], ["--max-memory", "--rd"]),
     ("eval-rd-png-alone", ["eval", "data", *W, "--rd-png", "OUT/r.png"], ["--rd-png", "--rd"]),
     ("score-worst-alone", ["score", "data", *W, "--worst", 3], ["--worst", "--heatmaps"]),
@@ -403,9 +403,6 @@ def test_odd_input(odd, tmp_path, args, says):
 
 @pytest.mark.parametrize("args, check", [
     pytest.param(["score", "loops", *W, "--json"], lambda out, d: json.loads(out)["pictures"] == 2, id="score-loops-once-each"),
-    pytest.param(["score", "fifo-data", *W, "--json"], lambda out, d: json.loads(out)["skipped"] == ["fifo-data/x.png"], id="score-fifo-skipped"),
-    pytest.param(["encode", "fifo-data", *W, "--stack", "OUT/s.npy"], lambda out, d: len(json.loads((d / "s.npy.json").read_text())["skipped"]) == 1,
-                 id="stack-fifo-skipped"),
     pytest.param(["encode", *W, "-o", "OUT/z.npy", "--", "-dash.png"], lambda out, d: (d / "z.npy").is_file(), id="leading-dash"),
     pytest.param(["plot", "log-zeros.csv", "-o", "OUT/c.png"], lambda out, d: (d / "c.png").is_file(), id="plot-zero-losses"),
     pytest.param(["plot", "log-negative.csv", "-o", "OUT/c.png"], lambda out, d: (d / "c.png").is_file(), id="plot-negative-losses"),
@@ -423,6 +420,20 @@ def test_odd_input_that_works(odd, tmp_path, args, check):
     args = [str(a).replace("OUT/", f"{tmp_path}/") for a in args]
     proc = cli(*args, cwd=odd)
     assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
+    assert check(proc.stdout, tmp_path), proc.stdout
+
+
+@pytest.mark.parametrize("args, check", [
+    pytest.param(["score", "fifo-data", *W, "--json"], lambda out, d: json.loads(out)["skipped"] == ["fifo-data/x.png"], id="score"),
+    pytest.param(["encode", "fifo-data", *W, "--stack", "OUT/s.npy"], lambda out, d: len(json.loads((d / "s.npy.json").read_text())["skipped"]) == 1,
+                 id="stack"),
+    pytest.param(["encode", "fifo-data", *W, "-o", "OUT/z/"], lambda out, d: len(list((d / "z").glob("*.npy"))) == 3, id="encode-folder"),
+])
+def test_a_fifo_in_a_folder_is_skipped_the_rest_done_and_the_end_says_so(odd, tmp_path, args, check):
+    args = [str(a).replace("OUT/", f"{tmp_path}/") for a in args]
+    proc = cli(*args, cwd=odd)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
+    assert "skipped 1 of 4 pictures, unreadable" in proc.stderr and "fifo-data/x.png: is a FIFO" in proc.stderr
     assert check(proc.stdout, tmp_path), proc.stdout
 
 

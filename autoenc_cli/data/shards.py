@@ -21,7 +21,7 @@ def split_by_pixels(pixels: list[int], parts: int) -> list[list[int]]:
 
 
 def process_place() -> tuple[int, int, int, int]:
-    """(rank, world size, local rank, processes on this machine) from torchrun's environment; (0, 1, 0, 1) without."""
+    """(rank, world size, local rank, processes on its machine) from torchrun's environment; (0, 1, 0, 1) without."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
     local_world = int(os.environ.get("LOCAL_WORLD_SIZE", str(world)))
@@ -29,7 +29,7 @@ def process_place() -> tuple[int, int, int, int]:
 
 
 def machine_place() -> tuple[int, int]:
-    """(this machine's index, machines in the job) under torchrun: GROUP_RANK and WORLD_SIZE / LOCAL_WORLD_SIZE
+    """(the index of the machine it runs on, machines in the job) under torchrun: GROUP_RANK and WORLD_SIZE / LOCAL_WORLD_SIZE
     (torchrun gives every machine the same number of processes); (0, 1) without torchrun."""
     _, world, _, local_world = process_place()
     return int(os.environ.get("GROUP_RANK", "0")), max(1, world // max(1, local_world))
