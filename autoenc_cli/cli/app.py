@@ -12,7 +12,7 @@ from rich.markup import escape
 
 from autoenc_cli import __version__
 from autoenc_cli.cli.common import (DeviceOption, MaxMemoryOption, RefineOption, WeightsOption, app, check_inputs, err, friendly_errors, load_weights,
-                         out, output_option, output_paths, prepare_outputs, progress_bars, weights_note)
+                         out, output_option, output_paths, prepare_outputs, print_table, progress_bars, weights_note)
 from autoenc_cli.training.config import (CUDA_BATCH, DEFAULT_BATCH, DEFAULT_EPOCHS, RANGES, RECIPE_BATCH, RECIPES, WARMUP_CAP,
                                          WARMUP_FRACTION, TrainConfig)
 from autoenc_cli.errors import AutoencError, counted
@@ -256,7 +256,7 @@ def info(
 ):
     """Show what a file holds: a model's config, parameters and provenance, or a latent's shape, dtype and source."""
     from autoenc_cli.cli.info import describe
-    out.print(describe(file, layers))
+    print_table(describe(file, layers))
 
 
 @app.command()
@@ -293,7 +293,7 @@ def bench(
     grid = Table("measure", "value", title="autoenc bench")
     for what, value in table(report):
         grid.add_row(what, value)
-    out.print(grid)
+    print_table(grid)
     if json_out:
         write_text_atomic(json_out, to_json(report))
 

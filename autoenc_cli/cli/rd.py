@@ -7,7 +7,7 @@ from pathlib import Path
 from rich.markup import escape
 from rich.table import Table
 
-from autoenc_cli.cli.common import err, model_on_device, out, outside_data, print_json, progress_bars, weights_note
+from autoenc_cli.cli.common import err, model_on_device, outside_data, print_json, print_table, progress_bars, weights_note
 from autoenc_cli.errors import counted
 from autoenc_cli.fileio import resolved, shown
 from autoenc_cli.measures.ratedistortion import CODEC_NAMES, STORAGES, rate_distortion, write_rd_png
@@ -31,8 +31,8 @@ def evaluate_rate_distortion(data: Path, weights: Path | None, as_json: bool, li
     if as_json:
         print_json(summary)
         return
-    out.print(latent_table(summary, data))
-    out.print(codec_table(summary))
+    print_table(latent_table(summary, data))
+    print_table(codec_table(summary))
 
 
 def signed(db: float | None) -> str:

@@ -8,7 +8,7 @@ import typer
 from rich.markup import escape
 
 from autoenc_cli.cli.common import (DeviceOption, MaxMemoryOption, RefineOption, WeightsOption, app, err, finite, friendly_errors, model_on_device, out,
-                                    output_option, output_paths, outside_data, prepare_outputs, print_json, progress_bars, weights_note)
+                                    output_option, output_paths, outside_data, prepare_outputs, print_json, print_table, progress_bars, weights_note)
 from autoenc_cli.errors import AutoencError, counted
 
 
@@ -86,7 +86,7 @@ def evaluate(
             ("jpeg", jpeg, f"{jpeg['bytes']:,.0f} bytes avg, quality {jpeg['quality']:.1f}{over}")]
     for name, s, note in rows:
         table.add_row(name, f"{s['psnr']:.2f}", f"{s['ssim']:.4f}", f"{s['mse']:.1f}", note)
-    out.print(table)
+    print_table(table)
 
 
 def evaluate_whole_pictures(data: Path, weights: Optional[Path], as_json: bool, limit: Optional[int], device: str,
@@ -111,7 +111,7 @@ def evaluate_whole_pictures(data: Path, weights: Optional[Path], as_json: bool, 
         table.add_column(name, justify="left" if name in ("method", "numbers kept") else "right")
     for name, s, note in (("model", summary, "latent: 1/6" + refined_note(summary["refine"])), ("bicubic", summary["baselines"]["bicubic"], "each side x 1/sqrt(6)")):
         table.add_row(name, f"{s['psnr']:.2f}", f"{s['ssim']:.4f}", f"{s['mse']:.1f}", note)
-    out.print(table)
+    print_table(table)
 
 
 def refined_note(steps: int) -> str:
