@@ -15,6 +15,7 @@ from autoenc_cli.cli.common import (DeviceOption, MaxMemoryOption, RefineOption,
                          out, output_option, output_paths, prepare_outputs, print_table, progress_bars, weights_note)
 from autoenc_cli.training.config import (CUDA_BATCH, DEFAULT_BATCH, DEFAULT_EPOCHS, RANGES, RECIPE_BATCH, RECIPES, WARMUP_CAP,
                                          WARMUP_FRACTION, TrainConfig)
+from autoenc_cli.codec.inputs import PICTURE_FORMATS_HELP
 from autoenc_cli.errors import AutoencError, counted
 from autoenc_cli.measures import TIMED_STEPS
 
@@ -152,7 +153,7 @@ class LatentDtype(str, Enum):
 @friendly_errors
 def encode(
     images: Annotated[list[Path], typer.Argument(metavar="IMAGE", help="image files or folders of them, any size (kept: padded to a multiple of 16, cropped back by decode)")],
-    output: output_option("latent .npy (+ .npy.json sidecar), or a folder for several (default: ./NAME.npy, never over an existing file)") = None,
+    output: output_option("latent .npy (+ .npy.json sidecar; a name ending in .npy), or a folder for several (default: ./NAME.npy, never over an existing file)") = None,
     weights: WeightsOption = None,
     dtype: Annotated[LatentDtype, typer.Option(help="stored precision: int8 has per-channel scales in the sidecar")] = LatentDtype.float32,
     resize: Annotated[Optional[int], typer.Option(help="centre-crop to a square and resize to NxN first (64: the training size)")] = None,
@@ -163,12 +164,17 @@ def encode(
     refine: RefineOption = 0,
 ):
     """Encode images into latents: (128, H/16, W/16) .npy, channel first, plus a JSON sidecar with the picture's size."""
+    from autoenc_cli.codec.encoding import check_resize
+    from autoenc_cli.codec.inputs import check_pictures_given
+    check_pictures_given(images)  # a latent given back to encode is named as such before its outputs are judged
+    check_resize(resize)
     if stack is not None:
         if precision != Precision.fp32:
             raise AutoencError("--precision: --stack encodes in fp32 only")
         return encode_to_stack(images, stack, output, weights, dtype, resize, max_memory, refine)
     from autoenc_cli.api import load
     from autoenc_cli.cli.progress import map_with_progress
+    from autoenc_cli.codec.inputs import LATENT_FILE, LATENT_SUFFIX, named_as
     from autoenc_cli.codec.latentfile import sidecar_path
     from autoenc_cli.codec.pictures import image_files
     if any(p.is_dir() for p in images):
@@ -176,6 +182,8 @@ def encode(
     check_inputs(images)
     targets = output_paths(images, output, ".npy")
     prepare_outputs(images, targets + [sidecar_path(t) for t in targets])  # every output checked before any work
+    for t in targets:
+        named_as(t, LATENT_SUFFIX, LATENT_FILE)
     ae = load(weights, max_memory=max_memory, precision=precision.value)  # the Python API's path: the same bytes
     if refine:
         results = refine_with_progress(ae, images, targets, dtype.value, resize, refine)
@@ -202,10 +210,12 @@ def encode_to_stack(inputs: list[Path], stack: Path, output: Optional[Path], wei
     from autoenc_cli.codec.pictures import image_files
     from autoenc_cli.codec.stack import encode_stack, sidecar
     from autoenc_cli.model.weights import fingerprint, resolve_weights
+    from autoenc_cli.codec.inputs import LATENT_SUFFIX, named_as
     if output is not None:
         raise AutoencError("--stack FILE and -o: give one of them")
     files = image_files(inputs)
     prepare_outputs(files, [stack, sidecar(stack)])
+    named_as(stack, LATENT_SUFFIX, "a stack of latents is a .npy file (NumPy data)", "--stack")
     model, meta = load_weights(weights)
     with progress_bars() as progress:
         result = encode_stack(model, files, stack, resize, dtype.value, fingerprint(resolve_weights(weights)),
@@ -221,26 +231,31 @@ def encode_to_stack(inputs: list[Path], stack: Path, output: Optional[Path], wei
 @friendly_errors
 def decode(
     latents: Annotated[list[Path], typer.Argument(metavar="LATENT", help="latent .npy files made by autoenc encode (sidecars are found beside them)")],
-    output: output_option("PNG file, or a folder for several (default: ./NAME.rec.png, never over an existing file)") = None,
+    output: output_option(f"picture file: {PICTURE_FORMATS_HELP}; or a folder for several, of PNGs (default: "
+                          "./NAME.rec.png, never over an existing file)") = None,
     weights: WeightsOption = None,
     max_memory: MaxMemoryOption = None,
     precision: CodecPrecisionOption = Precision.fp32,
 ):
-    """Decode latents back into RGB PNG images of the size they were encoded from."""
+    """Decode latents back into RGB pictures (PNG, or JPEG, WebP, TIFF by -o's suffix) of the size they were encoded from."""
     from autoenc_cli.api import load
     from autoenc_cli.cli.progress import map_with_progress
+    from autoenc_cli.codec.inputs import format_note, picture_format
     from autoenc_cli.codec.latentfile import check_latent_files, sidecar_path, without_sidecars
     latents = without_sidecars(latents)
     check_inputs(latents)
     check_latent_files(latents)  # a picture given to decode is named as such before its output is looked at
     targets = output_paths(latents, output, ".png", default_suffix=".rec.png")
     prepare_outputs(latents + [sidecar_path(p) for p in latents], targets)
+    for t in targets:
+        picture_format(t)  # a name whose suffix says no format decode writes is refused before any work
     ae = load(weights, max_memory=max_memory, precision=precision.value)
     results = map_with_progress(zip(latents, targets), lambda it: ae.decode_file(*it), "decoding", err)
     for (src, dst), ((w, h), warning) in zip(zip(latents, targets), results):
         if warning:
             err.print(f"[yellow]warning:[/] {escape(warning)}")
-        out.print(f"{escape(str(src))} -> {escape(str(dst))} {w}x{h}")
+        lossy = format_note(dst)
+        out.print(f"{escape(str(src))} -> {escape(str(dst))} {w}x{h}" + (f", {lossy}" if lossy else ""))
     err.print(weights_note(weights, ae.metadata))
 
 

@@ -51,6 +51,7 @@ def evaluate(
 ):
     """Score reconstructions (PSNR, SSIM, MSE on 8-bit pixels) against bicubic and JPEG at the same 2,048 numbers."""
     from rich.table import Table
+    from autoenc_cli.codec.inputs import named_as
     from autoenc_cli.measures.evaluate import BICUBIC_SIDE, JPEG_BUDGET, evaluate as run_eval
     if rd and whole:
         raise AutoencError("--rd measures 64x64 pictures; it does not combine with --whole")
@@ -64,6 +65,7 @@ def evaluate(
         return evaluate_whole_pictures(data, weights, as_json, limit, device, max_memory, refine)
     if worst_png is not None:
         outside_data(worst_png, data, "a --worst-png")
+        named_as(worst_png, ".png", "the worst reconstructions are drawn as a PNG picture", "--worst-png")
     model, meta = model_on_device(weights, device)
     with progress_bars() as progress:
         result = run_eval(data, model, limit, worst_png, cache_dir, progress, refine)
@@ -208,6 +210,7 @@ def export(
 ):
     """Export the network to ONNX for other runtimes: dynamic batch and size, float32 RGB in [0, 1] in and out (docs/export.md)."""
     from autoenc_cli.codec.export import export_onnx, require_onnx
+    from autoenc_cli.codec.inputs import named_as
     from autoenc_cli.fileio import regular_file
     from autoenc_cli.model.weights import resolve_weights
     require_onnx()
@@ -218,6 +221,7 @@ def export(
         raise AutoencError(f"{output}: is a folder; give -o a file name, such as {output / f'{source.stem}.{part}.onnx'}")
     target = output or output_paths([source], None, "", default_suffix=f".{part}.onnx")[0]
     prepare_outputs([source], [target])
+    named_as(target, ".onnx", "an exported network is an ONNX file")
     result = export_onnx(source, target, part)
     out.print(f"wrote {escape(str(target))}: {part}, {escape(result.signature)}, {result.size_bytes / 1024:,.0f} KB")
     err.print(weights_note(weights, result.meta))
