@@ -80,7 +80,7 @@ class Codec:
         """A picture -> its latent: C x ceil(H/16) x ceil(W/16) float32 array (a PIL image or uint8 array, padded by
         mirroring to multiples of 16), or N x C x H/16 x W/16 tensor (a tensor batch). refine: steps of
         refinement against the decoder after the encoder's pass (docs/refine.md; 0: the one pass)."""
-        refine = check_steps(refine)
+        refine = check_steps(refine, "refine")
         if isinstance(picture, torch.Tensor):
             units = self._network_input(picture)
             with torch.inference_mode(), autocast(self.device, self.precision):
@@ -109,21 +109,23 @@ class Codec:
             if picture.dtype == torch.uint8:  # bytes back, rounded as the files' path rounds them
                 return from_network(self._decoded_units(latent), self.module.color)
             return self.decode(latent)
-        out = reconstruct_picture(self.module, picture_array(picture), self._budget, self.precision, check_steps(refine))
+        out = reconstruct_picture(self.module, picture_array(picture), self._budget, self.precision, check_steps(refine, "refine"))
         return Image.fromarray(out) if isinstance(picture, Image.Image) else out
 
     def encode_file(self, image: str | os.PathLike, latent: str | os.PathLike, dtype: str = "float32",
                     resize: int | None = None, refine: int = 0,
                     progress: Callable[[int, int], None] | None = None) -> tuple[tuple[int, ...], tuple[int, int]]:
-        """An image file -> a latent .npy and its JSON sidecar, as `autoenc encode` writes them (dtype float32, float16
+        """An image file -> a latent (named .npy) and its JSON sidecar, as `autoenc encode` writes them (dtype float32, float16
         or int8; resize: centre-crop and resize to resize x resize first; refine: steps of refinement, recorded in
         the sidecar, progress(done, total) after each). Returns the latent's shape and the picture's (width, height)."""
         return encode_file(self.module, image, latent, dtype, resize, self.fingerprint, self._budget, self.precision,
                            refine, progress)
 
     def decode_file(self, latent: str | os.PathLike, image: str | os.PathLike) -> tuple[tuple[int, int], str | None]:
-        """A latent .npy (with its sidecar) -> a PNG of the size it was encoded from, as `autoenc decode` writes it.
-        Returns the picture's (width, height), and a warning when the latent names other weights (else None)."""
+        """A latent .npy (with its sidecar) -> a picture of the size it was encoded from, as `autoenc decode` writes
+        it, in the format the image name's suffix says: PNG, JPEG (.jpg, .jpeg; quality 95), WebP (.webp; quality 95)
+        or TIFF (.tif, .tiff). Returns the picture's (width, height), and a warning when the latent names other
+        weights (else None)."""
         return decode_file(self.module, latent, image, self._budget, self.fingerprint, self.precision)
 
     def _network_input(self, batch: torch.Tensor) -> torch.Tensor:
@@ -149,7 +151,7 @@ def load(weights: str | os.PathLike | None = None, device: str | torch.device = 
     path = resolve_weights(None if weights is None else path_argument(weights, "weights"))
     device, max_memory = pick_device(device, "device"), check_max_memory(max_memory)  # refused before the weights are read
     module, metadata = load_model(path, device)
-    return Codec(module.eval(), metadata, path, max_memory, pick_precision(precision, device))
+    return Codec(module.eval(), metadata, path, max_memory, pick_precision(precision, device, option="precision"))
 
 
 @dataclass
@@ -195,7 +197,7 @@ def train(data: str | os.PathLike, out: str | os.PathLike = "runs/autoenc", *, r
     if progress is not None and not callable(progress):
         raise TypeError(f"progress: give a function of one TrainingProgress (or None), not {type(progress).__name__}")
     cfg = TrainConfig(data=str(data), out=str(out), **typed_settings(settings))
-    cfg.check()  # every setting's range, before a download or a cache is built
+    cfg.check(python=True)  # every setting's range, before a download or a cache is built; named as train()'s arguments
     if download and not data.exists():
         from autoenc_cli.training.download import download_dataset
         download_dataset(data, say=lambda text: log.info(plain(text)))

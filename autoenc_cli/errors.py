@@ -27,6 +27,17 @@ def one_line(message: str) -> str:
     return CONTROL.sub(lambda m: repr(m.group())[1:-1], message)
 
 
+def shown_name(option: str) -> str:
+    """How a message names a setting: a command-line option as it is written (-o, --refine), a Python argument
+    with its = (refine=, latent=), so that each side reads its own spelling."""
+    return option if option.startswith("-") else f"{option}="
+
+
+def given_as(option: str, value) -> str:
+    """A value as the user gave it: `--refine -1` on the command line, `refine=-1` in Python."""
+    return f"{option} {value}" if option.startswith("-") else f"{option}={value!r}"
+
+
 def counted(n: int, noun: str, plural: str | None = None) -> str:
     """'1 picture', '2 pictures', '1,000 steps', '2 processes'."""
     if n == 1:

@@ -49,6 +49,7 @@ MODULE_TESTS = {
     "api.py": ["test_api.py", "test_api_inputs.py"],
     "codec/inputs.py": ["test_api.py", "test_api_inputs.py", "test_cli.py", "test_odd_inputs.py", "test_reliability.py"],
     "codec/refine.py": ["test_refine.py"],
+    "training/download.py": ["test_download.py"],
 }
 
 
@@ -140,6 +141,8 @@ MUTANTS = [
       'made_with.get("sha256") in (None, using.get("sha256"))', "decode warns of a latent made with other weights"),
     M("int8-scale-off", "codec/latentfile.py", 'scale = [float(f"{p / INT8_MAX:.3g}") if p > 0 else 1.0 for p in peak]',
       'scale = [float(f"{p / INT8_MAX:.1g}") if p > 0 else 1.0 for p in peak]', "int8 latents keep 3 digits of scale"),
+    M("int8-scale-against-126", "codec/latentfile.py", 'float(f"{p / INT8_MAX:.3g}")', 'float(f"{p / (INT8_MAX - 1):.3g}")',
+      "an int8 latent uses its whole stored range, +-127"),
     M("sidecar-written-after-npy", "codec/latentfile.py", "write_files_atomic({Path(path): npy, side: sidecar})",
       "write_files_atomic({Path(path): npy}); write_files_atomic({side: sidecar})", "never a .npy without its sidecar"),
     # ---- reading pictures
@@ -168,6 +171,9 @@ MUTANTS = [
       "if picture.ndim != 3:", "the API refuses arrays that are not H x W x 3 uint8"),
     M("api-tensor-range", "api.py", "units = encode_pixels(batch.float() * 255)",
       "units = encode_pixels(batch.float() * 256)", "a [0, 1] tensor is read as the bytes it stands for"),
+    # ---- downloads
+    M("md5-case-sensitive", "training/download.py", "if got != md5.lower():", "if got != md5:",
+      "--md5 takes a checksum in upper case too"),
 ]
 
 

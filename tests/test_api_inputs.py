@@ -10,6 +10,7 @@ Huge pictures and latents are stride-0 views (np.broadcast_to, Tensor.expand): r
 import hashlib
 import math
 import os
+import re
 import pathlib
 from dataclasses import replace
 from pathlib import Path
@@ -194,7 +195,7 @@ MATRIX = [
 
     # encode_file(): outputs that are inputs, then every other argument
     ("encode-file-over-image", lambda ae, d: ae.encode_file(d / "photo.png", d / "photo.png"), AutoencError,
-     ["photo.png", "is also an input; refusing to overwrite it"]),
+     ["photo.png", "is also an input; refusing to overwrite it (give latent= another name)"]),
     ("encode-file-over-hard-link", lambda ae, d: ae.encode_file(d / "photo.png", d / "hard.png"), AutoencError,
      ["hard.png", "is also an input"]),
     ("encode-file-over-symlink", lambda ae, d: ae.encode_file(d / "photo.png", d / "sym.npy"), AutoencError,
@@ -209,7 +210,17 @@ MATRIX = [
     ("encode-file-image-array", lambda ae, d: ae.encode_file(u8(16, 16), d / "out.npy"), TypeError, ["image", "ndarray"]),
     ("encode-file-missing", lambda ae, d: ae.encode_file(d / "none.png", d / "out.npy"), AutoencError, ["none.png", "no such"]),
     ("encode-file-folder", lambda ae, d: ae.encode_file(d / "folder", d / "out.npy"), AutoencError, ["folder", "directory"]),
-    ("encode-file-not-image", lambda ae, d: ae.encode_file(d / "z.npy", d / "out.npy"), AutoencError, ["z.npy", "not an image"]),
+    ("encode-file-not-image", lambda ae, d: ae.encode_file(d / "sym.npy", d / "out.npy"), AutoencError,
+     ["sym.npy", "is a latent, not a picture to encode: decode_file turns it back", "encode_file its original picture with refine="]),
+    ("encode-file-latent", lambda ae, d: ae.encode_file(d / "z.npy", d / "z2.npy", refine=10), AutoencError, ["z.npy", "is a latent"]),
+    ("encode-file-latent-named-png", lambda ae, d: ae.encode_file(d / "photo.png", d / "out.png"), AutoencError,
+     ["out.png", "a latent is a .npy file", "give latent= a name ending in .npy, such as out.npy"]),
+    ("encode-file-latent-no-suffix", lambda ae, d: ae.encode_file(d / "photo.png", d / "out"), AutoencError,
+     ["out: a latent is a .npy file", "such as out.npy"]),
+    ("encode-file-refine-negative", lambda ae, d: ae.encode_file(d / "photo.png", d / "out.npy", refine=-1), AutoencError,
+     ["refine=-1: give 0"]),
+    ("encode-refine-negative", lambda ae, d: ae.encode(u8(16, 16), refine=-1), AutoencError, ["refine=-1: give 0"]),
+    ("reconstruct-refine-huge", lambda ae, d: ae.reconstruct(u8(16, 16), refine=10**6), AutoencError, ["refine=1000000"]),
     ("encode-file-truncated", lambda ae, d: ae.encode_file(d / "truncated.png", d / "out.npy"), AutoencError, ["truncated.png"]),
     ("encode-file-nul", lambda ae, d: ae.encode_file(d / "photo.png", str(d / "o\x00ut.npy")), AutoencError, ["NUL"]),
     ("encode-file-into-file", lambda ae, d: ae.encode_file(d / "photo.png", d / "photo.png" / "out.npy"), AutoencError,
@@ -237,6 +248,11 @@ MATRIX = [
     ("decode-file-latent-array", lambda ae, d: ae.decode_file(Z, d / "out.png"), TypeError, ["latent", "ndarray"]),
     ("decode-file-image-int", lambda ae, d: ae.decode_file(d / "z.npy", 7), TypeError, ["image", "int"]),
     ("decode-file-over-folder", lambda ae, d: ae.decode_file(d / "z.npy", d / "folder"), AutoencError, ["folder", "directory"]),
+    ("decode-file-over-latent-named", lambda ae, d: ae.decode_file(d / "z.npy", d / "z.npy"), AutoencError,
+     ["give image= another name"]),
+    ("decode-file-unknown-suffix", lambda ae, d: ae.decode_file(d / "z.npy", d / "out.bmp"), AutoencError,
+     ["out.bmp: .bmp is not a picture format decode writes", "give image= a name ending in .png, .jpg, .webp or .tif"]),
+    ("decode-file-no-suffix", lambda ae, d: ae.decode_file(d / "z.npy", d / "out"), AutoencError, ["out: no suffix"]),
 
     # train(): settings of the wrong type or range are refused before anything is read or written
     ("train-steps-str", lambda ae, d: autoenc_cli.train(d / "none", d / "run", max_steps="2"), TypeError, ["max_steps='2'", "int"]),
@@ -246,9 +262,10 @@ MATRIX = [
     ("train-batch-bool", lambda ae, d: autoenc_cli.train(d / "none", d / "run", batch_size=True), TypeError, ["batch_size=True"]),
     ("train-init-int", lambda ae, d: autoenc_cli.train(d / "none", d / "run", init=5), TypeError, ["init=5", "str"]),
     ("train-steps-array", lambda ae, d: autoenc_cli.train(d / "none", d / "run", max_steps=np.zeros((3, 3))), TypeError, ["max_steps="]),
-    ("train-steps-zero", lambda ae, d: autoenc_cli.train(d / "none", d / "run", max_steps=0), AutoencError, ["--max-steps", "got 0"]),
-    ("train-lr-nan", lambda ae, d: autoenc_cli.train(d / "none", d / "run", lr=math.nan), AutoencError, ["--lr", "nan"]),
-    ("train-color", lambda ae, d: autoenc_cli.train(d / "none", d / "run", color="cmyk"), AutoencError, ["'cmyk'"]),
+    ("train-steps-zero", lambda ae, d: autoenc_cli.train(d / "none", d / "run", max_steps=0), AutoencError,
+     ["max_steps must be at least 1 (got 0)"]),
+    ("train-lr-nan", lambda ae, d: autoenc_cli.train(d / "none", d / "run", lr=math.nan), AutoencError, ["lr must be", "nan"]),
+    ("train-color", lambda ae, d: autoenc_cli.train(d / "none", d / "run", color="cmyk"), AutoencError, ["color 'cmyk'"]),
     ("train-unknown", lambda ae, d: autoenc_cli.train(d / "none", d / "run", max_step=3), TypeError, ["unknown settings", "max_step"]),
     ("train-data-int", lambda ae, d: autoenc_cli.train(3, d / "run"), TypeError, ["data", "int"]),
     ("train-out-none", lambda ae, d: autoenc_cli.train(d / "none", None), TypeError, ["out", "NoneType"]),
@@ -258,7 +275,9 @@ MATRIX = [
 
 @pytest.mark.parametrize("name, call, kind, words", MATRIX, ids=[getattr(c, "values", c)[0] for c in MATRIX])
 def test_hostile_input_is_refused_in_one_line_and_changes_no_file(ae, files, name, call, kind, words):
-    refused(lambda: call(ae, files), kind, *words, folder=files)
+    message = refused(lambda: call(ae, files), kind, *words, folder=files)
+    flags = re.findall(r"(?<![\w.-])--?[a-z][\w-]*", message)  # in Python, arguments are named as such, never as options
+    assert not flags, (flags, message)
 
 
 # ---------------------------------------------------------------- what is taken, and taken right
@@ -306,7 +325,7 @@ def test_the_api_refuses_an_output_that_is_an_input_as_the_command_line_does(ae,
     photo = write_image(tmp_path / "photo.png", u8(16, 16), format="PNG")
     shell = run_cli("encode", photo, "-o", photo, check=False)
     python = refused(lambda: ae.encode_file(photo, photo), AutoencError, folder=tmp_path)
-    assert shell.returncode == 1 and shell.stderr.strip() == f"error: {python}"
+    assert shell.returncode == 1 and shell.stderr.strip() == f"error: {python}".replace("latent=", "-o")  # each its own name
 
 
 def test_a_failed_sidecar_write_leaves_the_old_pair_whole(ae, files, tmp_path, monkeypatch):

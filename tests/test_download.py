@@ -135,6 +135,16 @@ def test_the_cli_resumes_by_itself_after_a_dropped_connection(tmp_path, server, 
     assert is_tiny_imagenet(tmp_path / "d")
 
 
+def test_an_md5_in_upper_case_is_the_same_checksum(tmp_path, dataset_zip):
+    """Checksums are printed in either case; --md5 takes both (hexdigest gives lower case)."""
+    archive = tmp_path / "tiny.zip"
+    archive.write_bytes(dataset_zip)
+    dest = tmp_path / "tiny-imagenet-200"
+    proc = run_cli("download", dest, "--url", archive, "--md5", md5(dataset_zip).upper(), check=False)
+    assert proc.returncode == 0 and is_tiny_imagenet(dest), proc.stderr
+    assert "mismatch" not in proc.stderr
+
+
 def test_a_wrong_checksum_leaves_nothing_behind(tmp_path, server, dataset_zip):
     server.files["/tiny.zip"] = dataset_zip
     proc = run_cli("download", tmp_path / "d", "--url", server.url("/tiny.zip"), "--md5", "0" * 32, check=False)

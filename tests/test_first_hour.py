@@ -125,7 +125,7 @@ def test_info_says_which_weights_decode_a_latent(tmp_path):
     np.save(tmp_path / "plain.npy", np.zeros((128, 4, 4), np.float32))
     assert "nothing: not decodable (100 channels" in " ".join(invoke("info", tmp_path / "odd.npy").output.split())
     assert "weights of channel multiplier 2 only" in " ".join(invoke("info", tmp_path / "wide.npy").output.split())
-    assert "the bundled weights (channel multiplier 1)" in " ".join(invoke("info", tmp_path / "plain.npy").output.split())
+    assert "weights of channel multiplier 1, such as the bundled ones" in " ".join(invoke("info", tmp_path / "plain.npy").output.split())
 
 
 def test_help_names_arguments_and_leaves_flags_without_a_type():

@@ -15,7 +15,7 @@ import torch.distributed as dist
 from conftest import make_tiny_imagenet
 
 from autoenc_cli.training.checkpoint import load_state, read_log
-from autoenc_cli.training.guard import BROKEN_LOSS, MAX_RECOVERIES, Diverged, Guard, flat_colour_psnr, judge
+from autoenc_cli.training.guard import BROKEN_LOSS, FLAT_CHECK_STEPS, MAX_RECOVERIES, Diverged, Guard, flat_colour_psnr, judge
 from autoenc_cli.training.optim import FusedAdam
 from autoenc_cli.model.weights import load_model
 from test_first_hour import invoke
@@ -112,12 +112,31 @@ def test_a_rate_far_too_high_is_recovered_three_times_then_stops_with_the_last_g
     assert all(torch.isfinite(p).all() for p in model.parameters())
 
 
-def test_a_run_that_learnt_nothing_does_not_end_done(tiny_imagenet, tmp_path):
-    """A rate so low that the network stays at its random start: past the warm-up, no better than a flat colour."""
-    result = invoke("train", tiny_imagenet, "--out", tmp_path / "run", "--lr", 1e-12, "--warmup-steps", 0,
-                    "--max-steps", 100, "--epochs", 1000, "--batch-size", 2, "--precision", "fp32")
+@pytest.fixture(scope="module")
+def one_long_epoch(tmp_path_factory):
+    """Pictures enough for a few hundred steps at batch 1 in one epoch (each epoch's end validates and saves)."""
+    return make_tiny_imagenet(tmp_path_factory.mktemp("data") / "tiny", classes=2, per_class=150, val=2, corrupt=False)
+
+
+def test_a_run_that_learnt_nothing_does_not_end_done(one_long_epoch, tmp_path):
+    """A rate so low that the network stays at its random start: long enough to judge, no better than a flat colour."""
+    result = invoke("train", one_long_epoch, "--out", tmp_path / "run", "--lr", 1e-12, "--warmup-steps", 0,
+                    "--max-steps", FLAT_CHECK_STEPS, "--epochs", 1000, "--batch-size", 1,
+                    "--precision", "fp32")
     text = " ".join(result.output.split())
     assert result.exit_code == 1 and "no better than a flat colour" in text and "done" not in text, text
+    assert "try another --lr" in text
+
+
+def test_a_short_run_that_is_not_yet_past_a_flat_colour_finishes_and_says_it_was_short(one_long_epoch, tmp_path):
+    """A run too short to judge (past its warm-up, but under FLAT_CHECK_STEPS) is not called a failure, nor told to
+    change --lr: it ends done, and says plainly that it was short and that more steps will help."""
+    result = invoke("train", one_long_epoch, "--out", tmp_path / "run", "--lr", 1e-12, "--max-steps", 120,
+                    "--epochs", 1000, "--batch-size", 1, "--precision", "fp32")
+    text = " ".join(result.output.split())
+    assert result.exit_code == 0 and "done: step 120" in text, text
+    assert "no better than a flat colour" in text and "too short to judge" in text and "more steps will help" in text
+    assert "--lr" not in text and "failed" not in text
 
 
 @pytest.mark.slow

@@ -49,6 +49,28 @@ def test_info_on_a_latent_shows_shape_dtype_size_and_weights(weights, tmp_path):
         assert "model.safetensors" in text and fingerprint(weights)["sha256"] in text
 
 
+def test_info_says_which_weights_decode_a_latent(weights, tmp_path):
+    """A latent names the weights that encoded it: info says those decode it, not the bundled ones (decode would warn)."""
+    from autoenc_cli.model.weights import default_weights_path
+    z = np.zeros((128, 2, 2), np.float32)
+    save_latent(tmp_path / "other.npy", z, (32, 32), weights=fingerprint(weights))
+    save_latent(tmp_path / "bundled.npy", z, (32, 32), weights=fingerprint(default_weights_path()))
+    save_latent(tmp_path / "unnamed.npy", z, (32, 32))
+    said = {name: " ".join(describe_text(tmp_path / f"{name}.npy").split()) for name in ("other", "bundled", "unnamed")}
+    assert "decodes with the weights that encoded it, model.safetensors" in said["other"], said["other"]
+    assert "decode -w" in said["other"] and "decodes with the bundled" not in said["other"]
+    assert "decodes with the bundled weights, which encoded it" in said["bundled"], said["bundled"]
+    assert "such as the bundled ones; which weights encoded it is not recorded" in said["unnamed"], said["unnamed"]
+
+
+def test_info_written_to_a_file_or_a_pipe_has_no_padding(weights, tmp_path):
+    """Rich pads each cell to its column: no line of info's output ends in spaces when it is not a terminal."""
+    save_latent(tmp_path / "z.npy", np.zeros((128, 2, 2), np.float32), (32, 32), weights=fingerprint(weights))
+    for target in (weights, tmp_path / "z.npy"):
+        text = run_cli("info", target, env={"COLUMNS": "80"}).stdout
+        assert text.count("\n") > 5 and not [line for line in text.splitlines() if line.endswith(" ")], text
+
+
 def test_info_on_a_plain_npy_and_a_training_state(tmp_path):
     np.save(tmp_path / "old.npy", np.zeros((128, 4, 4), np.float32))
     text = str(describe_text(tmp_path / "old.npy"))

@@ -87,3 +87,19 @@ def test_int8_latents_are_within_half_a_step_of_their_floats(tmp_path):
     step = np.abs(z).reshape(128, -1).max(1) / 127
     error = np.abs(back - z).reshape(128, -1).max(1)
     assert (error <= 0.5 * step * 1.01 + 127 * step * 0.005).all()  # half a step, and 3 digits' rounding of the scale
+
+
+def test_int8_latents_use_the_whole_stored_range(tmp_path):
+    """The int8 file spends its 255 levels: each channel's largest magnitude is stored as +-127 (a scale against 126
+    would waste a level and pass the half-step test above), signed values included, and a channel of zeros stays 0."""
+    from autoenc_cli.codec.latentfile import read_array, save_latent
+    rng = np.random.default_rng(3)
+    z = (rng.standard_normal((128, 4, 6)) * rng.uniform(0.01, 50, (128, 1, 1))).astype(np.float32)
+    z[0] = 0.0
+    z[1] = 2.5  # a constant channel
+    z[2] = -np.abs(z[2])  # refined latents go negative: the peak may be a negative value
+    save_latent(tmp_path / "z.npy", z, (96, 64), "int8")
+    stored = read_array(tmp_path / "z.npy")
+    peaks = np.abs(stored.astype(np.int16)).reshape(128, -1).max(1)
+    assert stored.dtype == np.int8 and peaks[0] == 0 and (peaks[1:] == 127).all(), peaks
+    assert stored[2].min() == -127 and stored[1].min() == 127

@@ -166,7 +166,7 @@ def test_bad_refine_values_get_one_line(tmp_path, args, message):
 def test_api_refusals(codec):
     with pytest.raises(TypeError, match="whole number of steps"):
         codec.encode(np.zeros((32, 32, 3), np.uint8), refine=2.5)
-    with pytest.raises(Exception, match="--refine -3"):
+    with pytest.raises(Exception, match="refine=-3: give 0"):
         codec.reconstruct(np.zeros((32, 32, 3), np.uint8), refine=-3)
 
 

@@ -73,6 +73,31 @@ def kill_a_worker(agents: list[subprocess.Popen], rank: int) -> bool:
     return False
 
 
+# Waits are on conditions (a save on disk, a process in /proc, a line in a log), never on a fixed sleep: a busy or
+# slow machine makes a test slower, not wrong. WAIT_S is the deadline past which the test fails naming what it waited
+# for: far beyond what a loaded 2-core machine needs (a run's first saves: seconds to a minute or two).
+WAIT_S = 600
+
+
+def wait_until(condition, what: str, timeout: float = WAIT_S) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"waited {timeout:.0f} s for {what}"
+        time.sleep(0.02)
+
+
+def wait_for_save(run: Path, step: int, agents: list[subprocess.Popen]) -> None:
+    """Until the run has saved `step` (or later), its agents still running: the moment a test kills at."""
+    wait_until(lambda: saved_step(run) >= step or any(a.poll() is not None for a in agents), f"the save of step {step}")
+    assert all(a.poll() is None for a in agents), f"the run ended before its save of step {step} was seen"
+
+
+def kill_when_found(agents: list[subprocess.Popen], rank: int) -> None:
+    """SIGKILL the worker of `rank`, once /proc shows it (a look at /proc can miss a process that is starting)."""
+    wait_until(lambda: kill_a_worker(agents, rank) or any(a.poll() is not None for a in agents), f"rank {rank}'s process")
+    assert all(a.poll() is None for a in agents), f"the run ended before rank {rank} could be killed"
+
+
 def train_losses(run: Path) -> list[float]:
     return [float(r["train_loss"]) for r in read_log(run / "log.csv") if r["train_loss"]]
 
@@ -105,11 +130,11 @@ def test_sigkill_of_random_workers_under_max_restarts_finishes_the_run(data, uni
     for attempt in range(3):
         before = saved_step(run)
         if attempt == 0:
-            time.sleep(rng.uniform(3.0, 6.0))  # the workers are importing torch, loading data or training the first steps
+            # Real time is the point here: a random moment of the start (the workers are importing torch, loading
+            # data or training the first steps, whichever a machine's speed makes it). Any moment must end well.
+            time.sleep(rng.uniform(3.0, 6.0))
         else:
-            deadline = time.monotonic() + 120
-            while saved_step(run) <= before and agent.poll() is None and time.monotonic() < deadline:
-                time.sleep(0.02)
+            wait_until(lambda: saved_step(run) > before or agent.poll() is not None, f"a save after step {before}")
             time.sleep(rng.uniform(0.0, 0.5))  # a random moment after a save: during the next one, now and then
         rank = rng.choice([0, 1]) if attempt else 0
         if agent.poll() is None and kill_a_worker([agent], rank):
@@ -135,11 +160,9 @@ def test_two_machines_on_one_host_survive_losing_a_worker(data, uninterrupted, t
     launch = ["--nnodes=2", "--nproc_per_node=1", "--max-restarts=2", "--rdzv-backend=c10d",
               f"--rdzv-endpoint=127.0.0.1:{free_port()}", "--rdzv-id=autoenc-test"]
     agents = [start(launch, data, run), start(launch, data, run)]
-    deadline = time.monotonic() + 180
-    while saved_step(run) < 6 and time.monotonic() < deadline and all(a.poll() is None for a in agents):
-        time.sleep(0.05)
-    assert kill_a_worker(agents, 1)
-    results = [a.communicate(timeout=600) for a in agents]
+    wait_for_save(run, 6, agents)
+    kill_when_found(agents, 1)
+    results = [a.communicate(timeout=WAIT_S) for a in agents]
     assert [a.returncode for a in agents] == [0, 0], "\n".join(err[-2000:] for _, err in results)
     check_finished_like(run, uninterrupted)
 
@@ -147,11 +170,9 @@ def test_two_machines_on_one_host_survive_losing_a_worker(data, uninterrupted, t
 def test_a_lost_worker_without_restarts_ends_each_process_with_one_line(data, tmp_path):
     run = tmp_path / "run"
     agent = start(["--standalone", "--nproc_per_node=2", "--max-restarts=0"], data, run)
-    deadline = time.monotonic() + 120
-    while saved_step(run) < 4 and agent.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert kill_a_worker([agent], 1)
-    _, err = agent.communicate(timeout=120)
+    wait_for_save(run, 4, [agent])  # training, not starting up: the others are in the step's collectives
+    kill_when_found([agent], 1)
+    _, err = agent.communicate(timeout=WAIT_S)
     assert agent.returncode != 0
     assert "error: rank 0: lost the other processes" in err, err[-3000:]
     assert "╭" not in err and "[rank0]: Traceback" not in err  # no traceback of ours; torchrun's summary follows
@@ -161,23 +182,21 @@ def test_a_hung_worker_fails_the_others_after_the_dist_timeout(data, tmp_path):
     run, log = tmp_path / "run", tmp_path / "stderr.txt"
     with open(log, "w") as stderr:
         agent = start(["--standalone", "--nproc_per_node=2", "--max-restarts=0"], data, run, "--dist-timeout", "5", stderr=stderr)
-    deadline = time.monotonic() + 120
-    while saved_step(run) < 4 and agent.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.02)
+    wait_for_save(run, 4, [agent])
+    wait_until(lambda: 1 in workers(agent) or agent.poll() is not None, "rank 1's process")
     hung = workers(agent)[1]
     os.kill(hung, signal.SIGSTOP)  # alive, its sockets open, answering nothing
     stopped = time.monotonic()
-    try:
-        while agent.poll() is None and "error: rank 0" not in log.read_text() and time.monotonic() - stopped < 60:
-            time.sleep(0.2)
+    try:  # real time is what this test measures: how long rank 0 waits before it gives up
+        wait_until(lambda: agent.poll() is not None or "error: rank 0" in log.read_text(), "rank 0's error", timeout=300)
         waited = time.monotonic() - stopped
     finally:
         if Path(f"/proc/{hung}").exists():
             os.kill(hung, signal.SIGCONT)
-    agent.communicate(timeout=120)
+    agent.communicate(timeout=WAIT_S)
     err = log.read_text()
     assert "error: rank 0: no answer from the other processes within --dist-timeout 5 s" in err, err[-3000:]
-    assert 5 <= waited < 30, waited
+    assert 5 <= waited < 120, waited  # never before the timeout; and far from the default of 600 s, even under load
     # rank 0, which waited, ends with its one line and no traceback. (Rank 1, frozen and then continued into a group
     # already gone, printed a traceback once in CI, not in 6 runs here: not asserted, said in the issue's note.)
     assert not [line for line in err.splitlines() if line.startswith("[rank0]:") and "Traceback" in line]

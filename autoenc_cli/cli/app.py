@@ -12,10 +12,11 @@ from rich.markup import escape
 
 from autoenc_cli import __version__
 from autoenc_cli.cli.common import (DeviceOption, MaxMemoryOption, RefineOption, WeightsOption, app, check_inputs, err, friendly_errors, job_bar,
-                                    model_on_device, out, output_option, output_paths, prepare_outputs, progress_bars, rank_zero, skipped_error,
-                                    weights_note)
+                                    model_on_device, out, output_option, output_paths, prepare_outputs, print_table, progress_bars, rank_zero,
+                                    skipped_error, weights_note)
 from autoenc_cli.training.config import (CUDA_BATCH, DEFAULT_BATCH, DEFAULT_EPOCHS, RANGES, RECIPE_BATCH, RECIPES, WARMUP_CAP,
                                          WARMUP_FRACTION, TrainConfig)
+from autoenc_cli.codec.inputs import PICTURE_FORMATS_HELP
 from autoenc_cli.errors import AutoencError, counted
 from autoenc_cli.measures import TIMED_STEPS
 
@@ -153,7 +154,7 @@ class LatentDtype(str, Enum):
 @friendly_errors
 def encode(
     images: Annotated[list[Path], typer.Argument(metavar="IMAGE", help="image files or folders of them, any size (kept: padded to a multiple of 16, cropped back by decode)")],
-    output: output_option("latent .npy (+ .npy.json sidecar), or a folder for several (default: ./NAME.npy, never over an existing file)") = None,
+    output: output_option("latent .npy (+ .npy.json sidecar; a name ending in .npy), or a folder for several (default: ./NAME.npy, never over an existing file)") = None,
     weights: WeightsOption = None,
     dtype: Annotated[LatentDtype, typer.Option(help="stored precision: int8 has per-channel scales in the sidecar")] = LatentDtype.float32,
     resize: Annotated[Optional[int], typer.Option(help="centre-crop to a square and resize to NxN first (64: the training size)")] = None,
@@ -165,11 +166,16 @@ def encode(
     device: DeviceOption = "auto",
 ):
     """Encode images into latents: (128, H/16, W/16) .npy, channel first, plus a JSON sidecar with the picture's size."""
+    from autoenc_cli.codec.encoding import check_resize
+    from autoenc_cli.codec.inputs import check_pictures_given
+    check_pictures_given(images)  # a latent given back to encode is named as such before its outputs are judged
+    check_resize(resize)
     if stack is not None:
         if precision != Precision.fp32:
             raise AutoencError("--precision: --stack encodes in fp32 only")
         return encode_to_stack(images, stack, output, weights, dtype, resize, max_memory, refine, device)
     from autoenc_cli.api import load
+    from autoenc_cli.codec.inputs import LATENT_FILE, LATENT_SUFFIX, named_as
     from autoenc_cli.codec.latentfile import sidecar_path
     from autoenc_cli.data.listing import image_files
     check_inputs([p for p in images if not p.is_dir()])  # a folder's unreadable pictures are skipped, not refused
@@ -178,6 +184,7 @@ def encode(
         return encode_many(pictures, output, weights, dtype, resize, max_memory, precision, refine, device)
     targets = output_paths(pictures, output, ".npy")
     prepare_outputs(pictures, targets + [sidecar_path(t) for t in targets])  # every output checked before any work
+    named_as(targets[0], LATENT_SUFFIX, LATENT_FILE)
     if not rank_zero():
         return  # one picture: one process does it
     ae = load(weights, device, max_memory=max_memory, precision=precision.value)  # the Python API's path: the same bytes
@@ -215,10 +222,12 @@ def encode_to_stack(inputs: list[Path], stack: Path, output: Optional[Path], wei
     from autoenc_cli.codec.stack import encode_stack, sidecar
     from autoenc_cli.data.listing import image_files
     from autoenc_cli.model.weights import fingerprint, resolve_weights
+    from autoenc_cli.codec.inputs import LATENT_SUFFIX, named_as
     if output is not None:
         raise AutoencError("--stack FILE and -o: give one of them")
     files = image_files(inputs)
     prepare_outputs(files, [stack, sidecar(stack)])
+    named_as(stack, LATENT_SUFFIX, "a stack of latents is a .npy file (NumPy data)", "--stack")
     model, meta = model_on_device(weights, device)
     with job_bar(f"refining ({refine} steps each)" if refine else "encoding") as progress:
         result = encode_stack(model, files, stack, resize, dtype.value, fingerprint(resolve_weights(weights)), progress,
@@ -235,26 +244,31 @@ def encode_to_stack(inputs: list[Path], stack: Path, output: Optional[Path], wei
 @friendly_errors
 def decode(
     latents: Annotated[list[Path], typer.Argument(metavar="LATENT", help="latent .npy files made by autoenc encode (sidecars are found beside them)")],
-    output: output_option("PNG file, or a folder for several (default: ./NAME.rec.png, never over an existing file)") = None,
+    output: output_option(f"picture file: {PICTURE_FORMATS_HELP}; or a folder for several, of PNGs (default: "
+                          "./NAME.rec.png, never over an existing file)") = None,
     weights: WeightsOption = None,
     max_memory: MaxMemoryOption = None,
     precision: CodecPrecisionOption = Precision.fp32,
 ):
-    """Decode latents back into RGB PNG images of the size they were encoded from."""
+    """Decode latents back into RGB pictures (PNG, or JPEG, WebP, TIFF by -o's suffix) of the size they were encoded from."""
     from autoenc_cli.api import load
     from autoenc_cli.cli.progress import map_with_progress
+    from autoenc_cli.codec.inputs import format_note, picture_format
     from autoenc_cli.codec.latentfile import check_latent_files, sidecar_path, without_sidecars
     latents = without_sidecars(latents)
     check_inputs(latents)
     check_latent_files(latents)  # a picture given to decode is named as such before its output is looked at
     targets = output_paths(latents, output, ".png", default_suffix=".rec.png")
     prepare_outputs(latents + [sidecar_path(p) for p in latents], targets)
+    for t in targets:
+        picture_format(t)  # a name whose suffix says no format decode writes is refused before any work
     ae = load(weights, max_memory=max_memory, precision=precision.value)
     results = map_with_progress(zip(latents, targets), lambda it: ae.decode_file(*it), "decoding", err)
     for (src, dst), ((w, h), warning) in zip(zip(latents, targets), results):
         if warning:
             err.print(f"[yellow]warning:[/] {escape(warning)}")
-        out.print(f"{escape(str(src))} -> {escape(str(dst))} {w}x{h}")
+        lossy = format_note(dst)
+        out.print(f"{escape(str(src))} -> {escape(str(dst))} {w}x{h}" + (f", {lossy}" if lossy else ""))
     err.print(weights_note(weights, ae.metadata))
 
 
@@ -270,7 +284,7 @@ def info(
 ):
     """Show what a file holds: a model's config, parameters and provenance, or a latent's shape, dtype and source."""
     from autoenc_cli.cli.info import describe
-    out.print(describe(file, layers))
+    print_table(describe(file, layers))
 
 
 @app.command()
@@ -307,7 +321,7 @@ def bench(
     grid = Table("measure", "value", title="autoenc bench")
     for what, value in table(report):
         grid.add_row(what, value)
-    out.print(grid)
+    print_table(grid)
     if json_out:
         write_text_atomic(json_out, to_json(report))
 

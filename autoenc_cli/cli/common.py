@@ -189,6 +189,18 @@ def print_json(value) -> None:
     out.file.write(json.dumps(value) + "\n")
 
 
+def print_table(renderable) -> None:
+    """Print rich tables on stdout. Rich pads every cell to its column's width, so each line of a borderless table
+    ends in spaces up to the widest value: kept on a terminal (nothing shows them), stripped for a file or a pipe,
+    where they would be bytes in every line."""
+    if out.is_terminal:
+        out.print(renderable)
+        return
+    with out.capture() as captured:
+        out.print(renderable)
+    out.file.write("".join(line.rstrip() + "\n" for line in captured.get().splitlines()))
+
+
 def output_paths(inputs: list[Path], output: Optional[Path], suffix: str, default_suffix: str | None = None,
                  allow_existing: bool = False) -> list[Path]:
     """One input and -o FILE: that file. Several inputs, or -o an existing folder or ending in '/': DIR/<stem><suffix>.

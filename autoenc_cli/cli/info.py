@@ -180,7 +180,7 @@ def describe_latent(path: Path) -> Group:
         rows.append(("weights", "not recorded"))
     else:
         rows.append(("weights", f"not recorded (no sidecar: decodes to {pw}x{ph})"))
-    rows.append(("decodes with", decodable_by(latent.values.shape[0])))
+    rows.append(("decodes with", decodable_by(latent.values.shape[0], made_with if isinstance(made_with, dict) else None)))
     return Group(table("latent", rows))
 
 
@@ -274,13 +274,21 @@ def shape_of(value) -> str:
     return "[" + ", ".join(d.dim_param or str(d.dim_value) for d in dims) + "]"
 
 
-def decodable_by(channels: int) -> str:
-    """Which weights `autoenc decode` accepts for a latent of this many channels (128 x the channel multiplier)."""
+def decodable_by(channels: int, made_with: dict | None = None) -> str:
+    """Which weights decode a latent of this many channels (128 x the channel multiplier) to its picture: those its
+    sidecar names (made_with: their file and sha256) when it names them, else any of that channel multiplier."""
     multiplier, rest = divmod(channels, LATENT_CHANNELS)
     if rest or not 1 <= multiplier <= 16:
         return f"nothing: not decodable ({channels} channels; autoenc weights give 128 x their channel multiplier, 1 to 16)"
-    return ("the bundled weights (channel multiplier 1)" if multiplier == 1
-            else f"weights of channel multiplier {multiplier} only (the bundled ones are 1)")
+    sha = made_with.get("sha256") if made_with else None
+    if sha and same_file_as_default(sha):
+        return "the bundled weights, which encoded it"
+    if sha:
+        return (f"the weights that encoded it, {made_with.get('file')} (sha256 {str(sha)[:12]}): give decode -w that "
+                "file; other weights, the bundled ones too, give a picture that does not match")
+    return ("weights of channel multiplier 1, such as the bundled ones" if multiplier == 1
+            else f"weights of channel multiplier {multiplier} only (the bundled ones are 1)") + \
+        "; which weights encoded it is not recorded, and only those give its picture back"
 
 
 def describe(path: str | os.PathLike, layers: bool = False) -> Group:

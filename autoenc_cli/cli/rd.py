@@ -7,7 +7,8 @@ from pathlib import Path
 from rich.markup import escape
 from rich.table import Table
 
-from autoenc_cli.cli.common import err, model_on_device, out, outside_data, print_json, progress_bars, weights_note
+from autoenc_cli.cli.common import err, model_on_device, outside_data, print_json, print_table, progress_bars, weights_note
+from autoenc_cli.codec.inputs import named_as
 from autoenc_cli.errors import counted
 from autoenc_cli.fileio import resolved, shown
 from autoenc_cli.measures.ratedistortion import CODEC_NAMES, STORAGES, rate_distortion, write_rd_png
@@ -18,6 +19,7 @@ def evaluate_rate_distortion(data: Path, weights: Path | None, as_json: bool, li
                              cache_dir: Path | None, rd_png: Path | None) -> None:
     if rd_png is not None:
         outside_data(rd_png, data, "an --rd-png")
+        named_as(rd_png, ".png", "the plot is a PNG picture", "--rd-png")
     model, meta = model_on_device(weights, device)
     with progress_bars() as progress:  # the sidecars name the weights as encode's do: their length is part of the bytes counted
         result = rate_distortion(data, model, limit, cache_dir, progress, fingerprint(resolve_weights(weights)))
@@ -31,8 +33,8 @@ def evaluate_rate_distortion(data: Path, weights: Path | None, as_json: bool, li
     if as_json:
         print_json(summary)
         return
-    out.print(latent_table(summary, data))
-    out.print(codec_table(summary))
+    print_table(latent_table(summary, data))
+    print_table(codec_table(summary))
 
 
 def signed(db: float | None) -> str:

@@ -8,8 +8,8 @@ import typer
 from rich.markup import escape
 
 from autoenc_cli.cli.common import (DeviceOption, MaxMemoryOption, RefineOption, WeightsOption, app, err, finite, friendly_errors, job_bar, model_on_device, out,
-                                    output_option, output_paths, outside_data, prepare_outputs, print_json, progress_bars, skipped_error,
-                                    weights_note)
+                                    output_option, output_paths, outside_data, prepare_outputs, print_json, print_table, progress_bars,
+                                    skipped_error, weights_note)
 from autoenc_cli.errors import AutoencError, counted
 
 
@@ -52,6 +52,7 @@ def evaluate(
     refine: RefineOption = 0,
 ):
     """Score reconstructions (PSNR, SSIM, MSE on 8-bit pixels) against bicubic and JPEG at the same 2,048 numbers."""
+    from autoenc_cli.codec.inputs import named_as
     from autoenc_cli.measures.evaluate import evaluate as run_eval
     if rd and whole:
         raise AutoencError("--rd measures 64x64 pictures; it does not combine with --whole")
@@ -65,6 +66,7 @@ def evaluate(
         return evaluate_whole_pictures(data, weights, as_json, limit, device, max_memory, refine, cache_dir)
     if worst_png is not None:
         outside_data(worst_png, data, "a --worst-png")
+        named_as(worst_png, ".png", "the worst reconstructions are drawn as a PNG picture", "--worst-png")
     model, meta = model_on_device(weights, device)
     with job_bar(refining_label(refine) or "evaluating") as progress:
         result = run_eval(data, model, limit, worst_png, cache_dir, progress, refine, weights_fingerprint(weights), err.print)
@@ -94,7 +96,7 @@ def print_summary(summary: dict, as_json: bool, data: Path) -> None:
             ("jpeg", jpeg, f"{jpeg['bytes']:,.0f} bytes avg, quality {jpeg['quality']:.1f}{over}")]
     for name, s, note in rows:
         table.add_row(name, f"{s['psnr']:.2f}", f"{s['ssim']:.4f}", f"{s['mse']:.1f}", note)
-    out.print(table)
+    print_table(table)
 
 
 def evaluate_whole_pictures(data: Path, weights: Optional[Path], as_json: bool, limit: Optional[int], device: str,
@@ -125,7 +127,7 @@ def print_whole_summary(summary: dict, as_json: bool, data: Path) -> None:
         table.add_column(name, justify="left" if name in ("method", "numbers kept") else "right")
     for name, s, note in (("model", summary, "latent: 1/6" + refined_note(summary["refine"])), ("bicubic", summary["baselines"]["bicubic"], "each side x 1/sqrt(6)")):
         table.add_row(name, f"{s['psnr']:.2f}", f"{s['ssim']:.4f}", f"{s['mse']:.1f}", note)
-    out.print(table)
+    print_table(table)
 
 
 def refining_label(steps: int) -> str:
@@ -236,6 +238,7 @@ def export(
 ):
     """Export the network to ONNX for other runtimes: dynamic batch and size, float32 RGB in [0, 1] in and out (docs/export.md)."""
     from autoenc_cli.codec.export import export_onnx, require_onnx
+    from autoenc_cli.codec.inputs import named_as
     from autoenc_cli.fileio import regular_file
     from autoenc_cli.model.weights import resolve_weights
     require_onnx()
@@ -246,6 +249,7 @@ def export(
         raise AutoencError(f"{output}: is a folder; give -o a file name, such as {output / f'{source.stem}.{part}.onnx'}")
     target = output or output_paths([source], None, "", default_suffix=f".{part}.onnx")[0]
     prepare_outputs([source], [target])
+    named_as(target, ".onnx", "an exported network is an ONNX file")
     result = export_onnx(source, target, part)
     out.print(f"wrote {escape(str(target))}: {part}, {escape(result.signature)}, {result.size_bytes / 1024:,.0f} KB")
     err.print(weights_note(weights, result.meta))

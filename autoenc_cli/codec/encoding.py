@@ -20,7 +20,8 @@ from autoenc_cli.data.reading import center_square, open_image
 from autoenc_cli.errors import AutoencError
 from autoenc_cli.fileio import write_bytes_atomic
 from autoenc_cli.model.hardware import autocast
-from autoenc_cli.codec.inputs import check_inputs, path_argument, prepare_outputs
+from autoenc_cli.codec.inputs import (LATENT_FILE, LATENT_SUFFIX, check_inputs, check_pictures_given, named_as, path_argument,
+                                      picture_format, prepare_outputs)
 from autoenc_cli.codec.latentfile import Latent, check_dtype, load_latent, save_latent, sidecar_path
 from autoenc_cli.model.autoencoder import DOWNSCALE, Autoencoder
 from autoenc_cli.codec.budget import check_steps
@@ -30,8 +31,14 @@ from autoenc_cli.codec.tiles import decode_tiled, encode_tiled
 
 def save_png(pixels: np.ndarray, path: str | os.PathLike) -> None:
     """H x W x 3 uint8 -> PNG, written atomically."""
+    save_picture(pixels, path, ("PNG", {}))
+
+
+def save_picture(pixels: np.ndarray, path: str | os.PathLike, how: tuple[str, dict]) -> None:
+    """H x W x 3 uint8 -> a picture in the format `how` names (picture_format: Pillow's name and save options),
+    written atomically."""
     buf = io.BytesIO()
-    Image.fromarray(np.ascontiguousarray(pixels), "RGB").save(buf, format="PNG")
+    Image.fromarray(np.ascontiguousarray(pixels), "RGB").save(buf, format=how[0], **how[1])
     write_bytes_atomic(path, buf.getvalue())
 
 
@@ -120,11 +127,12 @@ def reconstruct_picture(model: Autoencoder, pixels: np.ndarray, max_memory_mb: f
     return decode_tiled(model, latent, max_memory_mb, precision)[:h, :w]
 
 
-def check_resize(resize: int | None) -> None:
+def check_resize(resize: int | None, option: str = "--resize") -> None:
+    """--resize's value (resize= in Python: `option` names it): None, or a whole number of pixels."""
     if resize is not None and (isinstance(resize, bool) or not isinstance(resize, numbers.Integral)):
         raise TypeError(f"resize: give a whole number of pixels (or None), not {type(resize).__name__}")
     if resize is not None and not 1 <= resize <= 16384:
-        raise AutoencError(f"--resize must be between 1 and 16384 (got {resize})")
+        raise AutoencError(f"{option} must be between 1 and 16384 (got {resize})")
 
 
 def read_picture(path, resize: int | None = None) -> np.ndarray:
@@ -139,13 +147,16 @@ def encode_file(model: Autoencoder, image_path, latent_path, dtype: str = "float
                 precision: str = "fp32", refine: int = 0, progress=None) -> tuple[tuple[int, ...], tuple[int, int]]:
     """Encode one image file into a latent .npy and its sidecar; return the latent's shape and the picture's size.
     refine: steps of refinement (refine.py), recorded in the sidecar; progress(done, total) after each.
-    Refused before any work: an output that is the image itself, a dtype or size it cannot write."""
+    Refused before any work: a latent given as the image, an output that is the image itself or is not named .npy,
+    a dtype or size it cannot write. Its messages name the Python API's arguments (the command line checks first)."""
     image_path, latent_path = path_argument(image_path, "image"), path_argument(latent_path, "latent")
     check_dtype(dtype)
-    check_resize(resize)
-    refine = check_steps(refine)
+    check_resize(resize, "resize")
+    refine = check_steps(refine, "refine")
+    check_pictures_given([image_path], python=True)
     check_inputs([image_path])
-    prepare_outputs([image_path], [latent_path, sidecar_path(latent_path)])
+    prepare_outputs([image_path], [latent_path, sidecar_path(latent_path)], "latent")
+    named_as(latent_path, LATENT_SUFFIX, LATENT_FILE, "latent")
     pixels = read_picture(image_path, resize)
     latent = encode_picture(model, pixels, max_memory_mb, precision, refine, progress)
     size = (pixels.shape[1], pixels.shape[0])
@@ -156,17 +167,19 @@ def encode_file(model: Autoencoder, image_path, latent_path, dtype: str = "float
 
 def decode_file(model: Autoencoder, latent_path, image_path, max_memory_mb: float | None = None,
                 using: dict | None = None, precision: str = "fp32") -> tuple[tuple[int, int], str | None]:
-    """Decode one latent file (with its sidecar, if any) into a PNG.
+    """Decode one latent file (with its sidecar, if any) into a picture in the format its name's suffix says (PNG,
+    JPEG, WebP or TIFF: inputs.PICTURE_FORMATS).
 
     Returns the picture's (width, height), and a warning when the latent names weights other than `using` (the
     fingerprint of the weights decoding it): the picture will not match. None when they match or are not named.
-    Refused before any work: an output that is the latent or its sidecar."""
+    Refused before any work: an output that is the latent or its sidecar, or whose suffix names no format here."""
     latent_path, image_path = path_argument(latent_path, "latent"), path_argument(image_path, "image")
     check_inputs([latent_path])
-    prepare_outputs([latent_path, sidecar_path(latent_path)], [image_path])
+    prepare_outputs([latent_path, sidecar_path(latent_path)], [image_path], "image")
+    how = picture_format(image_path, "image")
     latent = load_latent(latent_path, model.latent_channels)
     pixels = decode_picture(model, latent, max_memory_mb, precision)
-    save_png(pixels, image_path)
+    save_picture(pixels, image_path, how)
     made_with, warning = latent.meta.get("weights"), None
     if using and isinstance(made_with, dict) and made_with.get("sha256") not in (None, using.get("sha256")):
         warning = (f"{latent_path} was encoded with other weights ({made_with.get('file')}, sha256 "

@@ -1,6 +1,8 @@
 """The one gate for what a user hands the codec, shared by the command line and the Python API: files (an
-input must be a regular file, an output may not replace an input), the memory budget, pictures and latents held in
-memory (their kind, dtype, shape, size, finite values, the megapixel cap) and crop sizes.
+input must be a regular file, an output may not replace an input, an output's name says what it holds), the memory
+budget, pictures and latents held in memory (their kind, dtype, shape, size, finite values, the megapixel cap) and
+crop sizes. A check that names what the user gave takes `option`: its spelling on the command line (-o, the
+default) or in Python (latent, image), so that each side reads its own (errors.shown_name).
 
 Every refusal is one line that names the problem: AutoencError for a value the codec cannot take, TypeError for an
 argument of the wrong Python type. The command line imports this module before it parses its options, so numpy and
@@ -13,7 +15,7 @@ import os
 from pathlib import Path
 
 from autoenc_cli.codec.budget import MIN_MAX_MEMORY_MB
-from autoenc_cli.errors import AutoencError
+from autoenc_cli.errors import AutoencError, shown_name
 from autoenc_cli.fileio import check_writable, regular_file, resolved
 from autoenc_cli.model.choices import DOWNSCALE, LATENT_CHANNELS
 
@@ -52,13 +54,67 @@ def same_file(a: Path, b: Path) -> bool:
         return False
 
 
-def prepare_outputs(inputs: list[Path], targets: list[Path]) -> None:
+def prepare_outputs(inputs: list[Path], targets: list[Path], option: str = "-o") -> None:
     """Before any work: no output may replace an input, a folder or anything else that is not a regular file (a
     device, a FIFO), and every output's folder must be creatable."""
     for t in targets:
         if any(same_file(t, p) for p in inputs):
-            raise AutoencError(f"{t}: is also an input; refusing to overwrite it (give another -o)")
+            raise AutoencError(f"{t}: is also an input; refusing to overwrite it (give {shown_name(option)} another name)")
         check_writable(t)
+
+
+# ---------------------------------------------------------------- what an output's name says it holds
+
+LATENT_SUFFIX = ".npy"
+LATENT_FILE = "a latent is a .npy file (NumPy data, with its .npy.json sidecar)"
+# decode writes the format its output's suffix names. The lossy ones at a quality that keeps the network's detail:
+# PNG, lossless, is the default.
+JPEG_QUALITY = 95
+WEBP_QUALITY = 95
+PICTURE_FORMATS = {".png": ("PNG", {}), ".jpg": ("JPEG", {"quality": JPEG_QUALITY}),
+                   ".jpeg": ("JPEG", {"quality": JPEG_QUALITY}), ".webp": ("WEBP", {"quality": WEBP_QUALITY}),
+                   ".tif": ("TIFF", {}), ".tiff": ("TIFF", {})}
+PICTURE_FORMATS_HELP = (f"PNG (.png), JPEG (.jpg, .jpeg; quality {JPEG_QUALITY}), WebP (.webp; quality {WEBP_QUALITY}) "
+                        "or TIFF (.tif, .tiff), by the name's suffix")
+
+
+def named_as(path: Path, suffix: str, holds: str, option: str = "-o") -> None:
+    """An output whose name's suffix says it holds something else (a latent named out.png) is refused before any
+    work: `holds` says what the file is, and the message which name would say so."""
+    if path.suffix.lower() != suffix:
+        better = (path.stem if path.suffix else path.name) + suffix
+        raise AutoencError(f"{path}: {holds}; give {shown_name(option)} a name ending in {suffix}, such as {better}")
+
+
+def picture_format(path: Path, option: str = "-o") -> tuple[str, dict]:
+    """The Pillow format and save options a decoded picture named `path` is written with (PICTURE_FORMATS, by its
+    suffix whatever its case); a suffix of no format here, or one this Pillow cannot write, is refused in one line."""
+    from PIL import Image
+    found = PICTURE_FORMATS.get(path.suffix.lower())
+    if found is None:
+        what = f"{path.suffix} is not a picture format decode writes" if path.suffix else "no suffix to name its format"
+        raise AutoencError(f"{path}: {what}; give {shown_name(option)} a name ending in .png, .jpg, .webp or .tif")
+    Image.init()
+    if found[0] not in Image.SAVE:
+        raise AutoencError(f"{path}: this installation's Pillow cannot write {found[0]}; give {shown_name(option)} a .png name")
+    return found
+
+
+def format_note(path: Path) -> str:
+    """What a user reads of a decoded picture's format: the quality of a lossy one (JPEG quality 95), or nothing."""
+    name, options = PICTURE_FORMATS.get(path.suffix.lower(), ("PNG", {}))
+    return f"{'WebP' if name == 'WEBP' else name} quality {options['quality']}" if "quality" in options else ""
+
+
+def check_pictures_given(paths: list[Path], python: bool = False) -> None:
+    """A latent given to encode is named as such at once, with what to do instead (else it was refused only once its
+    output was settled, as "not an image", after "exists" and "is also an input" for the outputs it implied)."""
+    decode, refine = ("decode_file", "encode_file its original picture with refine=STEPS") if python else \
+        ("`autoenc decode`", "encode its original picture with --refine STEPS")
+    for p in paths:
+        if p.suffix.lower() == LATENT_SUFFIX:
+            raise AutoencError(f"{p}: is a latent, not a picture to encode: {decode} turns it back into a picture; to "
+                               f"refine it, {refine}")
 
 
 # ---------------------------------------------------------------- numbers

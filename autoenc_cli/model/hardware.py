@@ -61,10 +61,11 @@ def cpu_has_native_bf16(flags: set[str] | None = None) -> bool:
     return bool({"avx512_bf16", "amx_bf16"} & flags)
 
 
-def pick_precision(name: str, device: torch.device, flags: set[str] | None = None) -> str:
-    """auto: bf16 where the hardware runs it natively, fp32 everywhere else (never emulated)."""
+def pick_precision(name: str, device: torch.device, flags: set[str] | None = None, option: str = "--precision") -> str:
+    """auto: bf16 where the hardware runs it natively, fp32 everywhere else (never emulated). A name it does not
+    know is refused naming `option` (load() names precision)."""
     if name not in ("auto", "fp32", "bf16"):
-        raise AutoencError(f"--precision {name!r}: use auto, fp32 or bf16")
+        raise AutoencError(f"{option} {name!r}: use auto, fp32 or bf16")
     if name != "auto":
         return name
     if device.type == "cuda":

@@ -78,15 +78,18 @@ class TrainConfig:
         return longest, (f"--warmup-steps {self.warmup_steps:,} is more than half of this run's {total:,} steps: "
                          f"warming up for {longest:,}, so that the rate decays after")
 
-    def check(self) -> None:
+    def check(self, python: bool = False) -> None:
+        """Every setting in its range; the messages name the options of `autoenc train`, or with python=True the
+        arguments of autoenc_cli.train()."""
+        named = (lambda name: name) if python else (lambda name: "--" + name.replace("_", "-"))
         for name, allowed in RANGES.items():
             value = getattr(self, name)
             if value is not None and not allowed.holds(value):
-                raise AutoencError(f"--{name.replace('_', '-')} must be {allowed} (got {value})")
+                raise AutoencError(f"{named(name)} must be {allowed} (got {value})")
         if self.color not in COLORS:
-            raise AutoencError(f"--color {self.color!r}: use {' or '.join(COLORS)}")
+            raise AutoencError(f"{named('color')} {self.color!r}: use {' or '.join(COLORS)}")
         if self.latent not in LATENTS:
-            raise AutoencError(f"--latent {self.latent!r}: use {' or '.join(LATENTS)}")
+            raise AutoencError(f"{named('latent')} {self.latent!r}: use {' or '.join(LATENTS)}")
 
 
 def typed_settings(settings: dict) -> dict:

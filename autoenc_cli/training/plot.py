@@ -12,6 +12,7 @@ from PIL import Image, ImageDraw
 
 from autoenc_cli.model.architecture import font
 from autoenc_cli.training.checkpoint import LOG_FILE, read_log
+from autoenc_cli.codec.inputs import named_as
 from autoenc_cli.errors import AutoencError
 from autoenc_cli.fileio import check_writable, resolved, shown, write_bytes_atomic
 
@@ -170,6 +171,7 @@ def plot_log(source: str | os.PathLike, output: str | os.PathLike | None = None)
     if resolved(target) == resolved(log):
         raise AutoencError(f"{target}: is the log itself; refusing to overwrite it (give another -o)")
     check_writable(target)
+    named_as(target, ".png", "the curve is a PNG picture")
     try:
         return write_curve(rows, target, title=resolved(log.parent).name)
     except AutoencError as e:

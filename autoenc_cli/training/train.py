@@ -30,7 +30,8 @@ from autoenc_cli.fileio import resolved
 from autoenc_cli.model.weights import save_weights
 from autoenc_cli.training.checkpoint import STATE_FILE, remove_if_empty, save_state
 from autoenc_cli.training.config import TrainConfig
-from autoenc_cli.training.guard import FLAT_CHECK_AFTER_WARMUP, FLAT_MARGIN_DB, WORSE_THAN_BEST_DB, Diverged, flat_colour_psnr
+from autoenc_cli.training.guard import (FLAT_MARGIN_DB, WORSE_THAN_BEST_DB, Diverged, flat_colour_psnr,
+                                       judged_against_flat_colour)
 from autoenc_cli.training.plot import CURVE_FILE, write_curve
 from autoenc_cli.training.processes import (StopOnInterrupt, TrainingFailed, TrainingInterrupted, known_failure,
                                             mean_over_processes, share_log_step)
@@ -191,7 +192,7 @@ def train(cfg: TrainConfig, resume: bool = False, say=print, progress_factory=No
                 checkpoint(run, s)
                 raise TrainingInterrupted(f"interrupted at step {s.step}; state saved in {run.out / STATE_FILE}. "
                                           f"Resume with: {resume_command(run)}", stop.signum)
-        return finish(run, s, resume)
+        return finish(run, s, resume, say)
     except Diverged as e:
         raise gave_up(run, s, e) from None
     except (RuntimeError, dist.DistError) as e:  # torch.OutOfMemoryError is a RuntimeError too
@@ -255,20 +256,30 @@ def busy_cpu_hint(first: float, rate: float) -> str:
             "one thread is faster on busy cores: Ctrl-C, then OMP_NUM_THREADS=1 ... --resume")
 
 
-def finish(run: Run, s: LoopState, resume: bool) -> Result:
+def finish(run: Run, s: LoopState, resume: bool, say) -> Result:
     if run.world > 1:
         dist.barrier()  # the others wait for rank 0's last validation and saves: all leave together
     if resume and run.main and not (run.out / "model.safetensors").exists():
         write_artefacts(run, s)
     if run.main and s.val_psnr < s.best_psnr - WORSE_THAN_BEST_DB:
         raise ended_below_best(run, s)
-    if run.main and s.step >= run.cfg.warmup_steps + FLAT_CHECK_AFTER_WARMUP:
-        flat = flat_colour_psnr(run.val_pixels)
-        if s.val_psnr < flat + FLAT_MARGIN_DB:
-            raise TrainingFailed(f"training failed: after {s.step:,} steps the model is no better than a flat colour "
-                               f"per picture (val PSNR {s.val_psnr:.2f} dB against {flat:.2f}); try another --lr "
-                               f"(this run: {run.cfg.lr:.3g}; too high, it blows up, too low, it learns nothing)")
+    if run.main:
+        against_flat_colour(run, s, say)
     return Result(s.step, s.val_loss, s.val_psnr, run.out / "model.safetensors", run.log.rows)
+
+
+def against_flat_colour(run: Run, s: LoopState, say) -> None:
+    """A run that ends no better than a flat colour per picture learnt nothing, when it was long enough to tell
+    (guard.py); a shorter one is finished and said to be short: more steps, not another rate, is what it needs."""
+    flat = flat_colour_psnr(run.val_pixels)
+    if not s.val_psnr < flat + FLAT_MARGIN_DB:
+        return
+    where = f"after {s.step:,} steps the model is no better than a flat colour per picture (val PSNR {s.val_psnr:.2f} dB against {flat:.2f})"
+    if judged_against_flat_colour(s.step, run.cfg.warmup_steps):
+        raise TrainingFailed(f"training failed: {where}; try another --lr (this run: {run.cfg.lr:.3g}; too high, it "
+                             "blows up, too low, it learns nothing)")
+    say(f"[yellow]note:[/] {where}: a run this short is too short to judge, and more steps will help (a larger "
+        "--epochs or --max-steps)")
 
 
 def gave_up(run: Run, s: LoopState, e: Diverged) -> TrainingFailed:
