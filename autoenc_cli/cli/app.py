@@ -11,8 +11,9 @@ import typer
 from rich.markup import escape
 
 from autoenc_cli import __version__
-from autoenc_cli.cli.common import (DeviceOption, MaxMemoryOption, RefineOption, WeightsOption, app, check_inputs, err, friendly_errors, load_weights,
-                         out, output_option, output_paths, prepare_outputs, progress_bars, weights_note)
+from autoenc_cli.cli.common import (CodecPrecisionOption, DeviceOption, MaxMemoryOption, Precision, RefineOption, WeightsOption, app,
+                                    check_inputs, err, friendly_errors, load_weights, out, output_option, output_paths,
+                                    precision_note, prepare_outputs, progress_bars, weights_note)
 from autoenc_cli.training.config import (CUDA_BATCH, DEFAULT_BATCH, DEFAULT_EPOCHS, RANGES, RECIPE_BATCH, RECIPES, WARMUP_CAP,
                                          WARMUP_FRACTION, TrainConfig)
 from autoenc_cli.errors import AutoencError, counted
@@ -46,17 +47,6 @@ def download(
     """Download Tiny ImageNet (248 MB), resuming an interrupted download, check its MD5 and extract it safely."""
     if get_dataset(folder, url, md5):
         out.print(f"ready: {escape(str(folder))}; train with: autoenc train {escape(str(folder))}")
-
-
-class Precision(str, Enum):
-    auto = "auto"
-    fp32 = "fp32"
-    bf16 = "bf16"
-
-
-CodecPrecisionOption = Annotated[Precision, typer.Option(
-    help="fp32; bf16 where the CPU or GPU runs it natively (faster; its cost in dB: docs/benchmarks.md); auto: bf16 "
-         "where native")]
 
 
 def setting(name: str, help: str, param_decls: tuple[str, ...] = (), **extra):
@@ -183,15 +173,16 @@ def encode(
         results = map_with_progress(zip(images, targets), lambda it: ae.encode_file(*it, dtype.value, resize), "encoding", err)
     for (src, dst), (shape, (w, h)) in zip(zip(images, targets), results):
         out.print(f"{escape(str(src))} {w}x{h} -> {escape(str(dst))} {tuple(shape)} {dtype.value}")
-    err.print(weights_note(weights, ae.metadata))
+    err.print(weights_note(weights, ae.metadata, precision_note(precision, ae.precision, ae.device)))
 
 
 def refine_with_progress(ae, images: list[Path], targets: list[Path], dtype: str, resize: Optional[int], steps: int):
     """encode_file with `steps` of refinement for each picture, under one bar of all their steps."""
     results = []
+    label = f"refining {escape(images[0].name)}" if len(images) == 1 else f"refining {len(images)} pictures"
     with progress_bars() as progress:
+        progress(0, len(images) * steps, label)  # shown at once: its clock counts the first picture's reading too
         for i, (src, dst) in enumerate(zip(images, targets)):
-            label = f"refining {escape(src.name)}" if len(images) == 1 else f"refining {len(images)} pictures"
             results.append(ae.encode_file(src, dst, dtype, resize, steps,
                                           lambda done, total: progress(i * total + done, len(images) * total, label)))
     return results
@@ -241,7 +232,7 @@ def decode(
         if warning:
             err.print(f"[yellow]warning:[/] {escape(warning)}")
         out.print(f"{escape(str(src))} -> {escape(str(dst))} {w}x{h}")
-    err.print(weights_note(weights, ae.metadata))
+    err.print(weights_note(weights, ae.metadata, precision_note(precision, ae.precision, ae.device)))
 
 
 from autoenc_cli.cli import work  # noqa: E402,F401  pyflakes: unused (it registers eval, score, export after the codec commands)

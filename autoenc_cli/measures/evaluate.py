@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from autoenc_cli.codec.encoding import comparison_grid, reconstruct, reconstruct_picture, save_png
+from autoenc_cli.codec.encoding import comparison_grid, picture_reconstructions, reconstruct, reconstructions, save_png
 from autoenc_cli.codec.pictures import find_images, open_image
 from autoenc_cli.training.data import cached_images, check_folder, is_tiny_imagenet, no_images, split_dataset
 from autoenc_cli.errors import AutoencError, counted
@@ -120,6 +120,8 @@ class Evaluation:
     jpeg_sizes: list
     jpeg_qualities: list
     refine: int = 0  # steps of refinement of each latent (0: the encoder's one pass)
+    precision: str = "fp32"  # the network's arithmetic
+    one_pass: Scores = field(default_factory=Scores)  # with refine: the encoder's one pass, before the steps
 
     def to_json(self) -> dict:
         jpeg = self.jpeg.summary() | {
@@ -127,7 +129,8 @@ class Evaluation:
             "quality": float(np.mean(self.jpeg_qualities)),
             "over_budget": int(sum(s > JPEG_BUDGET for s in self.jpeg_sizes)),
         }
-        return {"images": self.images, "skipped": self.skipped, "refine": self.refine, **self.model.summary(),
+        return {"images": self.images, "skipped": self.skipped, "refine": self.refine, "precision": self.precision,
+                **self.model.summary(), **({"one_pass": self.one_pass.summary()} if self.refine else {}),
                 "baselines": {"bicubic": self.bicubic.summary(), "jpeg": jpeg}}
 
 
@@ -144,19 +147,21 @@ def decoded_pictures(data: str | os.PathLike, limit: int | None = None, cache_di
 
 
 def evaluate(data: str | os.PathLike, model: Autoencoder, limit: int | None = None, worst_png: str | os.PathLike | None = None,
-             cache_dir=None, progress=None, refine: int = 0) -> Evaluation:
-    """Score `model` (its latents refined `refine` steps, as `encode --refine` does), bicubic and JPEG on the images
-    of `data`; write the worst reconstructions to `worst_png`.
+             cache_dir=None, progress=None, refine: int = 0, precision: str = "fp32") -> Evaluation:
+    """Score `model` (its latents refined `refine` steps, as `encode --refine` does, and the one pass before them),
+    bicubic and JPEG on the images of `data`; write the worst reconstructions to `worst_png`.
 
     progress(done, total, label) is called while decoding and while evaluating.
     """
     pixels, skipped = decoded_pictures(data, limit, cache_dir, progress)
-    result = Evaluation(len(pixels), skipped, Scores(), Scores(), Scores(), [], [], refine)
+    result = Evaluation(len(pixels), skipped, Scores(), Scores(), Scores(), [], [], refine, precision)
     for start in range(0, len(pixels), CHUNK):
         chunk = np.array(pixels[start:start + CHUNK])  # a writable copy of the rows in the cache
         steps = chunk_progress(progress, start, len(chunk), len(pixels), "refining and evaluating") if refine else None
-        recon = reconstruct(model, chunk, refine, steps)
+        *one_pass, recon = reconstructions(model, chunk, refine, steps, precision)
         result.model.add(chunk, recon)
+        for before in one_pass:
+            result.one_pass.add(chunk, before)
         result.bicubic.add(chunk, bicubic(chunk))
         recon, sizes, qualities = jpeg(chunk)
         result.jpeg.add(chunk, recon)
@@ -165,7 +170,7 @@ def evaluate(data: str | os.PathLike, model: Autoencoder, limit: int | None = No
         if progress is not None:
             progress(start + len(chunk), len(pixels), "evaluating")
     if worst_png is not None:
-        save_png(worst_grid(model, pixels, result.model.psnr, refine=refine), worst_png)
+        save_png(worst_grid(model, pixels, result.model.psnr, refine=refine, precision=precision), worst_png)
     return result
 
 
@@ -176,11 +181,12 @@ def chunk_progress(progress, start: int, size: int, total: int, label: str):
     return lambda done, steps: progress(start + size * done / steps, total, label)
 
 
-def worst_grid(model: Autoencoder, pixels: np.ndarray, psnr: list, count: int = WORST, refine: int = 0) -> np.ndarray:
+def worst_grid(model: Autoencoder, pixels: np.ndarray, psnr: list, count: int = WORST, refine: int = 0,
+               precision: str = "fp32") -> np.ndarray:
     """The `count` lowest-PSNR images, worst first: a row of originals above a row of reconstructions."""
     worst = np.argsort(psnr, kind="stable")[:count]
     originals = np.array(pixels[worst])
-    return comparison_grid(originals, reconstruct(model, originals, refine))
+    return comparison_grid(originals, reconstruct(model, originals, refine, precision=precision))
 
 
 # ---------------------------------------------------------------- whole pictures at their own size
@@ -195,32 +201,37 @@ def bicubic_same_numbers(pixels: np.ndarray, kept: float = KEPT_FRACTION) -> np.
 
 @dataclass
 class WholeEvaluation:
-    """Per-picture scores at each picture's own size: the model's one-pass reconstruction and bicubic."""
+    """Per-picture scores at each picture's own size: the model's reconstruction (refined, and the one pass before
+    it) and bicubic."""
     files: list
     skipped: int
     model: Scores
     bicubic: Scores
     refine: int = 0  # steps of refinement of each latent (0: the encoder's one pass)
+    precision: str = "fp32"  # the network's arithmetic
+    one_pass: Scores = field(default_factory=Scores)  # with refine: the encoder's one pass, before the steps
 
     def to_json(self) -> dict:
         gaps = np.array(self.model.psnr) - np.array(self.bicubic.psnr)
         worst = int(np.argmin(gaps))
-        return {"pictures": len(self.files), "skipped": self.skipped, "refine": self.refine, **self.model.summary(),
+        one_pass = self.one_pass.psnr or [None] * len(self.files)
+        return {"pictures": len(self.files), "skipped": self.skipped, "refine": self.refine, "precision": self.precision,
+                **self.model.summary(), **({"one_pass": self.one_pass.summary()} if self.refine else {}),
                 "baselines": {"bicubic": self.bicubic.summary()},
                 "vs_bicubic_db": {"mean": float(gaps.mean()), "worst": float(gaps[worst]),
                                   "worst_file": str(self.files[worst]), "below_3db": int((gaps < -3).sum())},
-                "per_picture": [{"file": str(f), "psnr": m, "bicubic_psnr": b}
-                                for f, m, b in zip(self.files, self.model.psnr, self.bicubic.psnr)]}
+                "per_picture": [{"file": str(f), "psnr": m, "bicubic_psnr": b} | ({"one_pass_psnr": o} if self.refine else {})
+                                for f, m, b, o in zip(self.files, self.model.psnr, self.bicubic.psnr, one_pass)]}
 
 
 def evaluate_whole(data: str | os.PathLike, model: Autoencoder, limit: int | None = None, progress=None,
-                   max_memory_mb: float | None = None, refine: int = 0) -> WholeEvaluation:
+                   max_memory_mb: float | None = None, refine: int = 0, precision: str = "fp32") -> WholeEvaluation:
     """Score every picture of `data` at its own size (encoded, refined `refine` steps, and decoded as encode and
-    decode do, in tiles that fit max_memory_mb) against bicubic at 1/6 of the numbers."""
+    decode do, in tiles that fit max_memory_mb; with refine, the one pass too) against bicubic at 1/6 of the numbers."""
     if limit is not None and limit < 1:
         raise AutoencError(f"--limit {limit}: must be at least 1")
     files = eval_files(data)[:limit]
-    result = WholeEvaluation([], 0, Scores(), Scores(), refine)
+    result = WholeEvaluation([], 0, Scores(), Scores(), refine, precision)
     for i, path in enumerate(files):
         try:
             pixels = np.asarray(open_image(path), dtype=np.uint8)
@@ -232,7 +243,10 @@ def evaluate_whole(data: str | os.PathLike, model: Autoencoder, limit: int | Non
             continue
         result.files.append(path)
         steps = chunk_progress(progress, i, 1, len(files), "refining whole pictures") if refine else None
-        result.model.add_picture(pixels, reconstruct_picture(model, pixels, max_memory_mb, refine=refine, progress=steps))
+        *one_pass, recon = picture_reconstructions(model, pixels, max_memory_mb, precision, refine, steps)
+        result.model.add_picture(pixels, recon)
+        for before in one_pass:
+            result.one_pass.add_picture(pixels, before)
         result.bicubic.add_picture(pixels, bicubic_same_numbers(pixels))
         if progress is not None:
             progress(i + 1, len(files), "evaluating whole pictures")
