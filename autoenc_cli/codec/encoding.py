@@ -164,7 +164,7 @@ def encode_file(model: Autoencoder, image_path, latent_path, dtype: str = "float
                 weights: dict | None = None, max_memory_mb: float | None = None,
                 precision: str = "fp32", refine: int = 0, progress=None) -> tuple[tuple[int, ...], tuple[int, int]]:
     """Encode one image file into a latent .npy and its sidecar; return the latent's shape and the picture's size.
-    refine: steps of refinement (refine.py), recorded in the sidecar; progress(done, total) after each.
+    refine: steps of refinement (refine.py), recorded in the sidecar; progress(done, total) as refine calls it.
     Refused before any work: an output that is the image itself, a dtype or size it cannot write."""
     image_path, latent_path = path_argument(image_path, "image"), path_argument(latent_path, "latent")
     check_dtype(dtype)
