@@ -117,7 +117,7 @@ class Codec:
                     progress: Callable[[int, int], None] | None = None) -> tuple[tuple[int, ...], tuple[int, int]]:
         """An image file -> a latent (named .npy) and its JSON sidecar, as `autoenc encode` writes them (dtype float32, float16
         or int8; resize: centre-crop and resize to resize x resize first; refine: steps of refinement, recorded in
-        the sidecar, progress(done, total) after each). Returns the latent's shape and the picture's (width, height)."""
+        the sidecar, progress(0, total) before the first step and (done, total) after each). Returns the latent's shape and the picture's (width, height)."""
         return encode_file(self.module, image, latent, dtype, resize, self.fingerprint, self._budget, self.precision,
                            refine, progress)
 

@@ -45,3 +45,30 @@ def test_the_codec_in_bf16_is_close_to_fp32_and_says_where_it_is_refused(tmp_pat
     run_cli("decode", tmp_path / "bf16.npy", "-o", tmp_path / "bf16.png", "--precision", "bf16")
     refused = run_cli("encode", picture, "--stack", tmp_path / "s.npy", "--precision", "bf16", check=False)
     assert refused.returncode == 1 and "--stack encodes in fp32 only" in refused.stderr
+
+
+def test_eval_takes_precision_and_auto_says_what_it_chose(tmp_path):
+    """eval --precision runs the measure in that arithmetic (and says it in --json); with auto, encode, decode and
+    eval say on stderr what auto chose, once, on the weights line."""
+    import json
+
+    import numpy as np
+    from conftest import photo_like, run_cli, write_image
+    rng = np.random.default_rng(3)
+    for i in range(2):
+        write_image(tmp_path / "d" / f"p{i}.png", photo_like(rng), format="PNG")
+    chosen = pick_precision("auto", CPU)
+    said = f"precision {chosen} (auto: {'native' if chosen == 'bf16' else 'no native bf16'} on cpu)"
+    fp32 = json.loads(run_cli("eval", tmp_path / "d", "--json").stdout)
+    bf16 = json.loads(run_cli("eval", tmp_path / "d", "--json", "--precision", "bf16").stdout)
+    assert fp32["precision"] == "fp32" and bf16["precision"] == "bf16"
+    assert fp32["psnr"] != bf16["psnr"] and abs(fp32["psnr"] - bf16["psnr"]) < 0.5
+    whole = run_cli("eval", tmp_path / "d", "--whole", "--json", "--precision", "auto", "--device", "cpu")
+    assert json.loads(whole.stdout)["precision"] == chosen and whole.stderr.count(said) == 1, whole.stderr
+    for args in (["eval", tmp_path / "d", "--precision", "auto", "--device", "cpu"],
+                 ["encode", tmp_path / "d" / "p0.png", "-o", tmp_path / "z.npy", "--precision", "auto"],
+                 ["decode", tmp_path / "z.npy", "-o", tmp_path / "z.png", "--precision", "auto"]):
+        assert run_cli(*args).stderr.count(said) == 1, args
+    assert "precision" not in run_cli("decode", tmp_path / "z.npy", "-o", tmp_path / "y.png").stderr  # named: not said
+    refused = run_cli("eval", tmp_path / "d", "--rd", "--precision", "bf16", check=False)
+    assert refused.returncode == 1 and "--precision sets the network's arithmetic; it does not combine with --rd" in refused.stderr

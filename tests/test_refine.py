@@ -3,6 +3,7 @@ the sidecar, the same bytes twice, and refused where it means nothing."""
 
 import hashlib
 import json
+import re
 
 import numpy as np
 import pytest
@@ -134,7 +135,9 @@ def test_stack_refines_and_records_it(tmp_path):
     assert not np.array_equal(np.load(tmp_path / "plain.npy"), np.load(tmp_path / "refined.npy"))
 
 
-def test_eval_refine_scores_higher_on_crops_and_whole_pictures(tmp_path):
+def test_eval_refine_scores_higher_on_crops_and_whole_pictures_and_shows_the_one_pass_beside(tmp_path):
+    """eval --refine gives both figures a user weighs: the one pass (the figures of eval without --refine) and the
+    refined latents', in --json and in the table."""
     rng = np.random.default_rng(7)
     for i in range(4):
         write_image(tmp_path / "crops" / f"c{i}.png", textured(rng, 64, 64), format="PNG")
@@ -142,8 +145,45 @@ def test_eval_refine_scores_higher_on_crops_and_whole_pictures(tmp_path):
     for folder, extra in (("crops", []), ("whole", ["--whole"])):
         plain = json.loads(run_cli("eval", tmp_path / folder, "--json", *extra).stdout)
         refined = json.loads(run_cli("eval", tmp_path / folder, "--json", "--refine", 6, *extra).stdout)
-        assert refined["refine"] == 6 and plain["refine"] == 0
+        assert refined["refine"] == 6 and plain["refine"] == 0 and "one_pass" not in plain
         assert refined["psnr"] > plain["psnr"] + 0.3, (folder, plain["psnr"], refined["psnr"])
+        for measure in ("psnr", "ssim", "mse"):
+            assert refined["one_pass"][measure] == pytest.approx(plain[measure], rel=1e-9), (folder, measure)
+    per_picture = refined["per_picture"][0]
+    assert per_picture["one_pass_psnr"] == pytest.approx(plain["per_picture"][0]["psnr"], rel=1e-9)
+    table = run_cli("eval", tmp_path / "crops", "--refine", 2).stdout
+    rows = {line.split("│")[1].strip(): line for line in table.splitlines() if line.count("│") > 2}
+    assert "one pass" in rows and "refined 2 steps" in rows["model"], table
+    assert "one pass" not in run_cli("eval", tmp_path / "crops").stdout
+
+
+def test_a_refinement_shows_its_bar_before_the_first_step(tmp_path, codec):
+    """progress(0, steps) comes once the windows are planned, before the first step (which may take minutes)."""
+    source = write_image(tmp_path / "photo.png", textured(np.random.default_rng(10), 48, 64), format="PNG")
+    calls = []
+    codec.encode_file(source, tmp_path / "z.npy", refine=3, progress=lambda done, total: calls.append((done, total)))
+    assert calls == [(0, 3), (1, 3), (2, 3), (3, 3)]
+
+
+def test_a_budget_that_cuts_a_step_into_many_windows_is_said_once(tmp_path, codec):
+    """--max-memory 120 cuts each step of a 192x160 picture into 4 windows of 11 columns for cores of 3: about 3.7x
+    the work of one window. Said once for a folder of such pictures, with the budget that holds one whole; not said
+    at that budget nor at the default."""
+    rng = np.random.default_rng(11)
+    for i in range(2):
+        write_image(tmp_path / "in" / f"p{i}.png", textured(rng, 160, 192), format="PNG")
+    proc = run_cli("encode", tmp_path / "in", "-o", tmp_path / "small/", "--refine", 1, "--max-memory", 120)
+    said = [line for line in proc.stderr.splitlines() if "windows" in line]
+    assert len(said) == 1, proc.stderr
+    found = re.fullmatch(r"warning: --max-memory 120 MB cuts each refinement step of a 192x160 picture into 4 windows, "
+                         r"about 3\.7x slower than one window; --max-memory (\d+) holds it in one", said[0])
+    assert found, said[0]
+    enough = int(found.group(1))
+    assert refine_plan(codec.module, (10, 12), enough, "fp32").window == (10, 12)
+    assert refine_plan(codec.module, (10, 12), enough - 1, "fp32").window != (10, 12)  # the least that does
+    for budget in ([], ["--max-memory", enough]):
+        proc = run_cli("encode", tmp_path / "in" / "p0.png", "-o", tmp_path / f"z{len(budget)}.npy", "--refine", 1, *budget)
+        assert "windows" not in proc.stderr, proc.stderr
 
 
 @pytest.mark.parametrize("args, message", [

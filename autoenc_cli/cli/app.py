@@ -11,9 +11,9 @@ import typer
 from rich.markup import escape
 
 from autoenc_cli import __version__
-from autoenc_cli.cli.common import (DeviceOption, MaxMemoryOption, RefineOption, WeightsOption, app, check_inputs, err, friendly_errors, job_bar,
-                                    model_on_device, out, output_option, output_paths, prepare_outputs, print_table, progress_bars, rank_zero,
-                                    skipped_error, weights_note)
+from autoenc_cli.cli.common import (CodecPrecisionOption, DeviceOption, MaxMemoryOption, Precision, RefineOption, WeightsOption, app,
+                                    check_inputs, err, friendly_errors, job_bar, model_on_device, out, output_option, output_paths,
+                                    precision_note, prepare_outputs, print_table, progress_bars, rank_zero, skipped_error, weights_note)
 from autoenc_cli.training.config import (CUDA_BATCH, DEFAULT_BATCH, DEFAULT_EPOCHS, RANGES, RECIPE_BATCH, RECIPES, WARMUP_CAP,
                                          WARMUP_FRACTION, TrainConfig)
 from autoenc_cli.codec.inputs import PICTURE_FORMATS_HELP
@@ -48,17 +48,6 @@ def download(
     """Download Tiny ImageNet (248 MB), resuming an interrupted download, check its MD5 and extract it safely."""
     if get_dataset(folder, url, md5):
         out.print(f"ready: {escape(str(folder))}; train with: autoenc train {escape(str(folder))}")
-
-
-class Precision(str, Enum):
-    auto = "auto"
-    fp32 = "fp32"
-    bf16 = "bf16"
-
-
-CodecPrecisionOption = Annotated[Precision, typer.Option(
-    help="fp32; bf16 where the CPU or GPU runs it natively (faster; its cost in dB: docs/benchmarks.md); auto: bf16 "
-         "where native")]
 
 
 def setting(name: str, help: str, param_decls: tuple[str, ...] = (), **extra):
@@ -192,7 +181,7 @@ def encode(
         bar = (lambda done, total: progress(done, total, f"refining {escape(pictures[0].name)}")) if refine else None
         shape, (w, h) = ae.encode_file(pictures[0], targets[0], dtype.value, resize, refine, bar)
     out.print(f"{escape(str(pictures[0]))} {w}x{h} -> {escape(str(targets[0]))} {tuple(shape)} {dtype.value}")
-    err.print(weights_note(weights, ae.metadata))
+    err.print(weights_note(weights, ae.metadata, precision_note(precision, ae.precision, ae.device)))
 
 
 def encode_many(pictures: list[Path], output: Optional[Path], weights: Optional[Path], dtype, resize, max_memory,
@@ -206,13 +195,14 @@ def encode_many(pictures: list[Path], output: Optional[Path], weights: Optional[
     targets = output_paths(pictures, output, ".npy", allow_existing=unfinished.is_dir())  # its own outputs, a job's
     prepare_outputs(pictures, targets + [sidecar_path(t) for t in targets])
     ae = load(weights, device, max_memory=max_memory, precision=precision.value)
+    chosen = precision_note(precision, ae.precision, ae.device)
     with job_bar(f"refining ({refine} steps each)" if refine else "encoding") as progress:
         result = encode_files(ae, pictures, targets, dtype.value, resize, refine, progress, err.print)
     if result is None:
         return  # another process of the job: rank 0 reports it
     for w in result.written:
         out.print(f"{escape(str(w.picture))} {w.size[0]}x{w.size[1]} -> {escape(str(w.latent))} {w.shape} {dtype.value}")
-    err.print(weights_note(weights, ae.metadata))
+    err.print(weights_note(weights, ae.metadata, chosen))
     if result.skipped:
         raise skipped_error(result.skipped, len(pictures))
 
@@ -269,7 +259,7 @@ def decode(
             err.print(f"[yellow]warning:[/] {escape(warning)}")
         lossy = format_note(dst)
         out.print(f"{escape(str(src))} -> {escape(str(dst))} {w}x{h}" + (f", {lossy}" if lossy else ""))
-    err.print(weights_note(weights, ae.metadata))
+    err.print(weights_note(weights, ae.metadata, precision_note(precision, ae.precision, ae.device)))
 
 
 from autoenc_cli.cli import work  # noqa: E402,F401  pyflakes: unused (it registers eval, score, export after the codec commands)

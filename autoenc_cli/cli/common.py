@@ -3,9 +3,11 @@
 import contextlib
 import functools
 import json
+import logging
 import math
 import os
 import sys
+from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -127,6 +129,25 @@ MaxMemoryOption = Annotated[Optional[float], typer.Option(
          f"of one pass (default: {DEFAULT_MAX_MEMORY_MB:,}; on a GPU half its free memory)")]
 
 
+class Precision(str, Enum):
+    auto = "auto"
+    fp32 = "fp32"
+    bf16 = "bf16"
+
+
+CodecPrecisionOption = Annotated[Precision, typer.Option(
+    help="fp32; bf16 where the CPU or GPU runs it natively (faster; its cost in dB: docs/benchmarks.md); auto: bf16 "
+         "where native")]
+
+
+def precision_note(asked: Precision, chosen: str, device) -> str:
+    """What --precision auto chose, for the weights line (nothing when a precision was named)."""
+    if asked != Precision.auto:
+        return ""
+    why = "native" if chosen == "bf16" else "no native bf16"
+    return f"; precision {chosen} (auto: {why} on {device.type})"
+
+
 def friendly_errors(fn):
     """Bad input ends in one line on stderr and a non-zero exit, never a traceback."""
     @functools.wraps(fn)
@@ -165,11 +186,12 @@ def load_weights(weights: Optional[Path]):
     return load_model(path)
 
 
-def weights_note(weights: Optional[Path], meta: dict) -> str:
+def weights_note(weights: Optional[Path], meta: dict, more: str = "") -> str:
+    """The weights line a command ends with; `more` goes on it (precision_note)."""
     from autoenc_cli.model.weights import channel_multiplier, default_weights_path, resolve_weights
     path = resolve_weights(weights)
     label = " (bundled default)" if path == default_weights_path() else ""
-    return f"weights: {escape(str(path))}{label}, channel multiplier {channel_multiplier(meta)}" + barely_trained(meta)
+    return f"weights: {escape(str(path))}{label}, channel multiplier {channel_multiplier(meta)}{more}" + barely_trained(meta)
 
 
 def barely_trained(meta: dict) -> str:
@@ -247,12 +269,15 @@ def model_on_device(weights: Optional[Path], device: str):
 
 @contextlib.contextmanager
 def progress_bars():
-    """Yield progress(done, total, label) drawing rich bars on stderr; the bars end with the block."""
+    """Yield progress(done, total, label) drawing rich bars on stderr; the bars end with the block. The library's
+    warnings (logger "autoenc") are said above the bars, each kind once."""
     from autoenc_cli.cli.progress import TrainProgress
-    bars = TrainProgress(err)
+    bars, notes = TrainProgress(err), WarnOnce()
+    logging.getLogger("autoenc").addHandler(notes)
     try:
         yield bars.cache_progress
     finally:
+        logging.getLogger("autoenc").removeHandler(notes)
         bars.stop()
 
 
@@ -282,6 +307,20 @@ def skipped_error(skipped: list, total: int, listed_in: Path | None = None) -> A
     more = f"; and {counted(len(skipped) - SKIPPED_SHOWN, 'more')}" if len(skipped) > SKIPPED_SHOWN else ""
     listed = f" (all listed in {listed_in})" if listed_in is not None else ""
     return AutoencError(f"skipped {len(skipped):,} of {counted(total, 'picture')}, unreadable{listed}: {reasons}{more}")
+
+
+class WarnOnce(logging.Handler):
+    """A library warning on stderr in one line, once per kind (its message before its values: a folder of pictures
+    of one size would say it for each)."""
+
+    def __init__(self):
+        super().__init__(logging.WARNING)
+        self.said = set()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.msg not in self.said:
+            self.said.add(record.msg)
+            err.print(f"[yellow]warning:[/] {escape(one_line(record.getMessage()))}")
 
 
 def outside_data(output: Path, data: Path, option: str) -> None:

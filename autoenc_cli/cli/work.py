@@ -7,19 +7,20 @@ from typing import Annotated, Optional
 import typer
 from rich.markup import escape
 
-from autoenc_cli.cli.common import (DeviceOption, MaxMemoryOption, RefineOption, WeightsOption, app, err, finite, friendly_errors, job_bar, model_on_device, out,
-                                    output_option, output_paths, outside_data, prepare_outputs, print_json, print_table, progress_bars,
-                                    skipped_error, weights_note)
+from autoenc_cli.cli.common import (CodecPrecisionOption, DeviceOption, MaxMemoryOption, Precision, RefineOption, WeightsOption, app, err, finite,
+                                    friendly_errors, job_bar, model_on_device, out, output_option, output_paths, outside_data, precision_note,
+                                    prepare_outputs, print_json, print_table, progress_bars, skipped_error, weights_note)
 from autoenc_cli.errors import AutoencError, counted
 
 
 EVAL_READS = {  # the options that not every mode of eval reads, and the modes that read them
     "--worst-png": ("64x64",), "--cache-dir": ("64x64", "whole", "rd"), "--max-memory": ("whole",), "--rd-png": ("rd",),
-    "--refine": ("64x64", "whole"),
+    "--refine": ("64x64", "whole"), "--precision": ("64x64", "whole"),
 }
 PURPOSE = {"--worst-png": "draws the 64x64 evaluation's worst reconstructions", "--max-memory": "bounds --whole's work on one picture",
            "--cache-dir": "holds the 64x64 pictures decoded once (--whole reads each picture at its own size)",
-           "--rd-png": "draws the --rd measurement", "--refine": "refines each latent before it is decoded"}
+           "--rd-png": "draws the --rd measurement", "--refine": "refines each latent before it is decoded",
+           "--precision": "sets the network's arithmetic"}
 MODE_FLAG = {"whole": "--whole", "rd": "--rd"}
 
 
@@ -50,6 +51,7 @@ def evaluate(
     rd: Annotated[bool, typer.Option("--rd", help="rate against distortion instead: bytes, bits per pixel, PSNR and SSIM of each latent dtype (as stored, zlib -9, lzma -9) and of JPEG and WebP at qualities 5-95 (no --worst-png)")] = False,
     rd_png: Annotated[Optional[Path], typer.Option(help="with --rd: also draw PSNR against bits per pixel into this PNG (none is written unless you name one)")] = None,
     refine: RefineOption = 0,
+    precision: CodecPrecisionOption = Precision.fp32,
 ):
     """Score reconstructions (PSNR, SSIM, MSE on 8-bit pixels) against bicubic and JPEG at the same 2,048 numbers."""
     from autoenc_cli.codec.inputs import named_as
@@ -58,21 +60,22 @@ def evaluate(
         raise AutoencError("--rd measures 64x64 pictures; it does not combine with --whole")
     refuse_unused("rd" if rd else "whole" if whole else "64x64",
                   {"--worst-png": worst_png, "--max-memory": max_memory, "--cache-dir": cache_dir, "--rd-png": rd_png,
-                   "--refine": refine})
+                   "--refine": refine, "--precision": precision != Precision.fp32})
     if rd:
         from autoenc_cli.cli.rd import evaluate_rate_distortion
         return evaluate_rate_distortion(data, weights, as_json, limit, device, cache_dir, rd_png)
     if whole:
-        return evaluate_whole_pictures(data, weights, as_json, limit, device, max_memory, refine, cache_dir)
+        return evaluate_whole_pictures(data, weights, as_json, limit, device, max_memory, refine, precision, cache_dir)
     if worst_png is not None:
         outside_data(worst_png, data, "a --worst-png")
         named_as(worst_png, ".png", "the worst reconstructions are drawn as a PNG picture", "--worst-png")
-    model, meta = model_on_device(weights, device)
+    model, meta, chosen = model_and_precision(weights, device, precision)
     with job_bar(refining_label(refine) or "evaluating") as progress:
-        result = run_eval(data, model, limit, worst_png, cache_dir, progress, refine, weights_fingerprint(weights), err.print)
+        result = run_eval(data, model, limit, worst_png, cache_dir, progress, refine, weights_fingerprint(weights), err.print,
+                          chosen)
     if result is None:
         return  # another process of the job: rank 0 reports it
-    err.print(weights_note(weights, meta))
+    err.print(weights_note(weights, meta, precision_note(precision, chosen, next(model.parameters()).device)))
     if worst_png is not None:
         err.print(f"worst reconstructions: {escape(str(worst_png))}")
     print_summary(result.to_json(), as_json, data)
@@ -91,7 +94,8 @@ def print_summary(summary: dict, as_json: bool, data: Path) -> None:
     table = Table(title=f"{counted(summary['images'], 'image')} of {escape(str(data))}", caption=f"jpeg: the largest quality within {JPEG_BUDGET:,} bytes")
     for name in ("method", "PSNR dB", "SSIM", "MSE", "per image"):
         table.add_column(name, justify="left" if name in ("method", "per image") else "right")
-    rows = [("model", summary, "2,048 latent numbers" + refined_note(summary["refine"])),
+    rows = [*one_pass_row(summary, "2,048 latent numbers"),
+            ("model", summary, "2,048 latent numbers" + refined_note(summary["refine"])),
             ("bicubic", summary["baselines"]["bicubic"], f"{BICUBIC_SIDE}x{BICUBIC_SIDE}x3 = {BICUBIC_SIDE**2 * 3:,} pixels"),
             ("jpeg", jpeg, f"{jpeg['bytes']:,.0f} bytes avg, quality {jpeg['quality']:.1f}{over}")]
     for name, s, note in rows:
@@ -100,15 +104,16 @@ def print_summary(summary: dict, as_json: bool, data: Path) -> None:
 
 
 def evaluate_whole_pictures(data: Path, weights: Optional[Path], as_json: bool, limit: Optional[int], device: str,
-                            max_memory: Optional[float], refine: int, cache_dir: Optional[Path] = None) -> None:
+                            max_memory: Optional[float], refine: int, precision: Precision,
+                            cache_dir: Optional[Path] = None) -> None:
     from autoenc_cli.measures.evaluate import evaluate_whole
-    model, meta = model_on_device(weights, device)
+    model, meta, chosen = model_and_precision(weights, device, precision)
     with job_bar(refining_label(refine) or "evaluating whole pictures") as progress:
         result = evaluate_whole(data, model, limit, progress, max_memory, refine, cache_dir, weights_fingerprint(weights),
-                                err.print)
+                                err.print, chosen)
     if result is None:
         return  # another process of the job: rank 0 reports it
-    err.print(weights_note(weights, meta))
+    err.print(weights_note(weights, meta, precision_note(precision, chosen, next(model.parameters()).device)))
     print_whole_summary(result.to_json(), as_json, data)
     if result.unreadable:
         raise skipped_error(result.unreadable, len(result.files) + result.skipped)
@@ -125,7 +130,8 @@ def print_whole_summary(summary: dict, as_json: bool, data: Path) -> None:
                           f"({escape(Path(gap['worst_file']).name)}), {gap['below_3db']} more than 3 dB below")
     for name in ("method", "PSNR dB", "SSIM", "MSE", "numbers kept"):
         table.add_column(name, justify="left" if name in ("method", "numbers kept") else "right")
-    for name, s, note in (("model", summary, "latent: 1/6" + refined_note(summary["refine"])), ("bicubic", summary["baselines"]["bicubic"], "each side x 1/sqrt(6)")):
+    for name, s, note in (*one_pass_row(summary, "latent: 1/6"), ("model", summary, "latent: 1/6" + refined_note(summary["refine"])),
+                          ("bicubic", summary["baselines"]["bicubic"], "each side x 1/sqrt(6)")):
         table.add_row(name, f"{s['psnr']:.2f}", f"{s['ssim']:.4f}", f"{s['mse']:.1f}", note)
     print_table(table)
 
@@ -141,6 +147,18 @@ def weights_fingerprint(weights: Optional[Path]) -> dict:
 
 def refined_note(steps: int) -> str:
     return f", refined {steps} steps" if steps else ""
+
+
+def one_pass_row(summary: dict, numbers: str) -> list[tuple[str, dict, str]]:
+    """With --refine, the model's row before the steps, above the refined one: what the refinement buys."""
+    return [("one pass", summary["one_pass"], f"{numbers}, the encoder's pass alone")] if "one_pass" in summary else []
+
+
+def model_and_precision(weights: Optional[Path], device: str, precision: Precision):
+    """model_on_device, and the arithmetic --precision names on that device (auto: bf16 where native)."""
+    from autoenc_cli.model.hardware import pick_precision
+    model, meta = model_on_device(weights, device)
+    return model, meta, pick_precision(precision.value, next(model.parameters()).device)
 
 
 def given(ctx: typer.Context, name: str) -> bool:

@@ -74,16 +74,21 @@ def encode_picture(model: Autoencoder, pixels: np.ndarray, max_memory_mb: float 
                    precision: str = "fp32", refine: int = 0, progress=None) -> np.ndarray:
     """One H x W x 3 uint8 picture of any size -> (C, ceil(H/16), ceil(W/16)) float32 latent, in tiles that
     fit max_memory_mb (None: tiles.budget_mb's default), with the latent one pass would give (tiles.py); then
-    `refine` steps of refinement against the decoder (refine.py), progress(done, total) after each."""
+    `refine` steps of refinement against the decoder (refine.py), progress(done, total) as refine calls it."""
+    return picture_latents(model, pixels, max_memory_mb, precision, refine, progress)[-1][0].numpy()
+
+
+def picture_latents(model: Autoencoder, pixels: np.ndarray, max_memory_mb: float | None, precision: str,
+                    refine: int, progress) -> list[torch.Tensor]:
+    """encode_picture's latents as 1 x C x h x w tensors: the one pass's, then (refine > 0) the refined one."""
     with warnings.catch_warnings():  # a read-only array (Pillow's) is only read here: no copy of a big picture
         warnings.simplefilter("ignore", UserWarning)
         padded = torch.from_numpy(pad_to_multiple(pixels)).permute(2, 0, 1)[None]
-    latent = encode_tiled(model, padded, max_memory_mb, precision)
+    latent = torch.from_numpy(encode_tiled(model, padded, max_memory_mb, precision))[None]
     if not refine:
-        return latent
+        return [latent]
     size = (pixels.shape[1], pixels.shape[0])
-    return refine_latents(model, padded, torch.from_numpy(latent)[None], refine, size, max_memory_mb, precision,
-                          progress=progress)[0].numpy()
+    return [latent, refine_latents(model, padded, latent, refine, size, max_memory_mb, precision, progress=progress)]
 
 
 def decode_picture(model: Autoencoder, latent: Latent, max_memory_mb: float | None = None,
@@ -103,19 +108,32 @@ def run_network(model: Autoencoder, pixels: torch.Tensor, precision: str = "fp32
         return x, model(x).float()
 
 
-def reconstruct(model: Autoencoder, pixels: np.ndarray, refine: int = 0, progress=None) -> np.ndarray:
+def reconstruct(model: Autoencoder, pixels: np.ndarray, refine: int = 0, progress=None, precision: str = "fp32") -> np.ndarray:
     """N x H x W x 3 uint8 (H, W multiples of 16) -> the model's reconstructions, as uint8 RGB; with `refine` steps
-    of refinement of their latents (refine.py), progress(done, total) after each."""
+    of refinement of their latents (refine.py), progress(done, total) as refine calls it."""
+    return reconstructions(model, pixels, refine, progress, precision)[-1]
+
+
+def reconstructions(model: Autoencoder, pixels: np.ndarray, refine: int = 0, progress=None,
+                    precision: str = "fp32") -> list[np.ndarray]:
+    """reconstruct's pictures: the one pass's, then (refine > 0) the refined latents'. The one-pass latent is
+    computed anyway before the refinement: its pictures cost one decode."""
     device = next(model.parameters()).device
     batch = torch.from_numpy(np.ascontiguousarray(pixels)).to(device)
-    if refine:
-        with torch.inference_mode():
-            latent = model.encoder(to_network(batch.permute(0, 3, 1, 2), model.color))
-        latent = refine_latents(model, batch.permute(0, 3, 1, 2), latent, refine, progress=progress)
-        with torch.inference_mode():
-            y = model.decoder(latent)
-    else:
-        _, y = run_network(model, batch)
+    if not refine:
+        return [as_pixels(model, run_network(model, batch, precision)[1])]
+    with torch.inference_mode(), autocast(device, precision):
+        latent = model.encoder(to_network(batch.permute(0, 3, 1, 2), model.color)).float()
+    refined = refine_latents(model, batch.permute(0, 3, 1, 2), latent, refine, precision=precision, progress=progress)
+    out = []
+    for z in (latent, refined):
+        with torch.inference_mode(), autocast(device, precision):
+            out.append(as_pixels(model, model.decoder(z).float()))
+    return out
+
+
+def as_pixels(model: Autoencoder, y: torch.Tensor) -> np.ndarray:
+    """The network's N x 3 x H x W output -> N x H x W x 3 uint8 RGB."""
     return from_network(y, model.color).permute(0, 2, 3, 1).cpu().numpy()
 
 
@@ -123,8 +141,16 @@ def reconstruct_picture(model: Autoencoder, pixels: np.ndarray, max_memory_mb: f
                         precision: str = "fp32", refine: int = 0, progress=None) -> np.ndarray:
     """One H x W x 3 uint8 picture of any size, encoded and decoded as `autoenc encode` + `decode` do it."""
     h, w = pixels.shape[:2]
-    latent = torch.from_numpy(encode_picture(model, pixels, max_memory_mb, precision, refine, progress))[None]
+    latent = picture_latents(model, pixels, max_memory_mb, precision, refine, progress)[-1]
     return decode_tiled(model, latent, max_memory_mb, precision)[:h, :w]
+
+
+def picture_reconstructions(model: Autoencoder, pixels: np.ndarray, max_memory_mb: float | None = None,
+                            precision: str = "fp32", refine: int = 0, progress=None) -> list[np.ndarray]:
+    """reconstruct_picture's picture, preceded (refine > 0) by the one pass's: one decode more."""
+    h, w = pixels.shape[:2]
+    return [decode_tiled(model, z, max_memory_mb, precision)[:h, :w]
+            for z in picture_latents(model, pixels, max_memory_mb, precision, refine, progress)]
 
 
 def check_resize(resize: int | None, option: str = "--resize") -> None:

@@ -16,12 +16,14 @@ additions), and Adam works element by element: a tiled refinement is the one-pas
 (tests/test_refine.py). Windows of several pictures of one size go through the decoder together.
 """
 
+import logging
+import math
 from dataclasses import asdict, dataclass
 from typing import Callable
 
 import torch
 
-from autoenc_cli.codec.tiles import Plan, activation_bytes, fit_windows, margin, network_input, spans
+from autoenc_cli.codec.tiles import Plan, activation_bytes, budget_mb, fit_windows, margin, network_input, one_window_mb, spans
 from autoenc_cli.codec.budget import check_steps
 from autoenc_cli.model.autoencoder import DOWNSCALE
 from autoenc_cli.model.hardware import autocast, keep_freed_memory
@@ -36,6 +38,10 @@ CELL_VALUES = DOWNSCALE * DOWNSCALE * 3  # the loss is a sum per cell of pixels:
 # twice. Twice encode's share: `encode --refine` of a 2 MP photo peaked at 640 MB of RSS with 0.25 of 1,024 MB,
 # at 866 MB with 0.5 (torch itself, the picture and the latent's optimiser state take the rest).
 WINDOW_SHARE = 0.5
+# From this much work over one window's (the windows' context computed again and again), a budget is said to slow a
+# refinement down: the default budget cuts big photos at most about 2.2x, --max-memory 80 a 512x384 picture 81x.
+SLOW_WINDOWS = 3.0
+log = logging.getLogger("autoenc")
 
 
 @dataclass(frozen=True)
@@ -101,7 +107,8 @@ def refine(model, pixels: torch.Tensor, latent: torch.Tensor, steps: int, size: 
     """N pictures of one size, N x 3 x H x W (H, W multiples of 16: uint8 bytes, or already in the network's units)
     and their N x C x H/16 x W/16 latents ->
     the latents after `steps` steps of Adam against the decoder. size = (width, height): the pixels that count
-    (the picture before its padding; default all). progress(done, total) after each step; observe(step, latents)
+    (the picture before its padding; default all). progress(0, total) once the windows are planned, then
+    progress(done, total) after each step; observe(step, latents)
     too (benchmarks/refine_curve.py reads a whole curve from one run: the rate is constant, so the latents after
     k of n steps are those of a k-step refinement)."""
     steps = check_steps(steps)
@@ -114,6 +121,7 @@ def refine(model, pixels: torch.Tensor, latent: torch.Tensor, steps: int, size: 
     context = tile.margin // 2  # the decoder's margin: the loss counts the pixels this far around a core
     jobs = [(n, r, c) for n in range(count) for r in spans(rows, tile.window[0], tile.margin)
             for c in spans(cols, tile.window[1], tile.margin)]
+    say_if_slow(model, (rows, cols), (valid_w, valid_h), len(jobs) // count, tile, max_memory_mb, precision)
     masks = {}  # per window: which pixels count, as a 1 x 1 x h x w weight (the same every step)
     for r, c in {(r, c) for _, r, c in jobs}:  # the same windows for every picture of the batch
         masks[r, c] = (loss_mask(r, tile.window[0], context, valid_h)[:, None]
@@ -124,6 +132,8 @@ def refine(model, pixels: torch.Tensor, latent: torch.Tensor, steps: int, size: 
     frozen = [p for p in model.decoder.parameters() if p.requires_grad]
     for p in frozen:  # no gradients for the weights: only the latent moves (and the backward is half the work)
         p.requires_grad_(False)
+    if progress is not None:  # the bar is shown at once, its clock running: a step may take minutes
+        progress(0, steps)
     try:
         for step in range(steps):
             z.grad = gradient(model, pixels, z, jobs, masks, tile, precision)
@@ -136,6 +146,20 @@ def refine(model, pixels: torch.Tensor, latent: torch.Tensor, steps: int, size: 
         for p in frozen:
             p.requires_grad_(True)
     return z.detach().to(latent.device)
+
+
+def say_if_slow(model, cells: tuple[int, int], size: tuple[int, int], windows: int, tile: Plan,
+                max_memory_mb: float | None, precision: str) -> None:
+    """A warning (logger "autoenc") when the budget cuts each step into windows that compute SLOW_WINDOWS times the
+    work of one window or more: how many, about how much slower, and the budget that holds the picture in one."""
+    slower = windows * tile.window[0] * tile.window[1] / (cells[0] * cells[1])
+    if slower < SLOW_WINDOWS:
+        return
+    budget = budget_mb(max_memory_mb, next(model.parameters()).device)
+    needed = math.ceil(one_window_mb(cells, backward_bytes(model.decoder, model.latent_channels, precision), WINDOW_SHARE))
+    log.warning("--max-memory %s MB cuts each refinement step of a %dx%d picture into %d windows, about %sx slower "
+                "than one window; --max-memory %d holds it in one", f"{budget:g}", *size, windows,
+                f"{slower:.1f}" if slower < 10 else f"{slower:.0f}", needed)
 
 
 def gradient(model, pixels: torch.Tensor, z: torch.Tensor, jobs: list, masks: dict, tile: Plan,

@@ -123,6 +123,12 @@ def fit_windows(cells: tuple[int, int], m: int, per_cell: float, max_memory_mb: 
     return Plan(window, m, max(1, int(budget // (window[0] * window[1] * per_cell))))
 
 
+def one_window_mb(cells: tuple[int, int], per_cell: float, share: float = ACTIVATION_SHARE) -> float:
+    """The smallest budget (MB) whose plan by fit_windows holds `cells` in one window: its square side reaches the
+    longer axis."""
+    return max(cells) ** 2 * per_cell * ALLOCATOR_OVERHEAD / share / 2**20
+
+
 def axis_window(cells: int, side: int, margin: int) -> int:
     """Along one axis: the whole axis if it fits in `side`, else the window that cuts it into equal cores with
     as few windows of at most `side` cells as possible (equal cores: the last window is not mostly overlap)."""

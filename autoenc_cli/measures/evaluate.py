@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from autoenc_cli.codec.encoding import comparison_grid, reconstruct, reconstruct_picture, save_png
+from autoenc_cli.codec.encoding import comparison_grid, picture_reconstructions, reconstruct, reconstructions, save_png
 from autoenc_cli.codec.metrics import mse_per_image, picture_scores, psnr_per_image, ssim_per_image
 from autoenc_cli.data.cache import cache_root, cached_images
 from autoenc_cli.data.jobs import cache_job_folder, consecutive, job_identity, run_job, share_sized, start_job
@@ -132,6 +132,8 @@ class Evaluation:
     jpeg_sizes: list
     jpeg_qualities: list
     refine: int = 0  # steps of refinement of each latent (0: the encoder's one pass)
+    precision: str = "fp32"  # the network's arithmetic
+    one_pass: Scores = field(default_factory=Scores)  # with refine: the encoder's one pass, before the steps
     unreadable: list = field(default_factory=list)  # (file, why) of the skipped
 
     def to_json(self) -> dict:
@@ -140,7 +142,8 @@ class Evaluation:
             "quality": float(np.mean(self.jpeg_qualities)),
             "over_budget": int(sum(s > JPEG_BUDGET for s in self.jpeg_sizes)),
         }
-        return {"images": self.images, "skipped": self.skipped, "refine": self.refine, **self.model.summary(),
+        return {"images": self.images, "skipped": self.skipped, "refine": self.refine, "precision": self.precision,
+                **self.model.summary(), **({"one_pass": self.one_pass.summary()} if self.refine else {}),
                 "baselines": {"bicubic": self.bicubic.summary(), "jpeg": jpeg}}
 
 
@@ -168,9 +171,10 @@ def square_or_why(path: Path) -> tuple[np.ndarray | None, str]:
 
 
 def evaluate(data: str | os.PathLike, model: Autoencoder, limit: int | None = None, worst_png: str | os.PathLike | None = None,
-             cache_dir=None, progress=None, refine: int = 0, weights: dict | None = None, say=None) -> Evaluation | None:
-    """Score `model` (its latents refined `refine` steps, as `encode --refine` does), bicubic and JPEG on the images
-    of `data`, centre-cropped to 64x64; write the worst reconstructions to `worst_png`.
+             cache_dir=None, progress=None, refine: int = 0, weights: dict | None = None, say=None,
+             precision: str = "fp32") -> Evaluation | None:
+    """Score `model` (its latents refined `refine` steps, as `encode --refine` does, and the one pass before them),
+    bicubic and JPEG on the images of `data`, centre-cropped to 64x64; write the worst reconstructions to `worst_png`.
 
     A job (data/jobs.py) kept under the cache folder: shared among torchrun's processes (rank 0 returns the
     result, the others None), continued when run again. progress(done, total) on rank 0."""
@@ -178,7 +182,7 @@ def evaluate(data: str | os.PathLike, model: Autoencoder, limit: int | None = No
 
     def plan(processes: int) -> list[list[int]]:
         return consecutive(len(files), share_sized(len(files), processes, CHUNK, 2) if refine else CHUNK)
-    identity = job_identity("eval", files, weights, {"--refine": refine, "--limit": limit})
+    identity = job_identity("eval", files, weights, {"--refine": refine, "--limit": limit, "--precision": precision})
     job = start_job(cache_job_folder(cache_root(cache_dir), "eval", [Path(data)]), identity, plan, [1] * len(files), say)
 
     def do_batch(items: list[int], within):
@@ -188,8 +192,11 @@ def evaluate(data: str | os.PathLike, model: Autoencoder, limit: int | None = No
         if not good:
             return record, {}
         chunk = np.stack([a for a, _ in read if a is not None])
-        scores = {name: Scores() for name in ("model", "bicubic", "jpeg")}
-        scores["model"].add(chunk, reconstruct(model, chunk, refine, (lambda d, t: within(d / t)) if refine else None))
+        scores = {name: Scores() for name in ("model", "one_pass", "bicubic", "jpeg")}
+        *one_pass, recon = reconstructions(model, chunk, refine, (lambda d, t: within(d / t)) if refine else None, precision)
+        scores["model"].add(chunk, recon)
+        for before in one_pass:
+            scores["one_pass"].add(chunk, before)
         scores["bicubic"].add(chunk, bicubic(chunk))
         recon, sizes, qualities = jpeg(chunk)
         scores["jpeg"].add(chunk, recon)
@@ -199,13 +206,13 @@ def evaluate(data: str | os.PathLike, model: Autoencoder, limit: int | None = No
     run_job(job, do_batch, progress, "image")
     if job.rank != 0:
         return None
-    result = Evaluation(0, 0, Scores(), Scores(), Scores(), [], [], refine)
+    result = Evaluation(0, 0, Scores(), Scores(), Scores(), [], [], refine, precision)
     good: list[int] = []
     for part in job.parts():
         good += part.record["good"]
         result.unreadable += [(files[i], why) for i, why in part.record["skipped"]]
         if part.record["good"]:
-            for name in ("model", "bicubic", "jpeg"):
+            for name in ("model", "one_pass", "bicubic", "jpeg") if refine else ("model", "bicubic", "jpeg"):
                 getattr(result, name).extend(part.arrays, name)
             result.jpeg_sizes += part.arrays["jpeg_bytes"].tolist()
             result.jpeg_qualities += part.arrays["jpeg_quality"].tolist()
@@ -214,14 +221,14 @@ def evaluate(data: str | os.PathLike, model: Autoencoder, limit: int | None = No
     result.images, result.skipped = len(good), len(result.unreadable)
     if worst_png is not None:
         worst = np.argsort(result.model.psnr, kind="stable")[:WORST]
-        save_png(worst_grid(model, np.stack([load_square(files[good[i]]) for i in worst]), refine), worst_png)
+        save_png(worst_grid(model, np.stack([load_square(files[good[i]]) for i in worst]), refine, precision), worst_png)
     job.close()
     return result
 
 
-def worst_grid(model: Autoencoder, worst: np.ndarray, refine: int = 0) -> np.ndarray:
+def worst_grid(model: Autoencoder, worst: np.ndarray, refine: int = 0, precision: str = "fp32") -> np.ndarray:
     """The worst images (worst first): a row of originals above a row of reconstructions."""
-    return comparison_grid(worst, reconstruct(model, worst, refine))
+    return comparison_grid(worst, reconstruct(model, worst, refine, precision=precision))
 
 
 # ---------------------------------------------------------------- whole pictures at their own size
@@ -242,17 +249,21 @@ class WholeEvaluation:
     model: Scores
     bicubic: Scores
     refine: int = 0  # steps of refinement of each latent (0: the encoder's one pass)
+    precision: str = "fp32"  # the network's arithmetic
+    one_pass: Scores = field(default_factory=Scores)  # with refine: the encoder's one pass, before the steps
     unreadable: list = field(default_factory=list)  # (file, why) of the skipped
 
     def to_json(self) -> dict:
         gaps = np.array(self.model.psnr) - np.array(self.bicubic.psnr)
         worst = int(np.argmin(gaps))
-        return {"pictures": len(self.files), "skipped": self.skipped, "refine": self.refine, **self.model.summary(),
+        one_pass = self.one_pass.psnr or [None] * len(self.files)
+        return {"pictures": len(self.files), "skipped": self.skipped, "refine": self.refine, "precision": self.precision,
+                **self.model.summary(), **({"one_pass": self.one_pass.summary()} if self.refine else {}),
                 "baselines": {"bicubic": self.bicubic.summary()},
                 "vs_bicubic_db": {"mean": float(gaps.mean()), "worst": float(gaps[worst]),
                                   "worst_file": str(self.files[worst]), "below_3db": int((gaps < -3).sum())},
-                "per_picture": [{"file": str(f), "psnr": m, "bicubic_psnr": b}
-                                for f, m, b in zip(self.files, self.model.psnr, self.bicubic.psnr)]}
+                "per_picture": [{"file": str(f), "psnr": m, "bicubic_psnr": b} | ({"one_pass_psnr": o} if self.refine else {})
+                                for f, m, b, o in zip(self.files, self.model.psnr, self.bicubic.psnr, one_pass)]}
 
 
 WHOLE_BATCH = 64  # at most, pictures of eval --whole (and score) per saved batch
@@ -271,19 +282,20 @@ def whole_picture(path: Path) -> tuple[np.ndarray | None, str]:
 
 def evaluate_whole(data: str | os.PathLike, model: Autoencoder, limit: int | None = None, progress=None,
                    max_memory_mb: float | None = None, refine: int = 0, cache_dir=None, weights: dict | None = None,
-                   say=None) -> WholeEvaluation | None:
+                   say=None, precision: str = "fp32") -> WholeEvaluation | None:
     """Score every picture of `data` at its own size (encoded, refined `refine` steps, and decoded as encode and
-    decode do, in tiles that fit max_memory_mb) against bicubic at 1/6 of the numbers. A job, as evaluate()."""
+    decode do, in tiles that fit max_memory_mb; with refine, the one pass too) against bicubic at 1/6 of the
+    numbers. A job, as evaluate()."""
     files = limited_files(data, limit)
     sizes = [image_size(p) for p in files]
     identity = job_identity("eval --whole", files, weights, {"--refine": refine, "--limit": limit,
-                                                             "--max-memory": max_memory_mb})
+                                                             "--max-memory": max_memory_mb, "--precision": precision})
     job = start_job(cache_job_folder(cache_root(cache_dir), "eval --whole", [Path(data)]), identity,
                     lambda processes: consecutive(len(files), share_sized(len(files), processes, WHOLE_BATCH)),
                     [w * h if (w, h) != (0, 0) else 1 for w, h in (s or (0, 0) for s in sizes)], say)
 
     def do_batch(items: list[int], within):
-        scores, good, skipped = {"model": Scores(), "bicubic": Scores()}, [], []
+        scores, good, skipped = {"model": Scores(), "one_pass": Scores(), "bicubic": Scores()}, [], []
         for k, i in enumerate(items):
             pixels, why = whole_picture(files[i])
             if pixels is None:
@@ -291,7 +303,10 @@ def evaluate_whole(data: str | os.PathLike, model: Autoencoder, limit: int | Non
                 continue
             good.append(i)
             steps = (lambda d, t, k=k: within((k + d / t) / len(items))) if refine else None
-            scores["model"].add_picture(pixels, reconstruct_picture(model, pixels, max_memory_mb, refine=refine, progress=steps))
+            *one_pass, recon = picture_reconstructions(model, pixels, max_memory_mb, precision, refine, steps)
+            scores["model"].add_picture(pixels, recon)
+            for before in one_pass:
+                scores["one_pass"].add_picture(pixels, before)
             scores["bicubic"].add_picture(pixels, bicubic_same_numbers(pixels))
             within((k + 1) / len(items))
         return {"good": good, "skipped": skipped}, {k: v for n, s in scores.items() for k, v in s.arrays(n).items()}
@@ -299,13 +314,15 @@ def evaluate_whole(data: str | os.PathLike, model: Autoencoder, limit: int | Non
     run_job(job, do_batch, progress, "picture")
     if job.rank != 0:
         return None
-    result = WholeEvaluation([], 0, Scores(), Scores(), refine)
+    result = WholeEvaluation([], 0, Scores(), Scores(), refine, precision)
     for part in job.parts():
         result.files += [files[i] for i in part.record["good"]]
         result.unreadable += [(files[i], why) for i, why in part.record["skipped"]]
         if part.record["good"]:
             result.model.extend(part.arrays, "model")
             result.bicubic.extend(part.arrays, "bicubic")
+            if refine:
+                result.one_pass.extend(part.arrays, "one_pass")
     result.skipped = len(result.unreadable)
     if not result.files:
         raise AutoencError(f"{data}: none of the {counted(len(files), 'image file')} could be decoded at 11x11 or more")
