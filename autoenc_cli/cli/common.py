@@ -287,10 +287,16 @@ def job_bar(label: str):
     processes draw none and print nothing: rank 0 reports the whole job)."""
     from autoenc_cli.cli.progress import JobProgress
     if not rank_zero():
+        logging.getLogger("autoenc").addHandler(logging.NullHandler())  # rank 0 says the library's warnings
         yield None
         return
-    with JobProgress(label, err) as bar:
-        yield bar
+    notes = WarnOnce()
+    logging.getLogger("autoenc").addHandler(notes)
+    try:
+        with JobProgress(label, err) as bar:
+            yield bar
+    finally:
+        logging.getLogger("autoenc").removeHandler(notes)
 
 
 def rank_zero() -> bool:

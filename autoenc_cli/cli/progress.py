@@ -153,9 +153,9 @@ class JobProgress:
     appeared, time left, and the step within the picture at hand (refinement). Call it as progress(done, total)."""
 
     def __init__(self, label: str, console: Console | None = None):
-        self.progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(bar_width=24), MofNCompleteColumn(),
-                                 TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
-                                 TextColumn("{task.fields[rate]}"), console=console or Console(stderr=True))
+        self.progress = Bars(TextColumn("[bold]{task.description}"), BarColumn(bar_width=24), MofNCompleteColumn(),
+                             TimeElapsedColumn(), TextColumn("eta"), TimeLeftColumn(),
+                             TextColumn("{task.fields[rate]}"), console=console or Console(stderr=True))
         self.label, self.task, self.first, self.started = label, None, 0.0, 0.0
 
     def __call__(self, done: float, total: int) -> None:
