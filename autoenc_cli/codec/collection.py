@@ -15,9 +15,10 @@ from autoenc_cli.codec.encoding import check_resize
 from autoenc_cli.codec.latentfile import check_dtype, save_latent
 from autoenc_cli.codec.refine import Refinement
 from autoenc_cli.codec.stack import encode_rows, pictures_per_pass, read_or_why, shown_size
-from autoenc_cli.data.jobs import job_identity, run_job, start_job
+from autoenc_cli.data.jobs import consecutive, job_identity, run_job, share_sized, start_job
 
 JOB_FOLDER = ".autoenc-encode.job"  # among the outputs; hidden, so that a folder of latents holds only latents
+ONE_PASS_BATCH = 64  # at most, pictures saved as one batch of a one-pass job (each still encoded alone)
 
 
 @dataclass
@@ -63,8 +64,8 @@ def encode_files(codec, files: list[Path], targets: list[Path], dtype: str = "fl
                "outputs": [str(t) for t in targets]}
 
     def plan(processes: int) -> list[list[int]]:
-        if not refine:
-            return [[i] for i in range(len(files))]
+        if not refine:  # each picture encoded alone, as encode_file does: a batch is what is saved at once
+            return consecutive(len(files), share_sized(len(files), processes, ONE_PASS_BATCH))
         share = -(-len(files) // (2 * processes))  # two batches a process at least, as --stack refines
         return same_size_batches(sizes, lambda size: min(share, pictures_per_pass(model, size, budget)))
     pixels = [s[0] * s[1] if s else 1 for s in sizes]
@@ -75,8 +76,8 @@ def encode_files(codec, files: list[Path], targets: list[Path], dtype: str = "fl
         read = [read_or_why((files[i], resize)) for i in items]
         good = [(i, a) for i, (a, _) in zip(items, read) if a is not None]
         steps = (lambda d, t: within(d / t)) if refine else None
-        if good:  # several only when they are refined: one pass encodes each picture alone, as encode_file does
-            latents = encode_rows(model, [a for _, a in good], len(good), budget, refine, steps, precision)
+        if good:  # refined together, or one pass each alone, as encode_file does
+            latents = encode_rows(model, [a for _, a in good], len(good) if refine else 1, budget, refine, steps, precision)
         written = []
         for k, (i, a) in enumerate(good):
             size = (a.shape[1], a.shape[0])
