@@ -142,10 +142,9 @@ class CachedImages:
                 if k not in missing:
                     where[i], j = (p, j), j + 1
         n = sum(len(files) for files in members)
-        kept = [where[i] for i in range(n) if i in where]
-        part, row = (np.array(column, dtype=np.int64).reshape(-1) for column in zip(*kept)) if kept else (np.zeros(0, np.int64),) * 2
+        kept = np.array([where[i] for i in range(n) if i in where], dtype=np.int64).reshape(-1, 2)
         missing = [i for i in range(n) if i not in where]
-        return CachedImages(JoinedRows([c.pixels for c in parts], part, row), len(missing), None, missing)
+        return CachedImages(JoinedRows([c.pixels for c in parts], kept[:, 0], kept[:, 1]), len(missing), None, missing)
 
 
 def open_cache(files: list[Path], cache_dir, kind: str, opener):

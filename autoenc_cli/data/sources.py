@@ -165,7 +165,8 @@ def machine_files(files, val_files, weights):
     return [files[i] for i in mine], mine, (val_files if machines == 1 or validating_here() else [])
 
 
-def agreed(readable: int, missing: list[int], skipped: int, files: list, mine: list[int]) -> tuple[MachineShare | None, int, int]:
+def agreed(readable: int, missing: list[int], skipped: int, files: list,
+           mine: list[int]) -> tuple[MachineShare | None, int, int]:
     """(the machine share, readable training pictures, skipped files), the same in every process: one all-reduce
     of each machine's counts (its first process's) under torchrun."""
     _, machines = machine_place()
