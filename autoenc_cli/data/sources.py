@@ -174,21 +174,22 @@ def agreed(readable: int, missing: list[int], skipped: int, files: list,
     if world == 1 or not dist.is_initialized():
         return None, readable, skipped
     first = int(local_rank == 0)
-    counts = torch.tensor([-readable, readable * first, skipped * first], dtype=torch.long)
-    fewest = counts[:1].clone()
-    dist.all_reduce(fewest, dist.ReduceOp.MAX)  # of minus the counts: gloo and nccl both reduce MAX
+    device = torch.device("cuda", torch.cuda.current_device()) if dist.get_backend() == "nccl" else None  # nccl: GPU tensors
+    fewest = torch.tensor([readable], dtype=torch.long, device=device)
+    counts = torch.tensor([readable * first, skipped * first], dtype=torch.long, device=device)  # once per machine
+    dist.all_reduce(fewest, dist.ReduceOp.MIN)
     dist.all_reduce(counts)
-    pictures, skipped = int(counts[1]), int(counts[2])
+    pictures, skipped, fewest = int(counts[0]), int(counts[1]), int(fewest)
     if pictures == 0 or machines == 1:
         return None, pictures, skipped
-    if -int(fewest) == 0:
+    if fewest == 0:
         raise AutoencError(f"{machines} machines, but one of them has no readable training picture to draw windows "
                            f"from ({pictures} in all); train on fewer machines")
     local = torch.full((len(files),), -1, dtype=torch.long)
     unreadable = set(missing)
     kept = [i for k, i in enumerate(mine) if k not in unreadable]
     local[kept] = torch.arange(len(kept))
-    return MachineShare(len(files), local, machines, local_world, local_rank, -int(fewest), pictures), pictures, skipped
+    return MachineShare(len(files), local, machines, local_world, local_rank, fewest, pictures), pictures, skipped
 
 
 def skipped_of(*entries) -> int:
