@@ -28,7 +28,7 @@ def split_by_pixels(pixels: list[int], parts: int) -> list[list[int]]:
 
 
 def process_place() -> tuple[int, int, int, int]:
-    """(rank, world size, local rank, processes on this machine) from torchrun's environment; (0, 1, 0, 1) without."""
+    """(rank, world size, local rank, processes on its machine) from torchrun's environment; (0, 1, 0, 1) without."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
     local_world = int(os.environ.get("LOCAL_WORLD_SIZE", str(world)))
@@ -36,7 +36,7 @@ def process_place() -> tuple[int, int, int, int]:
 
 
 def machine_place() -> tuple[int, int]:
-    """(this machine's index, machines in the job) under torchrun: GROUP_RANK and WORLD_SIZE / LOCAL_WORLD_SIZE
+    """(the process's machine's index, machines in the job) under torchrun: GROUP_RANK and WORLD_SIZE / LOCAL_WORLD_SIZE
     (torchrun gives every machine the same number of processes); (0, 1) without torchrun."""
     _, world, _, local_world = process_place()
     return int(os.environ.get("GROUP_RANK", "0")), max(1, world // max(1, local_world))
@@ -73,7 +73,7 @@ def split_evenly(weights: list[int], parts: int) -> list[list[int]]:
 
 @dataclass
 class MachineShare:
-    """This machine's part of training under torchrun on several machines.
+    """A machine's part of training under torchrun on several machines.
 
     Each epoch's windows are drawn over the whole collection, as one process would draw them (windows.draw_windows,
     seeded by (seed, epoch)), each readable picture `repeats` times; each machine keeps, in order, the draws whose
@@ -81,9 +81,9 @@ class MachineShare:
     local rank l reads [s*B*readers + l*B, ...). Every machine has at least fewest * repeats draws, so every process
     takes (fewest * repeats) // (B * readers) steps per epoch; a machine with more pictures leaves its last draws."""
     collection: int  # the training files of the whole collection, readable or not
-    local: torch.Tensor  # for each of them, its picture in this machine's cache; -1: another machine's, or unreadable
+    local: torch.Tensor  # for each of them, its picture in the machine's cache; -1: another machine's, or unreadable
     machines: int
-    readers: int  # processes on this machine (LOCAL_WORLD_SIZE)
+    readers: int  # processes on the machine (LOCAL_WORLD_SIZE)
     reader: int  # this process among them (LOCAL_RANK)
     fewest: int  # readable pictures of the machine with the fewest
     pictures: int  # readable pictures of the whole collection
@@ -93,7 +93,7 @@ class MachineShare:
         return max(per_picture, -(-(global_batch // self.machines) // max(1, self.fewest)))
 
     def take(self, picture: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(positions, pictures): the draws (pictures of the collection) that are this machine's, in order, and
+        """(positions, pictures): the draws (pictures of the collection) that are the machine's, in order, and
         their pictures in its cache."""
         local = self.local[picture]
         positions = (local >= 0).nonzero().flatten()
@@ -101,7 +101,7 @@ class MachineShare:
 
 
 def machine_share(weights: list[int], machines: int, machine: int) -> list[int]:
-    """This machine's training files (indices, in order): equal counts, about equal cache bytes (split_evenly)."""
+    """The machine's training files (indices, in order): equal counts, about equal cache bytes (split_evenly)."""
     return split_evenly(weights, machines)[machine] if machines > 1 else list(range(len(weights)))
 
 
@@ -132,7 +132,7 @@ def built_together(files: list, weights: list[int] | None, build, join):
     subsets = [[files[i] for i in part] for part in members]
     workers = max(1, (os.cpu_count() or 1) // local_world)  # the machine's cores shared, not all of them each
     mine = build(subsets[local_rank], workers) if local_rank < len(subsets) else None
-    dist.barrier()  # in every process of every machine: the parts of this machine are all written
+    dist.barrier()  # in every process of every machine: the parts of each machine are all written
     if not files:
         return None
     # the others' parts are cache hits now; where the cache could not be written, each process decodes them itself

@@ -59,7 +59,7 @@ def make_batch(pixels, order, flips, start: int, size: int, device, color: str =
 
 class Thumbnails:
     """64x64 pictures (Tiny ImageNet, a folder of thumbnails): each epoch is one permutation of them (on several
-    machines, the part of the permutation of the whole collection that falls to this machine's share)."""
+    machines, the part of the permutation of the whole collection that falls to the machine's share)."""
 
     def __init__(self, pixels, share: MachineShare | None = None):
         self.pixels, self.share = pixels, share
@@ -74,7 +74,7 @@ class Thumbnails:
         self.pixels = torch.from_numpy(np.array(self.pixels)).to(device)
 
     def readers(self, rank: int, world: int) -> tuple[int, int]:
-        """(processes reading this source's draws, this one among them): the job's, or this machine's."""
+        """(processes reading this source's draws, this one among them): the job's, or its machine's."""
         return (self.share.readers, self.share.reader) if self.share else (world, rank)
 
     def epoch(self, seed: int, epoch: int, global_batch: int):
@@ -115,7 +115,7 @@ class Windows:
     def epoch(self, seed: int, epoch: int, global_batch: int) -> WindowDraws:
         if self.share is None:
             draws = draw_windows(seed, epoch, len(self.photos), max(len(self), global_batch))
-        else:  # the whole collection's draws; this machine's, in order
+        else:  # the whole collection's draws; the machine's, in order
             n = self.share.collection
             every = draw_windows(seed, epoch, n, n * self.share.repeats(self.cfg.windows_per_photo, global_batch))
             positions, local = self.share.take(every.picture)
@@ -152,13 +152,13 @@ def load_data(cfg, say, progress, named: set[str] = frozenset()):
 
 
 def validating_here() -> bool:
-    """Whether this machine runs rank 0, the process that validates (torchrun numbers a machine's ranks together)."""
+    """Whether the process's machine runs rank 0, the process that validates (torchrun numbers a machine's ranks together)."""
     rank, _, local_rank, _ = process_place()
     return rank == local_rank
 
 
 def machine_files(files, val_files, weights):
-    """(this machine's training files, their indices, the validation files it decodes): all of them on one
+    """(the process's machine's training files, their indices, the validation files it decodes): all of them on one
     machine; on several, its share, and the validation files on rank 0's machine alone."""
     machine, machines = machine_place()
     mine = machine_share(weights, machines, machine)
@@ -193,7 +193,7 @@ def agreed(readable: int, missing: list[int], skipped: int, files: list,
 
 
 def skipped_of(*entries) -> int:
-    return sum(entry.skipped for entry in entries if entry is not None)  # None: nothing to decode on this machine
+    return sum(entry.skipped for entry in entries if entry is not None)  # None: nothing to decode on the machine
 
 
 def load_thumbnails(files, val_files, cfg, progress):
