@@ -152,19 +152,34 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_two_machines_on_one_host_survive_losing_a_worker(data, uninterrupted, tmp_path):
+def two_machines() -> list[str]:
+    return ["--nnodes=2", "--nproc_per_node=1", "--max-restarts=2", "--rdzv-backend=c10d",
+            f"--rdzv-endpoint=127.0.0.1:{free_port()}", "--rdzv-id=autoenc-test"]
+
+
+@pytest.fixture(scope="module")
+def uninterrupted_on_two_machines(data, tmp_path_factory) -> Path:
+    """Each machine trains on the windows of its own share of the pictures: its own order, not one machine's."""
+    run = tmp_path_factory.mktemp("whole2") / "run"
+    launch = two_machines()
+    agents = [start(launch, data, run), start(launch, data, run)]
+    results = [a.communicate(timeout=600) for a in agents]
+    assert [a.returncode for a in agents] == [0, 0], "\n".join(err[-2000:] for _, err in results)
+    return run
+
+
+def test_two_machines_on_one_host_survive_losing_a_worker(data, uninterrupted_on_two_machines, tmp_path):
     """Two torchrun agents (--nnodes=2, c10d rendezvous on 127.0.0.1) stand for two machines; after the kill,
     the agent that lost its worker restarts it and the other agent's restart count does not move (torchrun's
     rendezvous round is what tells them apart)."""
     run = tmp_path / "run"
-    launch = ["--nnodes=2", "--nproc_per_node=1", "--max-restarts=2", "--rdzv-backend=c10d",
-              f"--rdzv-endpoint=127.0.0.1:{free_port()}", "--rdzv-id=autoenc-test"]
+    launch = two_machines()
     agents = [start(launch, data, run), start(launch, data, run)]
     wait_for_save(run, 6, agents)
     kill_when_found(agents, 1)
     results = [a.communicate(timeout=WAIT_S) for a in agents]
     assert [a.returncode for a in agents] == [0, 0], "\n".join(err[-2000:] for _, err in results)
-    check_finished_like(run, uninterrupted)
+    check_finished_like(run, uninterrupted_on_two_machines)
 
 
 def test_a_lost_worker_without_restarts_ends_each_process_with_one_line(data, tmp_path):

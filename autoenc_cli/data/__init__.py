@@ -7,7 +7,8 @@
 - pyramids.py: photographs of any size decoded once into pyramids;
 - windows.py: random 64x64 windows at random scales cut from the pyramids;
 - sources.py: training's batches (thumbnails or windows), epoch by epoch;
-- shards.py: the share of the pictures each process (and each machine) works on under torchrun.
+- shards.py: the share of the pictures each process (and each machine) works on under torchrun, and a machine's
+  cache built by all of its processes together.
 
 May import: autoenc_cli.model, errors, fileio.
 """

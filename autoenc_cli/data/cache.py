@@ -7,7 +7,7 @@ import hashlib
 import json
 import os
 import stat
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -99,11 +99,52 @@ class ImageRows:
             pass
 
 
+class JoinedRows:
+    """The rows of several caches (ImageRows or arrays) as one: row i is rows[part[i]][row[i]]."""
+
+    def __init__(self, parts: list, part: np.ndarray, row: np.ndarray):
+        self.parts, self.part, self.row = parts, part, row
+        self.shape = (len(part), IMAGE_SIZE, IMAGE_SIZE, 3)
+        self.nbytes = int(np.prod(self.shape))
+
+    def __len__(self) -> int:
+        return len(self.part)
+
+    def __getitem__(self, index) -> np.ndarray:
+        if isinstance(index, (int, np.integer)):
+            return self[[index]][0]
+        index = np.arange(len(self))[index] if isinstance(index, slice) else np.asarray(index, dtype=np.int64)
+        out = np.empty((len(index), *self.shape[1:]), np.uint8)
+        for p, rows in enumerate(self.parts):
+            here = self.part[index] == p
+            if here.any():
+                out[here] = rows[self.row[index[here]]]
+        return out
+
+    def __array__(self, dtype=None, copy=None):
+        return self[:] if dtype is None else self[:].astype(dtype)
+
+
 @dataclass
 class CachedImages:
-    pixels: "ImageRows | np.ndarray"  # N x 64 x 64 x 3 uint8
+    pixels: "ImageRows | JoinedRows | np.ndarray"  # N x 64 x 64 x 3 uint8
     skipped: int  # files that could not be decoded
-    path: Path
+    path: Path | None  # None for a machine's cache joined from its processes' parts
+    missing: list[int] = field(default_factory=list)  # which of the files
+
+    @staticmethod
+    def joined(parts: "list[CachedImages]", members: list[list[int]]) -> "CachedImages":
+        """One cache of files 0..n-1 from parts, part p holding the files members[p]: the rows in the files' order."""
+        where: dict[int, tuple[int, int]] = {}
+        for p, (part, files) in enumerate(zip(parts, members)):
+            missing, j = set(part.missing), 0
+            for k, i in enumerate(files):
+                if k not in missing:
+                    where[i], j = (p, j), j + 1
+        n = sum(len(files) for files in members)
+        kept = np.array([where[i] for i in range(n) if i in where], dtype=np.int64).reshape(-1, 2)
+        missing = [i for i in range(n) if i not in where]
+        return CachedImages(JoinedRows([c.pixels for c in parts], kept[:, 0], kept[:, 1]), len(missing), None, missing)
 
 
 def open_cache(files: list[Path], cache_dir, kind: str, opener):
@@ -150,18 +191,25 @@ def save_cache(npy: Path, meta: Path, array: np.ndarray, info: dict) -> bool:
 
 def cached_images(files: list[Path], cache_dir=None, progress=None, label: str = "images", workers: int | None = None) -> CachedImages:
     """Decode `files` once into a uint8 cache (in parallel, with a progress callback); rows are read on demand."""
-    npy, meta, entry = open_cache(files, cache_dir, f"v{CACHE_VERSION} {IMAGE_SIZE}",
-                                  lambda npy, info: CachedImages(ImageRows(npy), info["skipped"], npy))
+    npy, meta, entry = open_cache(files, cache_dir, f"v{CACHE_VERSION} {IMAGE_SIZE}", opened_images)
     if entry is not None:
         return entry
     workers = workers or min(len(files) // 256 + 1, os.cpu_count() or 1)
     out = np.empty((len(files), IMAGE_SIZE, IMAGE_SIZE, 3), np.uint8)
-    n = 0
-    for arr in decode_all(decode_or_none, files, workers, progress, label):
-        if arr is not None:
+    n, missing = 0, []
+    for i, arr in enumerate(decode_all(decode_or_none, files, workers, progress, label)):
+        if arr is None:
+            missing.append(i)
+        else:
             out[n] = arr
             n += 1
     out = out[:n]
-    if save_cache(npy, meta, out, {"files": len(files), "images": n, "skipped": len(files) - n}):
+    if save_cache(npy, meta, out, {"files": len(files), "images": n, "skipped": len(missing), "missing": missing}):
         out = ImageRows(npy)
-    return CachedImages(out, len(files) - n, npy)
+    return CachedImages(out, len(missing), npy, missing)
+
+
+def opened_images(npy: Path, info: dict) -> CachedImages:
+    # an entry written before `missing` was recorded is whole when nothing was skipped (else it is rebuilt: KeyError)
+    missing = info["missing"] if info["skipped"] else info.get("missing", [])
+    return CachedImages(ImageRows(npy), info["skipped"], npy, missing)

@@ -201,7 +201,7 @@ def best_validation(rows: list[dict]) -> tuple[float, int]:
 def describe(run: Run) -> str:
     """Two lines, each within 80 columns at the usual sizes: what the run trains and validates on, and how."""
     if isinstance(run.source, Windows):
-        what = f"{counted(len(run.source), 'window')} of {counted(len(run.source.photos), 'photo')} per epoch"
+        what = f"{counted(len(run.source), 'window')} of {counted(run.source.pictures, 'photo')} per epoch"
         val = counted(len(run.val_pixels), "window")
     else:
         what, val = f"{counted(len(run.source), 'image')} ({run.split.layout})", counted(len(run.val_pixels), "image")

@@ -69,7 +69,8 @@ def next_batch(run: Run, s: LoopState) -> torch.Tensor:
     epoch, in_epoch = divmod(s.step, run.steps_per_epoch)
     if s.draws_epoch != epoch:
         s.draws, s.draws_epoch = run.source.epoch(run.cfg.seed, epoch, run.global_batch), epoch
-    start = in_epoch * run.global_batch + run.rank * run.cfg.batch_size
+    readers, reader = run.source.readers(run.rank, run.world)  # the job's processes, or on several machines this one's
+    start = (in_epoch * readers + reader) * run.cfg.batch_size
     return run.source.batch(s.draws, start, run.cfg.batch_size, run.device, run.cfg.color)
 
 
