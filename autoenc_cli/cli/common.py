@@ -161,7 +161,8 @@ def friendly_errors(fn):
                 err.print(f"[{colour}]{'error: ' if colour == 'red' else ''}{escape(one_line(str(e)))}[/]")
             raise typer.Exit(e.exit_code) from None
         except Interrupted as e:
-            err.print(f"[yellow]{escape(one_line(str(e)))}[/]")
+            if os.environ.get("RANK", "0") == "0":  # under torchrun, rank 0 says it
+                err.print(f"[yellow]{escape(one_line(str(e)))}[/]")
             raise typer.Exit(e.exit_code) from None
         except AutoencError as e:
             if not isinstance(e, SharedError) or os.environ.get("RANK", "0") == "0":  # under torchrun, rank 0 says it
