@@ -100,7 +100,8 @@ def test_eval_cli_json_table_and_worst_png(tmp_path):
     run_cli("train", folder, "--out", run, "--max-steps", 2, "--batch-size", 4)
     weights = run / "model.safetensors"
 
-    proc = run_cli("eval", folder, "--json", "-w", weights, "--worst-png", tmp_path / "worst.png", cwd=tmp_path)
+    proc = run_cli("eval", folder, "--json", "-w", weights, "--worst-png", tmp_path / "worst.png", cwd=tmp_path, check=False)
+    assert proc.returncode == 1  # all done but broken.png, which the last line names
     result = json.loads(proc.stdout)  # stdout is exactly one JSON object
     assert result["images"] == 8 and result["skipped"] == 1  # every image of the folder, not a validation slice
     for scores in (result, result["baselines"]["bicubic"], result["baselines"]["jpeg"]):
@@ -109,11 +110,12 @@ def test_eval_cli_json_table_and_worst_png(tmp_path):
     jpeg = result["baselines"]["jpeg"]
     assert jpeg["bytes"] <= JPEG_BUDGET and 1 <= jpeg["quality"] <= 95 and jpeg["over_budget"] == 0
     assert result["baselines"]["bicubic"]["psnr"] > result["psnr"]  # 2 training steps lose to bicubic
-    assert "model.safetensors" in proc.stderr and "skipped 1 unreadable" in proc.stderr
+    assert "model.safetensors" in proc.stderr and "skipped 1 of 9 pictures, unreadable" in proc.stderr
+    assert proc.stderr.splitlines()[-1].endswith("broken.png: not an image Pillow can read")
     worst = Image.open(tmp_path / "worst.png")
     assert worst.mode == "RGB" and worst.size == (LABEL_WIDTH + 2 * (8 * 65 + 1), 2 * 2 * 65 + PSNR_HEIGHT + 2)
 
-    proc = run_cli("eval", folder, "--limit", 3, "-w", weights, "--worst-png", tmp_path / "w.png", cwd=tmp_path)
+    proc = run_cli("eval", folder, "--limit", 3, "-w", weights, "--worst-png", tmp_path / "w.png", cwd=tmp_path, check=False)
     assert "bicubic" in proc.stdout and "jpeg" in proc.stdout
     assert "2 images" in proc.stdout and "skipped 1" in proc.stderr  # the first 3 files, sorted: broken.png, p0, p1
     assert (tmp_path / "w.png").is_file()
@@ -122,7 +124,7 @@ def test_eval_cli_json_table_and_worst_png(tmp_path):
     assert proc.returncode == 1 and "missing" in proc.stderr and "Traceback" not in proc.stderr
 
     before = sorted(folder.iterdir())
-    proc = run_cli("eval", folder, "-w", weights, cwd=folder)  # no --worst-png: nothing is written, here or anywhere
-    assert proc.returncode == 0 and sorted(folder.iterdir()) == before and "worst reconstructions" not in proc.stderr
+    proc = run_cli("eval", folder, "-w", weights, cwd=folder, check=False)  # no --worst-png: nothing is written anywhere
+    assert proc.returncode == 1 and sorted(folder.iterdir()) == before and "worst reconstructions" not in proc.stderr
     proc = run_cli("eval", folder, "-w", weights, "--worst-png", folder / "w.png", check=False)
     assert proc.returncode == 1 and "inside the dataset" in proc.stderr and not (folder / "w.png").exists()

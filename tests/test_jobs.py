@@ -117,15 +117,15 @@ def test_encode_folder_interrupted_continues_without_redoing_or_refusing_its_own
     def save_then_stop(self, batch, record, arrays=None):
         real_save(self, batch, record, arrays)
         saved.append(batch)
-        if len(saved) == 3:
+        if len(saved) == 1:
             raise KeyboardInterrupt
     monkeypatch.setattr(jobs.Job, "save", save_then_stop)
     first = invoke("encode", data)  # no -o: ./NAME.npy, a default name never over a file the user did not name
-    assert first.exit_code == 130 and "interrupted: 3 of 6 pictures done" in first.output
+    assert first.exit_code == 130 and "interrupted: 2 of 6 pictures done" in first.output  # batches of 2: 4 a process
     monkeypatch.setattr(jobs.Job, "save", real_save)
     again = invoke("encode", data)
     assert again.exit_code == 0, again.output
-    assert "continuing: 3 of 6 pictures done" in again.output and again.output.count(" -> ") == 6
+    assert "continuing: 2 of 6 pictures done" in again.output and again.output.count(" -> ") == 6
     assert len(list(tmp_path.glob("p*.npy"))) == 6 and not (tmp_path / ".autoenc-encode.job").exists()
     assert "exists; not replacing" in invoke("encode", data).output  # once done, the outputs are the user's
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from autoenc_cli.codec.budget import check_steps
-from autoenc_cli.codec.encoding import check_resize
+from autoenc_cli.codec.encoding import check_resize, encode_picture
 from autoenc_cli.codec.latentfile import check_dtype, save_latent
 from autoenc_cli.codec.refine import Refinement
 from autoenc_cli.codec.stack import encode_rows, pictures_per_pass, read_or_why, shown_size
@@ -76,8 +76,10 @@ def encode_files(codec, files: list[Path], targets: list[Path], dtype: str = "fl
         read = [read_or_why((files[i], resize)) for i in items]
         good = [(i, a) for i, (a, _) in zip(items, read) if a is not None]
         steps = (lambda d, t: within(d / t)) if refine else None
-        if good:  # refined together, or one pass each alone, as encode_file does
-            latents = encode_rows(model, [a for _, a in good], len(good) if refine else 1, budget, refine, steps, precision)
+        if refine and good:  # pictures of one size, refined together
+            latents = encode_rows(model, [a for _, a in good], len(good), budget, refine, steps, precision)
+        else:  # each alone, as encode_file does
+            latents = [encode_picture(model, a, budget, precision) for _, a in good]
         written = []
         for k, (i, a) in enumerate(good):
             size = (a.shape[1], a.shape[0])
