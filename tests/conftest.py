@@ -97,3 +97,17 @@ def run_in_process(args: list[str], env: dict, cwd) -> subprocess.CompletedProce
     if result.exception is not None and not isinstance(result.exception, SystemExit):
         stderr += "Traceback (most recent call last):\n" + "".join(traceback.format_exception(result.exception))
     return subprocess.CompletedProcess(["autoenc", *args], result.exit_code, result.stdout, stderr)
+
+
+def torchrun_workers(agent) -> dict[int, int]:
+    """{rank: pid} of the processes that this torchrun agent (a subprocess.Popen) runs now."""
+    found = {}
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) == agent.pid:
+                env = dict(v.split("=", 1) for v in (entry / "environ").read_text().split("\0") if "=" in v)
+                if "RANK" in env:
+                    found[int(env["RANK"])] = int(entry.name)
+        except (OSError, ValueError, IndexError):
+            continue  # it ended while we looked
+    return found

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch.distributed as dist
-from conftest import photo_like, write_image
+from conftest import photo_like, torchrun_workers, write_image
 from typer.testing import CliRunner
 
 from autoenc_cli.cli.app import app
@@ -190,27 +190,13 @@ def test_two_processes_give_one_process_s_stack_eval_and_score(tmp_path):
         assert json.loads(two.stdout) == json.loads(alone(*args).stdout), mode
 
 
-def workers(agent: subprocess.Popen) -> dict[int, int]:
-    """{rank: pid} of the processes this torchrun agent runs now."""
-    found = {}
-    for entry in Path("/proc").iterdir():
-        try:
-            if entry.name.isdigit() and int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) == agent.pid:
-                env = dict(v.split("=", 1) for v in (entry / "environ").read_text().split("\0") if "=" in v)
-                if "RANK" in env:
-                    found[int(env["RANK"])] = int(entry.name)
-        except (OSError, ValueError, IndexError):
-            continue
-    return found
-
-
 def kill_when_parts(agent: subprocess.Popen, folder: Path, rank: int, parts: int = 1) -> None:
     """SIGKILL the worker of `rank` once the job's folder holds `parts` finished batches."""
     deadline = time.monotonic() + 300
     while len(list(folder.glob("*.part.npz"))) < parts:
         assert agent.poll() is None and time.monotonic() < deadline, "the job ended before it could be killed"
         time.sleep(0.05)
-    os.kill(workers(agent)[rank], signal.SIGKILL)
+    os.kill(torchrun_workers(agent)[rank], signal.SIGKILL)
 
 
 @pytest.mark.slow

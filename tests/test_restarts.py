@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch.distributed as dist
-from conftest import photo_like, write_image
+from conftest import photo_like, torchrun_workers, write_image
 from test_kill import assert_intact, saved_step
 
 from autoenc_cli.training.checkpoint import read_log
@@ -50,23 +50,9 @@ def start(launch: list[str], data: Path, run: Path, *extra: str, stderr=subproce
     return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=stderr, text=True, env=env)
 
 
-def workers(agent: subprocess.Popen) -> dict[int, int]:
-    """{rank: pid} of the training processes that this torchrun agent runs now."""
-    found = {}
-    for entry in Path("/proc").iterdir():
-        try:
-            if entry.name.isdigit() and int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) == agent.pid:
-                env = dict(v.split("=", 1) for v in (entry / "environ").read_text().split("\0") if "=" in v)
-                if "RANK" in env:
-                    found[int(env["RANK"])] = int(entry.name)
-        except (OSError, ValueError, IndexError):
-            continue  # it ended while we looked
-    return found
-
-
 def kill_a_worker(agents: list[subprocess.Popen], rank: int) -> bool:
     for agent in agents:
-        pid = workers(agent).get(rank)
+        pid = torchrun_workers(agent).get(rank)
         if pid:
             os.kill(pid, signal.SIGKILL)
             return True
@@ -198,8 +184,8 @@ def test_a_hung_worker_fails_the_others_after_the_dist_timeout(data, tmp_path):
     with open(log, "w") as stderr:
         agent = start(["--standalone", "--nproc_per_node=2", "--max-restarts=0"], data, run, "--dist-timeout", "5", stderr=stderr)
     wait_for_save(run, 4, [agent])
-    wait_until(lambda: 1 in workers(agent) or agent.poll() is not None, "rank 1's process")
-    hung = workers(agent)[1]
+    wait_until(lambda: 1 in torchrun_workers(agent) or agent.poll() is not None, "rank 1's process")
+    hung = torchrun_workers(agent)[1]
     os.kill(hung, signal.SIGSTOP)  # alive, its sockets open, answering nothing
     stopped = time.monotonic()
     try:  # real time is what this test measures: how long rank 0 waits before it gives up

@@ -135,16 +135,23 @@ class CachedImages:
     @staticmethod
     def joined(parts: "list[CachedImages]", members: list[list[int]]) -> "CachedImages":
         """One cache of files 0..n-1 from parts, part p holding the files members[p]: the rows in the files' order."""
-        where: dict[int, tuple[int, int]] = {}
-        for p, (part, files) in enumerate(zip(parts, members)):
-            missing, j = set(part.missing), 0
-            for k, i in enumerate(files):
-                if k not in missing:
-                    where[i], j = (p, j), j + 1
+        where = places_in_parts([part.missing for part in parts], members)
         n = sum(len(files) for files in members)
         kept = np.array([where[i] for i in range(n) if i in where], dtype=np.int64).reshape(-1, 2)
         missing = [i for i in range(n) if i not in where]
         return CachedImages(JoinedRows([c.pixels for c in parts], kept[:, 0], kept[:, 1]), len(missing), None, missing)
+
+
+def places_in_parts(missing: list[list[int]], members: list[list[int]]) -> dict[int, tuple[int, int]]:
+    """{file: (part, row)} of the files decoded into parts, part p holding the files members[p] less the positions
+    missing[p] it could not decode (a file that is in no part has no place)."""
+    where: dict[int, tuple[int, int]] = {}
+    for p, (lost, files) in enumerate(zip(missing, members)):
+        lost, row = set(lost), 0
+        for k, i in enumerate(files):
+            if k not in lost:
+                where[i], row = (p, row), row + 1
+    return where
 
 
 def open_cache(files: list[Path], cache_dir, kind: str, opener):

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from autoenc_cli.data.cache import decode_all, open_cache, save_cache
+from autoenc_cli.data.cache import decode_all, open_cache, places_in_parts, save_cache
 from autoenc_cli.data.reading import open_image
 from autoenc_cli.model.autoencoder import IMAGE_SIZE
 
@@ -104,12 +104,7 @@ class Photos:
     def joined(parts: "list[Photos]", members: list[list[int]]) -> "Photos":
         """One Photos of files 0..n-1 from parts, part p holding the files members[p] (each in order): the pictures
         in the files' order, as one process decoding them all would have made them, the pixels left where they are."""
-        where: dict[int, tuple[int, int]] = {}
-        for p, (part, files) in enumerate(zip(parts, members)):
-            missing, j = set(part.missing), 0
-            for k, i in enumerate(files):
-                if k not in missing:
-                    where[i], j = (p, j), j + 1
+        where = places_in_parts([part.missing for part in parts], members)
         firsts = np.cumsum([0] + [part.nbytes for part in parts])
         index, missing = [], []
         for i in range(sum(len(files) for files in members)):
