@@ -1,5 +1,6 @@
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -7,6 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+
+
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:  # started in the background (nohup, `cmd &`): Ctrl-C tests need it
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # back, here and in the processes the tests start
 
 
 @pytest.fixture(autouse=True)
