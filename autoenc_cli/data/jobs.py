@@ -1,10 +1,10 @@
 """Batch jobs over a collection: shared among torchrun's processes, resumable, one output at the end.
 
-A job is a list of batches (each a list of item indices: pictures), planned from the command's inputs and options
-alone, so that every process and every rerun plans the same batches. Its folder (beside the output, on storage every
-process sees) holds:
+A job is a list of batches (each a list of item indices: pictures), planned when the job begins (from its inputs,
+options and number of processes) and kept, so that every process and every rerun works on the same batches. Its
+folder (beside the output, on storage every process sees) holds:
 
-    job.json           what the job is: the command, its pictures (paths, sizes, times), weights and options
+    job.json           what the job is: the command, its pictures (paths, sizes, times), weights, options, batches
     NNNNNNNN.part.npz  one finished batch: its record (JSON) and arrays, renamed into place whole, or absent
 
 A start (the first, or a rerun after a kill) reads which batches are done; rank 0 says so, and the other batches are
@@ -107,8 +107,8 @@ def describe_change(old: dict, new: dict) -> str | None:
     if old.get("command") != new["command"]:
         return f"of another command ({old.get('command')})"
     if old.get("pictures") != new["pictures"]:
-        was = (old.get("pictures") or {}).get("count", "?")
-        return f"over other pictures ({was} then, {new['pictures']['count']} now, or files added, removed or changed since)"
+        was, now = (old.get("pictures") or {}).get("count", "?"), new["pictures"]["count"]
+        return f"over other pictures ({was} then, {now} now)" if was != now else "over other pictures (changed since)"
     if (old.get("weights") or {}).get("sha256") != (new["weights"] or {}).get("sha256"):
         return f"with other weights ({(old.get('weights') or {}).get('file', '?')})"
     changed = [f"{k} {old.get('options', {}).get(k)!r} (now {v!r})" for k, v in new["options"].items()
