@@ -252,6 +252,8 @@ def decode(
     prepare_outputs(latents + [sidecar_path(p) for p in latents], targets)
     for t in targets:
         picture_format(t)  # a name whose suffix says no format decode writes is refused before any work
+    if not rank_zero():
+        return  # under torchrun one process decodes (the others would write the same files again)
     ae = load(weights, max_memory=max_memory, precision=precision.value)
     results = map_with_progress(zip(latents, targets), lambda it: ae.decode_file(*it), "decoding", err)
     for (src, dst), ((w, h), warning) in zip(zip(latents, targets), results):
