@@ -38,7 +38,7 @@ def pictures(folder: Path, count: int, size: int = 64, seed: int = 0) -> Path:
 
 def stop_after(pictures_done: int):
     """A progress callback that presses Ctrl-C once the job has `pictures_done` pictures saved."""
-    def progress(done, total):
+    def progress(done, total, step=""):
         if done >= pictures_done:
             raise KeyboardInterrupt
     return progress
@@ -90,6 +90,15 @@ def test_a_half_written_part_is_never_read_as_done(tmp_path, model):
     said = []
     encode_stack(model, files, target, None, say=said.append)
     assert np.load(target).shape[0] == 20 and not folder.exists()
+
+
+def test_the_job_s_progress_counts_every_picture_and_the_refinement_s_steps(tmp_path, model):
+    files = sorted(pictures(tmp_path / "data", 6).iterdir())
+    seen = []
+    encode_stack(model, files, tmp_path / "f.npy", None, refine=2, progress=lambda *call: seen.append(call))
+    assert seen[0] == (0, 6, "") and seen[-1] == (6, 6, "")  # shown at once, before any work; ends complete
+    assert {step for _, _, step in seen} >= {"step 1 of 2", "step 2 of 2"}  # the steps within the batch at hand
+    assert [done for done, _, _ in seen] == sorted(done for done, _, _ in seen)  # never goes back
 
 
 def test_one_pass_batches_never_depend_on_the_processes_and_refined_ones_give_each_two():

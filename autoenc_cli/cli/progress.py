@@ -150,23 +150,26 @@ class BytesProgress:
 
 class JobProgress:
     """One bar for a job over a collection, on rank 0: the pictures of every process, pictures/s since the bar
-    appeared, time left, and the step within the picture at hand (refinement). Call it as progress(done, total)."""
+    appeared, time left, and the step within the pictures at hand (refinement). Call it as progress(done, total,
+    step)."""
 
     def __init__(self, label: str, console: Console | None = None):
         self.progress = Bars(TextColumn("[bold]{task.description}"), BarColumn(bar_width=24), MofNCompleteColumn(),
                              TimeElapsedColumn(), TextColumn("eta"), TimeLeftColumn(),
-                             TextColumn("{task.fields[rate]}"), console=console or Console(stderr=True))
+                             TextColumn("{task.fields[rate]}"), TextColumn("{task.fields[step]}"),
+                             console=console or Console(stderr=True))
         self.label, self.task, self.first, self.started = label, None, 0.0, 0.0
 
-    def __call__(self, done: float, total: int) -> None:
+    def __call__(self, done: float, total: int, step: str = "") -> None:
         import time
         now = time.monotonic()
         if self.task is None:  # the first call: what was done before (a continued job) is not counted in the rate
             self.progress.start()
-            self.task = self.progress.add_task(self.label, total=total, completed=done, rate="")
+            self.task = self.progress.add_task(self.label, total=total, completed=done, rate="", step="")
             self.first, self.started = done, now
         rate = (done - self.first) / (now - self.started) if now > self.started and done > self.first else 0.0
-        self.progress.update(self.task, completed=done, total=total, rate=f"{rate:,.1f} pictures/s" if rate else "")
+        self.progress.update(self.task, completed=done, total=total, rate=f"{rate:,.1f} pictures/s" if rate else "",
+                             step=step)
 
     def __enter__(self):
         return self

@@ -15,7 +15,7 @@ from autoenc_cli.codec.encoding import check_resize, encode_picture
 from autoenc_cli.codec.latentfile import check_dtype, save_latent
 from autoenc_cli.codec.refine import Refinement
 from autoenc_cli.codec.stack import encode_rows, pictures_per_pass, read_or_why, shown_size
-from autoenc_cli.data.jobs import consecutive, job_identity, run_job, share_sized, start_job
+from autoenc_cli.data.jobs import consecutive, job_identity, refinement_steps, run_job, share_sized, start_job
 
 JOB_FOLDER = ".autoenc-encode.job"  # among the outputs; hidden, so that a folder of latents holds only latents
 ONE_PASS_BATCH = 64  # at most, pictures saved as one batch of a one-pass job (each still encoded alone)
@@ -75,7 +75,7 @@ def encode_files(codec, files: list[Path], targets: list[Path], dtype: str = "fl
     def do_batch(items: list[int], within):
         read = [read_or_why((files[i], resize)) for i in items]
         good = [(i, a) for i, (a, _) in zip(items, read) if a is not None]
-        steps = (lambda d, t: within(d / t)) if refine else None
+        steps = refinement_steps(within) if refine else None
         if refine and good:  # pictures of one size, refined together
             latents = encode_rows(model, [a for _, a in good], len(good), budget, refine, steps, precision)
         else:  # each alone, as encode_file does

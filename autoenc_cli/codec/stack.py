@@ -25,7 +25,7 @@ from autoenc_cli.codec.budget import check_steps
 from autoenc_cli.codec.encoding import check_resize, encode_images, encode_picture, pad_to_multiple, read_picture
 from autoenc_cli.codec.refine import Refinement, refine as refine_latents
 from autoenc_cli.codec.tiles import plan
-from autoenc_cli.data.jobs import job_identity, run_job, start_job
+from autoenc_cli.data.jobs import job_identity, refinement_steps, run_job, start_job
 from autoenc_cli.data.reading import image_size, worker_pool
 from autoenc_cli.errors import AutoencError, counted
 from autoenc_cli.fileio import atomic_paths, read_regular_text
@@ -112,7 +112,7 @@ def encode_stack(model, files: list[Path], target: Path, resize: int | None, dty
             for i, (a, _) in zip(items, read):
                 if a is not None and a.shape[:2] != size:  # the header said otherwise (a damaged or odd file)
                     raise one_size_error(files[i], a.shape[:2], files[first], size)
-            steps = (lambda d, t: within(d / t)) if refine else None
+            steps = refinement_steps(within) if refine else None
             latents = encode_rows(model, [a for a, _ in read if a is not None], per_batch, max_memory_mb, refine, steps) \
                 if good else np.zeros((0,), np.float32)
             skipped = [[i, why] for i, (a, why) in zip(items, read) if a is None]

@@ -34,7 +34,7 @@ FORMAT = "autoenc-job"
 POLL_SECONDS = 0.5  # rank 0 looks for the other processes' parts this often once its own are done
 START_TIMEOUT_S = 600.0  # the processes wait this long for each other at the start (the one moment they talk)
 
-Progress = Callable[[float, int], None]  # progress(pictures done, pictures in all), rank 0 only
+Progress = Callable[[float, int, str], None]  # progress(pictures done, pictures in all, the step at hand), rank 0
 
 
 @dataclass
@@ -196,14 +196,15 @@ def agree_on_start(folder: Path, identity: dict, rank: int, plan) -> tuple[str, 
 
 def run_job(job: Job, do_batch: Callable, progress: Progress | None = None, what: str = "picture") -> None:
     """do_batch(items, within) -> (record, arrays) for each of this process's batches, each saved as it is done;
-    within(fraction) reports progress inside a batch. Rank 0 then waits for every other process's parts.
+    within(fraction, step) reports progress inside a batch (step: "step 3 of 10" of a refinement, or "").
+    Rank 0 then waits for every other process's parts.
     progress (rank 0) sees the whole job's pictures. Ctrl-C keeps what is saved and says how to continue."""
     seen = Seen(job, progress)
     seen.show(0)  # the bar at once, before the first batch's set-up
     try:
         for batch in job.mine:
             items = job.batches[batch]
-            record, arrays = do_batch(items, lambda fraction: seen.show(fraction * len(items)))
+            record, arrays = do_batch(items, lambda fraction, step="": seen.show(fraction * len(items), step=step))
             job.save(batch, record, arrays)
             seen.show(0, look=True)
         while job.rank == 0 and seen.show(0, look=True) < job.total:
@@ -221,14 +222,21 @@ class Seen:
         self.job, self.progress = job, progress if job.rank == 0 else None
         self.done, self.looked = job.done_at_start, 0.0
 
-    def show(self, within: float, look: bool = False) -> int:
-        """Draw the pictures done (the parts saved, plus `within` of the batch at hand); the count of the parts."""
+    def show(self, within: float, look: bool = False, step: str = "") -> int:
+        """Draw the pictures done (the parts saved, plus `within` of the batch at hand, at `step` of its
+        refinement); the count of the parts."""
         now = time.monotonic()
         if look or (self.progress is not None and now - self.looked >= POLL_SECONDS):
             self.done, self.looked = self.job.done_pictures(), now
         if self.progress is not None:
-            self.progress(min(self.job.total, self.done + within), self.job.total)
+            self.progress(min(self.job.total, self.done + within), self.job.total, step)
         return self.done
+
+
+def refinement_steps(within, first: float = 0.0, share: float = 1.0):
+    """A refinement's progress(steps done, steps) -> within(fraction of the batch, "step d of t"), for the part of
+    the batch from `first` of width `share` (a picture of several refined one after another)."""
+    return lambda done, total: within(first + share * done / total, f"step {done:,} of {total:,}")
 
 
 def consecutive(count: int, size: int) -> list[list[int]]:

@@ -20,7 +20,7 @@ from PIL import Image
 from autoenc_cli.codec.encoding import comparison_grid, picture_reconstructions, reconstruct, reconstructions, save_png
 from autoenc_cli.codec.metrics import mse_per_image, picture_scores, psnr_per_image, ssim_per_image
 from autoenc_cli.data.cache import cache_root, cached_images
-from autoenc_cli.data.jobs import cache_job_folder, consecutive, job_identity, run_job, share_sized, start_job
+from autoenc_cli.data.jobs import cache_job_folder, consecutive, job_identity, refinement_steps, run_job, share_sized, start_job
 from autoenc_cli.data.listing import find_images
 from autoenc_cli.data.reading import image_size, load_square, open_image
 from autoenc_cli.data.splits import check_folder, is_tiny_imagenet, no_images, split_dataset
@@ -193,7 +193,7 @@ def evaluate(data: str | os.PathLike, model: Autoencoder, limit: int | None = No
             return record, {}
         chunk = np.stack([a for a, _ in read if a is not None])
         scores = {name: Scores() for name in ("model", "one_pass", "bicubic", "jpeg")}
-        *one_pass, recon = reconstructions(model, chunk, refine, (lambda d, t: within(d / t)) if refine else None, precision)
+        *one_pass, recon = reconstructions(model, chunk, refine, refinement_steps(within) if refine else None, precision)
         scores["model"].add(chunk, recon)
         for before in one_pass:
             scores["one_pass"].add(chunk, before)
@@ -302,7 +302,7 @@ def evaluate_whole(data: str | os.PathLike, model: Autoencoder, limit: int | Non
                 skipped.append([i, why])
                 continue
             good.append(i)
-            steps = (lambda d, t, k=k: within((k + d / t) / len(items))) if refine else None
+            steps = refinement_steps(within, k / len(items), 1 / len(items)) if refine else None
             *one_pass, recon = picture_reconstructions(model, pixels, max_memory_mb, precision, refine, steps)
             scores["model"].add_picture(pixels, recon)
             for before in one_pass:
