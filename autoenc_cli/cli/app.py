@@ -13,7 +13,8 @@ from rich.markup import escape
 from autoenc_cli import __version__
 from autoenc_cli.cli.common import (CodecPrecisionOption, DeviceOption, MaxMemoryOption, Precision, RefineOption, WeightsOption, app,
                                     check_inputs, err, friendly_errors, job_bar, model_on_device, out, output_option, output_paths,
-                                    precision_note, prepare_outputs, print_table, progress_bars, rank_zero, skipped_error, weights_note)
+                                    precision_note, prepare_outputs, print_table, progress_bars, rank_zero, skipped_error, weights_fingerprint,
+                                    weights_note)
 from autoenc_cli.training.config import (CUDA_BATCH, DEFAULT_BATCH, DEFAULT_EPOCHS, RANGES, RECIPE_BATCH, RECIPES, WARMUP_CAP,
                                          WARMUP_FRACTION, TrainConfig)
 from autoenc_cli.codec.inputs import PICTURE_FORMATS_HELP
@@ -211,7 +212,6 @@ def encode_to_stack(inputs: list[Path], stack: Path, output: Optional[Path], wei
                     max_memory: Optional[float], refine: int = 0, device: str = "auto") -> None:
     from autoenc_cli.codec.stack import encode_stack, sidecar
     from autoenc_cli.data.listing import image_files
-    from autoenc_cli.model.weights import fingerprint, resolve_weights
     from autoenc_cli.codec.inputs import LATENT_SUFFIX, named_as
     if output is not None:
         raise AutoencError("--stack FILE and -o: give one of them")
@@ -220,7 +220,7 @@ def encode_to_stack(inputs: list[Path], stack: Path, output: Optional[Path], wei
     named_as(stack, LATENT_SUFFIX, "a stack of latents is a .npy file (NumPy data)", "--stack")
     model, meta = model_on_device(weights, device)
     with job_bar(f"refining ({refine} steps each)" if refine else "encoding") as progress:
-        result = encode_stack(model, files, stack, resize, dtype.value, fingerprint(resolve_weights(weights)), progress,
+        result = encode_stack(model, files, stack, resize, dtype.value, weights_fingerprint(weights), progress,
                               max_memory_mb=max_memory, refine=refine, say=err.print)
     if result is None:
         return  # another process of the job: rank 0 reports it

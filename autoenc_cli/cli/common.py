@@ -161,11 +161,11 @@ def friendly_errors(fn):
                 err.print(f"[{colour}]{'error: ' if colour == 'red' else ''}{escape(one_line(str(e)))}[/]")
             raise typer.Exit(e.exit_code) from None
         except Interrupted as e:
-            if os.environ.get("RANK", "0") == "0":  # under torchrun, rank 0 says it
+            if rank_zero():  # under torchrun, rank 0 says it
                 err.print(f"[yellow]{escape(one_line(str(e)))}[/]")
             raise typer.Exit(e.exit_code) from None
         except AutoencError as e:
-            if not isinstance(e, SharedError) or os.environ.get("RANK", "0") == "0":  # under torchrun, rank 0 says it
+            if not isinstance(e, SharedError) or rank_zero():  # under torchrun, rank 0 says it
                 err.print(f"[red]error:[/] {escape(one_line(str(e)))}")
             raise typer.Exit(1) from None
         except OSError as e:  # what no check foresaw about a file (a name too long for this system, ...): still one line
@@ -185,6 +185,12 @@ def load_weights(weights: Optional[Path]):
     path = resolve_weights(weights)
     regular_file(path, "weights file")  # a FIFO would block, a device never end
     return load_model(path)
+
+
+def weights_fingerprint(weights: Optional[Path]) -> dict:
+    """The weights' file name and sha256, as latents, stacks and jobs record them."""
+    from autoenc_cli.model.weights import fingerprint, resolve_weights
+    return fingerprint(resolve_weights(weights))
 
 
 def weights_note(weights: Optional[Path], meta: dict, more: str = "") -> str:
@@ -273,12 +279,11 @@ def progress_bars():
     """Yield progress(done, total, label) drawing rich bars on stderr; the bars end with the block. The library's
     warnings (logger "autoenc") are said above the bars, each kind once."""
     from autoenc_cli.cli.progress import TrainProgress
-    bars, notes = TrainProgress(err), WarnOnce()
-    logging.getLogger("autoenc").addHandler(notes)
+    bars = TrainProgress(err)
     try:
-        yield bars.cache_progress
+        with library_warnings(WarnOnce()):
+            yield bars.cache_progress
     finally:
-        logging.getLogger("autoenc").removeHandler(notes)
         bars.stop()
 
 
@@ -288,16 +293,21 @@ def job_bar(label: str):
     processes draw none and print nothing: rank 0 reports the whole job)."""
     from autoenc_cli.cli.progress import JobProgress
     if not rank_zero():
-        logging.getLogger("autoenc").addHandler(logging.NullHandler())  # rank 0 says the library's warnings
-        yield None
+        with library_warnings(logging.NullHandler()):  # rank 0 says the library's warnings
+            yield None
         return
-    notes = WarnOnce()
-    logging.getLogger("autoenc").addHandler(notes)
+    with library_warnings(WarnOnce()), JobProgress(label, err) as bar:
+        yield bar
+
+
+@contextlib.contextmanager
+def library_warnings(handler: logging.Handler):
+    """The library's warnings (logger "autoenc") go to `handler` for the block."""
+    logging.getLogger("autoenc").addHandler(handler)
     try:
-        with JobProgress(label, err) as bar:
-            yield bar
+        yield
     finally:
-        logging.getLogger("autoenc").removeHandler(notes)
+        logging.getLogger("autoenc").removeHandler(handler)
 
 
 def rank_zero() -> bool:

@@ -7,12 +7,12 @@ from pathlib import Path
 from rich.markup import escape
 from rich.table import Table
 
-from autoenc_cli.cli.common import err, model_on_device, outside_data, print_json, print_table, progress_bars, weights_note
+from autoenc_cli.cli.common import (err, model_on_device, outside_data, print_json, print_table, progress_bars, weights_fingerprint,
+                                    weights_note)
 from autoenc_cli.codec.inputs import named_as
 from autoenc_cli.errors import counted
 from autoenc_cli.fileio import resolved, shown
 from autoenc_cli.measures.ratedistortion import CODEC_NAMES, STORAGES, rate_distortion, write_rd_png
-from autoenc_cli.model.weights import fingerprint, resolve_weights
 
 
 def evaluate_rate_distortion(data: Path, weights: Path | None, as_json: bool, limit: int | None, device: str,
@@ -22,7 +22,7 @@ def evaluate_rate_distortion(data: Path, weights: Path | None, as_json: bool, li
         named_as(rd_png, ".png", "the plot is a PNG picture", "--rd-png")
     model, meta = model_on_device(weights, device)
     with progress_bars() as progress:  # the sidecars name the weights as encode's do: their length is part of the bytes counted
-        result = rate_distortion(data, model, limit, cache_dir, progress, fingerprint(resolve_weights(weights)))
+        result = rate_distortion(data, model, limit, cache_dir, progress, weights_fingerprint(weights))
     if result.skipped:
         err.print(f"[yellow]warning:[/] skipped {counted(result.skipped, 'unreadable image file')} in {escape(str(data))}")
     err.print(weights_note(weights, meta))

@@ -9,7 +9,7 @@ from rich.markup import escape
 
 from autoenc_cli.cli.common import (CodecPrecisionOption, DeviceOption, MaxMemoryOption, Precision, RefineOption, WeightsOption, app, err, finite,
                                     friendly_errors, job_bar, model_on_device, out, output_option, output_paths, outside_data, precision_note,
-                                    prepare_outputs, print_json, print_table, progress_bars, skipped_error, weights_note)
+                                    prepare_outputs, print_json, print_table, progress_bars, skipped_error, weights_fingerprint, weights_note)
 from autoenc_cli.errors import AutoencError, counted
 
 
@@ -138,11 +138,6 @@ def print_whole_summary(summary: dict, as_json: bool, data: Path) -> None:
 
 def refining_label(steps: int) -> str:
     return f"refining ({steps} steps each)" if steps else ""
-
-
-def weights_fingerprint(weights: Optional[Path]) -> dict:
-    from autoenc_cli.model.weights import fingerprint, resolve_weights
-    return fingerprint(resolve_weights(weights))
 
 
 def refined_note(steps: int) -> str:

@@ -25,7 +25,7 @@ from autoenc_cli.codec.budget import check_steps
 from autoenc_cli.codec.encoding import check_resize, encode_images, encode_picture, pad_to_multiple, read_picture
 from autoenc_cli.codec.refine import Refinement, refine as refine_latents
 from autoenc_cli.codec.tiles import plan
-from autoenc_cli.data.jobs import job_identity, refinement_steps, run_job, start_job
+from autoenc_cli.data.jobs import consecutive, job_identity, refinement_steps, run_job, start_job
 from autoenc_cli.data.reading import image_size, worker_pool
 from autoenc_cli.errors import AutoencError, counted
 from autoenc_cli.fileio import atomic_paths, read_regular_text
@@ -138,8 +138,7 @@ def job_batches(count: int, per_pass: int, refine: int, processes: int) -> list[
     crops refines several times faster per picture than 10 batches of one on a CPU: larger batches, fewer of them),
     so the latents depend on the processes within float rounding (tests/test_jobs.py says how close)."""
     split = 2 * processes if refine else JOB_BATCHES
-    size = max(1, min(per_pass, -(-count // split)))
-    return [list(range(start, min(start + size, count))) for start in range(0, count, size)]
+    return consecutive(count, min(per_pass, -(-count // split)))
 
 
 def one_size_error(path: Path, shape: tuple[int, int], first: Path, size: tuple[int, int]) -> AutoencError:

@@ -207,7 +207,7 @@ def run_job(job: Job, do_batch: Callable, progress: Progress | None = None, what
             record, arrays = do_batch(items, lambda fraction, step="": seen.show(fraction * len(items), step=step))
             job.save(batch, record, arrays)
             seen.show(0, look=True)
-        while job.rank == 0 and seen.show(0, look=True) < job.total:
+        while job.rank == 0 and seen.show(0, look=True) < job.total:  # the others' parts
             time.sleep(POLL_SECONDS)
     except KeyboardInterrupt:
         raise Interrupted(f"interrupted: {job.done_pictures():,} of {counted(job.total, what)} done, kept in "
@@ -224,9 +224,10 @@ class Seen:
 
     def show(self, within: float, look: bool = False, step: str = "") -> int:
         """Draw the pictures done (the parts saved, plus `within` of the batch at hand, at `step` of its
-        refinement); the count of the parts."""
+        refinement); the count of the parts. Only rank 0 looks at the folder: the others draw nothing and wait for
+        nobody, so they never list it (on shared storage, a listing per batch of every process is not free)."""
         now = time.monotonic()
-        if look or (self.progress is not None and now - self.looked >= POLL_SECONDS):
+        if self.job.rank == 0 and (look or (self.progress is not None and now - self.looked >= POLL_SECONDS)):
             self.done, self.looked = self.job.done_pictures(), now
         if self.progress is not None:
             self.progress(min(self.job.total, self.done + within), self.job.total, step)
